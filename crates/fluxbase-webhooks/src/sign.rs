@@ -1,0 +1,206 @@
+//! [`Signer`]: produce signature headers the way Fluxbase does.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use hmac::{KeyInit, Mac};
+
+use crate::secret::Secret;
+use crate::signature::{Scheme, SignatureHeader, Tag};
+
+pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// A MAC state keyed once, cloned for every message.
+///
+/// Cloning copies the inner and outer hash states, so a request never hashes
+/// the key again.
+#[derive(Clone)]
+pub(crate) struct KeyedMac(HmacSha256);
+
+impl KeyedMac {
+    pub(crate) fn new(secret: &Secret) -> Self {
+        // HMAC accepts keys of any length; this cannot fail.
+        match HmacSha256::new_from_slice(secret.expose()) {
+            Ok(mac) => Self(mac),
+            Err(_) => unreachable!("HMAC takes keys of any length"),
+        }
+    }
+
+    /// A fresh state for one message in `scheme`, with the `"<t>."` prefix
+    /// already fed for the timestamped scheme. The body is fed next, in
+    /// place: the signed message is never built in memory.
+    pub(crate) fn start(&self, scheme: Scheme, timestamp: Option<i64>) -> HmacSha256 {
+        let mut mac = self.0.clone();
+        if scheme == Scheme::Timestamped {
+            let mut buf = itoa_buf();
+            mac.update(format_timestamp_prefix(
+                timestamp.unwrap_or_default(),
+                &mut buf,
+            ));
+        }
+        mac
+    }
+}
+
+pub(crate) fn finish(mac: HmacSha256) -> Tag {
+    mac.finalize().into_bytes().into()
+}
+
+fn itoa_buf() -> [u8; 24] {
+    [0u8; 24]
+}
+
+/// Writes `"<t>."` into `buf` without allocating and returns it.
+fn format_timestamp_prefix(t: i64, buf: &mut [u8; 24]) -> &[u8] {
+    let mut pos = buf.len();
+    pos -= 1;
+    buf[pos] = b'.';
+    let negative = t < 0;
+    let mut n = t.unsigned_abs();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    &buf[pos..]
+}
+
+/// Signs bodies the way the Fluxbase server does, in any [`Scheme`].
+///
+/// Used by tests, the emulator and the CLI; receivers use
+/// [`Verifier`](crate::Verifier).
+///
+/// ```
+/// use fluxbase_webhooks::{Scheme, Signer};
+///
+/// let signer = Signer::new("test-secret");
+/// let body = br#"{"event":"INSERT","table":"users"}"#;
+/// assert_eq!(
+///     signer.sign(Scheme::Timestamped, 1234567890, body).to_string(),
+///     "t=1234567890,v1=85ff39aa9bbd1fc2fb4936558a79e5e20a0978f41b435709c08f0c7b8c9ffa2c",
+/// );
+/// assert_eq!(
+///     signer.sign(Scheme::Hex, 0, body).to_string(),
+///     "0defc2da2b7c744284a38aec7fa2a03bd1de708c643e9e5a89b494e7b37fd57c",
+/// );
+/// ```
+#[derive(Clone)]
+pub struct Signer {
+    mac: KeyedMac,
+}
+
+impl Signer {
+    /// A signer for `secret` (its raw bytes are the HMAC key).
+    pub fn new(secret: impl Into<Secret>) -> Self {
+        Self {
+            mac: KeyedMac::new(&secret.into()),
+        }
+    }
+
+    /// The header value for `body` in `scheme`. `timestamp` (Unix seconds) is
+    /// used by the timestamped scheme only.
+    pub fn sign(&self, scheme: Scheme, timestamp: i64, body: &[u8]) -> SignatureHeader {
+        let tag = self.tag(scheme, timestamp, body);
+        match scheme {
+            Scheme::Timestamped => SignatureHeader::timestamped(timestamp, tag),
+            Scheme::Hex => SignatureHeader::hex(tag),
+            Scheme::Sha256 => SignatureHeader::sha256(tag),
+        }
+    }
+
+    /// The timestamped header for `body`, stamped with the current time: what
+    /// the Fluxbase server puts in `X-Fluxbase-Signature`.
+    pub fn sign_now(&self, body: &[u8]) -> SignatureHeader {
+        self.sign(Scheme::Timestamped, unix_now(), body)
+    }
+
+    /// The raw 32-byte tag for `body` in `scheme`.
+    pub fn tag(&self, scheme: Scheme, timestamp: i64, body: &[u8]) -> Tag {
+        let mut mac = self.mac.start(scheme, Some(timestamp));
+        mac.update(body);
+        finish(mac)
+    }
+
+    /// The 64 lowercase hex digits of [`Signer::tag`]; for the hex scheme this
+    /// is exactly the legacy `X-Webhook-Signature` value.
+    pub fn hex_tag(&self, scheme: Scheme, timestamp: i64, body: &[u8]) -> String {
+        hex::encode(self.tag(scheme, timestamp, body))
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Signer { secret: <redacted> }")
+    }
+}
+
+/// The current time in whole Unix seconds (negative before 1970).
+pub(crate) fn unix_now() -> i64 {
+    unix_seconds(SystemTime::now())
+}
+
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_secs())
+            .map(|s| -s)
+            .unwrap_or(i64::MIN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_formatting() {
+        let mut buf = itoa_buf();
+        assert_eq!(format_timestamp_prefix(0, &mut buf), b"0.");
+        assert_eq!(format_timestamp_prefix(-1000, &mut buf), b"-1000.");
+        assert_eq!(
+            format_timestamp_prefix(i64::MIN, &mut buf),
+            b"-9223372036854775808."
+        );
+        assert_eq!(
+            format_timestamp_prefix(i64::MAX, &mut buf),
+            b"9223372036854775807."
+        );
+    }
+
+    #[test]
+    fn contract_vectors() {
+        let s = Signer::new("sécret");
+        assert_eq!(
+            s.hex_tag(Scheme::Timestamped, 1700000000, br#"{"a":1}"#),
+            "2e1d18f0f421fb15fa0b330e39e008a57428ed7b25d2d5d709c5be0ca1d88c87"
+        );
+        let s = Signer::new("test-secret");
+        let body = br#"{"event":"INSERT","table":"users"}"#;
+        assert_eq!(
+            s.hex_tag(Scheme::Sha256, 0, body),
+            "0defc2da2b7c744284a38aec7fa2a03bd1de708c643e9e5a89b494e7b37fd57c"
+        );
+    }
+
+    #[test]
+    fn timestamped_equals_mac_over_dotted_message() {
+        let s = Signer::new("k");
+        let direct = s.tag(Scheme::Hex, 0, b"1234567890.body");
+        assert_eq!(s.tag(Scheme::Timestamped, 1234567890, b"body"), direct);
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        assert_eq!(
+            format!("{:?}", Signer::new("x")),
+            "Signer { secret: <redacted> }"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! The command line definition (clap derive; doc comments are the help).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Sign, verify, send, receive and manage Fluxbase webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "fluxhook", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+pub(crate) fn parse() -> Cli {
+    Cli::parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print the signature header value for a body (FILE, or stdin).
+    Sign(SignArgs),
+    /// Check a signature header against a body; exit 0 valid, 1 invalid, 2 usage error.
+    Verify(VerifyArgs),
+}
+
+/// A signature scheme to produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SchemeArg {
+    /// `t=<unix>,v1=<hex>` over `"<t>." + body` (what the Fluxbase server sends).
+    Timestamped,
+    /// Bare hex over the body.
+    Hex,
+    /// `sha256=<hex>` over the body.
+    Sha256,
+}
+
+/// Which schemes `verify` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SchemePolicyArg {
+    /// Any of timestamped, hex, sha256.
+    Any,
+    /// Only `t=..,v1=..`.
+    Timestamped,
+    /// Only bare hex.
+    Hex,
+    /// Only `sha256=`.
+    Sha256,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    /// The webhook secret (its UTF-8 bytes are the HMAC key).
+    #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub(crate) secret: String,
+    /// The signature scheme.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Timestamped)]
+    pub(crate) scheme: SchemeArg,
+    /// Unix seconds to sign with (timestamped scheme; default: now).
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) timestamp: Option<i64>,
+    /// The body file; stdin when absent or `-`.
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// A webhook secret; repeat for rotation (any may match; `key` in the
+    /// output is its position, from 0).
+    #[arg(long = "secret", env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true, required = true)]
+    pub(crate) secrets: Vec<String>,
+    /// The `X-Fluxbase-Signature` header value.
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) signature: String,
+    /// How old a timestamped signature may be, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) tolerance: u64,
+    /// How far in the future a timestamped signature may be, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) max_skew: u64,
+    /// Which schemes to accept.
+    #[arg(long, value_enum, default_value_t = SchemePolicyArg::Any)]
+    pub(crate) scheme: SchemePolicyArg,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The body file; stdin when absent or `-`.
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

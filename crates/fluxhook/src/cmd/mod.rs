@@ -1,0 +1,19 @@
+//! One module per subcommand.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+mod sign;
+mod verify;
+
+/// Exit status for usage and I/O errors.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// Runs the parsed command line.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
+    }
+}

@@ -515,7 +515,13 @@ pub struct UserEvent {
 }
 
 impl UserEvent {
-    fn from_payload(p: &WebhookPayload<'_>) -> Result<Self, String> {
+    /// A documented user/auth event with `data` (a JSON object, usually with
+    /// `user_id` and `email`), for building payloads.
+    ///
+    /// # Errors
+    ///
+    /// When `data` is not an object or its `user_id`/`email` are not strings.
+    pub fn new(timestamp: Timestamp, data: &RawValue) -> Result<Self, serde_json::Error> {
         #[derive(Deserialize)]
         struct Data {
             #[serde(default)]
@@ -523,16 +529,22 @@ impl UserEvent {
             #[serde(default)]
             email: Option<String>,
         }
-        let timestamp = parse_timestamp(p)?;
-        let raw = p.data.ok_or("missing field `data`")?;
-        let data: Data = serde_json::from_str(raw.get()).map_err(|e| format!("data: {e}"))?;
+        let fields: Data = serde_json::from_str(data.get())?;
         Ok(Self {
             timestamp,
-            user_id: data.user_id,
-            email: data.email,
-            data: raw.to_owned(),
-            signature: p.signature.as_deref().map(str::to_owned),
+            user_id: fields.user_id,
+            email: fields.email,
+            data: data.to_owned(),
+            signature: None,
         })
+    }
+
+    fn from_payload(p: &WebhookPayload<'_>) -> Result<Self, String> {
+        let timestamp = parse_timestamp(p)?;
+        let raw = p.data.ok_or("missing field `data`")?;
+        let mut event = Self::new(timestamp, raw).map_err(|e| format!("data: {e}"))?;
+        event.signature = p.signature.as_deref().map(str::to_owned);
+        Ok(event)
     }
 
     /// When the event happened.
@@ -597,6 +609,16 @@ pub struct TestEvent {
 }
 
 impl TestEvent {
+    /// The documented test event, `data` being `{"test":true,"webhook_id":..}`.
+    pub fn new(timestamp: Timestamp, webhook_id: Option<&str>) -> Self {
+        let data = serde_json::json!({"test": true, "webhook_id": webhook_id});
+        Self {
+            timestamp,
+            webhook_id: webhook_id.map(str::to_owned),
+            data: to_raw(&data),
+        }
+    }
+
     fn from_payload(p: &WebhookPayload<'_>) -> Result<Self, String> {
         #[derive(Deserialize)]
         struct Data {
@@ -680,6 +702,73 @@ pub struct UserChange {
 fn parse_timestamp(p: &WebhookPayload<'_>) -> Result<Timestamp, String> {
     let s = p.timestamp.as_deref().ok_or("missing field `timestamp`")?;
     Timestamp::parse(s).map_err(|e| e.to_string())
+}
+
+fn to_raw(value: &serde_json::Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| empty_object())
+}
+
+impl Event {
+    /// A realistic example of the named event, stamped `timestamp`: a row
+    /// event on `auth.users` for `INSERT`/`UPDATE`/`DELETE`, the server's test
+    /// payload for `TEST`, and a documented payload for the dotted names.
+    /// `None` for a name this version does not know.
+    ///
+    /// Used by `fluxhook send`, the emulator and tests.
+    ///
+    /// ```
+    /// use fluxbase_webhooks::{Event, Timestamp};
+    ///
+    /// let e = Event::sample("UPDATE", Timestamp::now()).unwrap();
+    /// assert!(e.row().unwrap().old_record::<serde_json::Value>()?.is_some());
+    /// let body = serde_json::to_vec(&e)?;
+    /// assert_eq!(Event::from_slice(&body)?, e);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sample(name: &str, timestamp: Timestamp) -> Option<Event> {
+        use serde_json::json;
+        let user = json!({
+            "id": "7d3c2b1a-5e4f-4a3b-9c8d-1e2f3a4b5c6d",
+            "email": "ada@example.com",
+            "email_verified": true,
+            "role": "authenticated",
+            "created_at": "2026-01-02T03:04:05.123456Z",
+        });
+        let mut renamed = user.clone();
+        renamed["email"] = json!("ada.lovelace@example.com");
+        let user_data = json!({"user_id": user["id"], "email": user["email"]});
+        let row = |record: &serde_json::Value, old: Option<&serde_json::Value>| {
+            RowEvent::new(
+                "users",
+                "auth",
+                Some(to_raw(record)),
+                old.map(to_raw),
+                timestamp,
+            )
+        };
+        let documented = || UserEvent::new(timestamp, &to_raw(&user_data)).ok();
+        Some(match name {
+            "INSERT" => Event::Insert(row(&user, None)),
+            "UPDATE" => Event::Update(row(&renamed, Some(&user))),
+            "DELETE" => Event::Delete(row(&user, None)),
+            "TEST" => Event::Test(RowEvent::new(
+                "test",
+                "public",
+                Some(to_raw(&json!({"test": true}))),
+                None,
+                timestamp,
+            )),
+            "user.created" => Event::UserCreated(documented()?),
+            "user.updated" => Event::UserUpdated(documented()?),
+            "user.deleted" => Event::UserDeleted(documented()?),
+            "auth.login" => Event::AuthLogin(documented()?),
+            "auth.logout" => Event::AuthLogout(documented()?),
+            "password.reset" => Event::PasswordReset(documented()?),
+            "email.verified" => Event::EmailVerified(documented()?),
+            "webhook.test" => Event::WebhookTest(TestEvent::new(timestamp, None)),
+            _ => return None,
+        })
+    }
 }
 
 fn raw_eq(a: &Option<Box<RawValue>>, b: &Option<Box<RawValue>>) -> bool {
@@ -814,6 +903,24 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    #[test]
+    fn samples_exist_for_every_known_name_and_round_trip() {
+        let now = Timestamp::parse("2026-01-02T03:04:05.5Z").unwrap();
+        for name in ROW_EVENTS.iter().chain(&DOCUMENTED_EVENTS) {
+            let e = Event::sample(name, now).unwrap();
+            assert_eq!(e.name(), *name);
+            assert_eq!(e.timestamp(), Some(now));
+            let body = serde_json::to_vec(&e).unwrap();
+            assert_eq!(Event::from_slice(&body).unwrap(), e, "{name}");
+        }
+        assert!(Event::sample("nope", now).is_none());
+        let e = Event::sample("INSERT", now).unwrap();
+        assert_eq!(
+            e.user_change().unwrap().email.as_deref(),
+            Some("ada@example.com")
+        );
     }
 
     #[test]

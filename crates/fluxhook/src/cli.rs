@@ -67,7 +67,12 @@ pub(crate) struct SignArgs {
 pub(crate) struct VerifyArgs {
     /// A webhook secret; repeat for rotation (any may match; `key` in the
     /// output is its position, from 0).
-    #[arg(long = "secret", env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true, required = true)]
+    #[arg(
+        long = "secret",
+        env = "FLUXBASE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        required = true
+    )]
     pub(crate) secrets: Vec<String>,
     /// The `X-Fluxbase-Signature` header value.
     #[arg(long, allow_hyphen_values = true)]

@@ -10,7 +10,9 @@ use crate::input::read_body;
 pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let body = read_body(args.file.as_deref())?;
     let timestamp = match args.timestamp {
-        Some(0) => anyhow::bail!("--timestamp 0 cannot be verified (the server treats t=0 as missing)"),
+        Some(0) => {
+            anyhow::bail!("--timestamp 0 cannot be verified (the server treats t=0 as missing)")
+        }
         Some(t) => t,
         None => unix_now(),
     };

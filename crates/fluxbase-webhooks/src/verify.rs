@@ -240,6 +240,10 @@ impl Verifier {
     /// Checks a declared body length (such as `Content-Length`) against the
     /// limit, so an oversized body is refused before it is read.
     ///
+    /// Integrations call it after [`Verifier::begin`], so that every entry
+    /// point reports header problems first and size second, as
+    /// [`Verifier::verify`] does.
+    ///
     /// # Errors
     ///
     /// [`Error::PayloadTooLarge`] when `len` is over the limit.
@@ -316,7 +320,6 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<Verified, Error> {
-        self.check_len(body.len() as u64)?;
         let mut v = self.begin_at(header, now)?;
         v.update(body)?;
         v.finish()
@@ -344,7 +347,6 @@ impl Verifier {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<Verified, Error> {
-        self.check_len(body.len() as u64)?;
         let mut v = self.begin_headers_at(headers, SystemTime::now())?;
         v.update(body)?;
         v.finish()

@@ -1,0 +1,7 @@
+//! Integration tests of `fluxbase-webhooks`: the conformance vectors, property
+//! tests, and (with their features) the framework integrations.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod props;
+mod vectors;

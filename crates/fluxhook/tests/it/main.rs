@@ -1,0 +1,58 @@
+//! End-to-end tests of the `fluxhook` binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod sign_verify;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// The built `fluxhook` binary, with no secret inherited from the environment.
+pub(crate) fn fluxhook() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluxhook"));
+    cmd.env_remove("FLUXBASE_WEBHOOK_SECRET");
+    cmd
+}
+
+/// Runs `cmd` with `stdin` as its input.
+pub(crate) fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    // A command that fails early may exit before reading its input.
+    let _ = writer.join().unwrap();
+    out
+}
+
+/// A file in a fresh temporary directory, removed with the guard.
+pub(crate) struct TempFile {
+    pub(crate) path: PathBuf,
+}
+
+impl TempFile {
+    pub(crate) fn new(name: &str, contents: &[u8]) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("fluxhook-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        Self { path }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

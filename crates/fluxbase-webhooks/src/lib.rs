@@ -7,6 +7,7 @@
 //! | *(none)* | signatures, [`Verifier`], [`Signer`], [`Event`], [`WebhookPayload`]: no async runtime, no web framework |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod dedupe;
 mod error;
 mod event;
 mod payload;
@@ -16,6 +17,7 @@ mod signature;
 mod timestamp;
 mod verify;
 
+pub use dedupe::{DedupeStore, MemoryStore, StoreError};
 pub use error::{Code, Error, Malformed};
 pub use event::{
     DOCUMENTED_EVENTS, Event, ROW_EVENTS, RowEvent, TestEvent, UserChange, UserChangeKind,

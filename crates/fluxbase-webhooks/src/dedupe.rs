@@ -1,0 +1,379 @@
+//! Replay and duplicate-delivery detection: [`DedupeStore`], [`MemoryStore`],
+//! and the keys they remember.
+//!
+//! Two different things are caught here:
+//!
+//! - **Exact replays.** The same signature header arriving twice. Fluxbase
+//!   re-signs every attempt with a fresh `t`, so a header seen before is a
+//!   captured request sent again; integrations answer it `409 replayed`.
+//!   The key is a digest of the parsed header ([`replay_key`]), so spacing
+//!   and hex case do not make a replay look new.
+//! - **Re-deliveries of one event.** Fluxbase delivers at least once, with no
+//!   event or delivery id, and every retry carries a new `timestamp` (and so
+//!   different bytes and a different signature). The default key
+//!   ([`event_key`]) is a digest of the body without its `timestamp`: event
+//!   name, schema, table, record and old record (or `data` for the
+//!   documented shape). Two deliveries with the same key are the same event.
+//!
+//! A [`DedupeStore`] remembers keys for a while: [`MemoryStore`] inside one
+//! process, the Redis store (feature `redis`) across a fleet.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::payload::WebhookPayload;
+use crate::signature::SignatureHeader;
+
+/// A boxed, sendable future, as returned by [`DedupeStore`] methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The store could not answer (unreachable, timed out, refused).
+///
+/// Integrations turn it into a `503` with code `store_unavailable` when they
+/// fail closed, or let the delivery through when they fail open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the dedupe store is unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// Remembers keys for a while, atomically, possibly shared across processes.
+///
+/// Implementations must make [`DedupeStore::insert`] atomic: when two
+/// receivers insert the same key at once, exactly one sees `true`.
+pub trait DedupeStore: Send + Sync + 'static {
+    /// Records `key` for `ttl` unless it is already there. `Ok(true)` when it
+    /// was new (the first sighting), `Ok(false)` when it was already present.
+    fn insert<'a>(&'a self, key: &'a str, ttl: Duration)
+    -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Forgets `key`, so a later delivery with it is treated as new (used when
+    /// the handler failed and the sender will retry).
+    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+impl<S: DedupeStore + ?Sized> DedupeStore for std::sync::Arc<S> {
+    fn insert<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).insert(key, ttl)
+    }
+
+    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).remove(key)
+    }
+}
+
+/// The key under which an exact replay of `header` is remembered:
+/// `replay:` and 64 hex digits of SHA-256 over the header's canonical form.
+///
+/// ```
+/// use fluxbase_webhooks::{SignatureHeader, dedupe::replay_key};
+///
+/// let tag = "85ff39aa9bbd1fc2fb4936558a79e5e20a0978f41b435709c08f0c7b8c9ffa2c";
+/// let a = SignatureHeader::parse(format!("t=1234567890,v1={tag}"))?;
+/// let b = SignatureHeader::parse(format!(" t = 1234567890 , v1 = {} ", tag.to_uppercase()))?;
+/// assert_eq!(replay_key(&a), replay_key(&b));
+/// # Ok::<(), fluxbase_webhooks::Error>(())
+/// ```
+pub fn replay_key(header: &SignatureHeader) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"fluxhook replay v1\0")
+        .chain_update(header.to_string().as_bytes())
+        .finalize();
+    format!("replay:{}", hex::encode(digest))
+}
+
+/// The default key of a delivery's event: `event:` and 64 hex digits of
+/// SHA-256 over the body's fields except `timestamp` (and the never-trusted
+/// in-body `signature`), so retries of one event share it.
+///
+/// `None` when the body is not a Fluxbase payload (there is nothing to
+/// deduplicate on).
+///
+/// ```
+/// use fluxbase_webhooks::dedupe::event_key;
+///
+/// let first = br#"{"event":"INSERT","table":"users","schema":"auth","record":{"id":"u1"},"timestamp":"2026-01-02T03:04:05Z"}"#;
+/// let retry = br#"{"event":"INSERT","table":"users","schema":"auth","record":{"id":"u1"},"timestamp":"2026-01-02T03:04:10.5Z"}"#;
+/// let other = br#"{"event":"INSERT","table":"users","schema":"auth","record":{"id":"u2"},"timestamp":"2026-01-02T03:04:05Z"}"#;
+/// assert_eq!(event_key(first), event_key(retry));
+/// assert_ne!(event_key(first), event_key(other));
+/// ```
+pub fn event_key(body: &[u8]) -> Option<String> {
+    let p = WebhookPayload::from_slice(body).ok()?;
+    let mut h = Sha256::new();
+    h.update(b"fluxhook event v1\0");
+    let fields: [(&[u8], Option<&str>); 6] = [
+        (b"event", Some(p.event.as_ref())),
+        (b"schema", p.schema.as_deref()),
+        (b"table", p.table.as_deref()),
+        (b"record", p.record.map(|r| r.get())),
+        (b"old_record", p.old_record.map(|r| r.get())),
+        (b"data", p.data.map(|r| r.get())),
+    ];
+    for (name, value) in fields {
+        // Length-prefixed, so no two different payloads hash the same stream.
+        h.update(name);
+        match value {
+            Some(v) => {
+                h.update([1]);
+                h.update((v.len() as u64).to_be_bytes());
+                h.update(v.as_bytes());
+            }
+            None => h.update([0]),
+        }
+    }
+    Some(format!("event:{}", hex::encode(h.finalize())))
+}
+
+/// An in-process [`DedupeStore`]: bounded in size, entries expire.
+///
+/// When full, the oldest entry is dropped to make room, so memory never grows
+/// past `capacity` entries. Use the Redis store when several receiver
+/// instances must share one view.
+///
+/// ```
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let mut f = std::pin::pin!(f);
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+/// # }
+/// use std::time::Duration;
+/// use fluxbase_webhooks::dedupe::{DedupeStore, MemoryStore};
+///
+/// let store = MemoryStore::new(10_000);
+/// let ttl = Duration::from_secs(60);
+/// assert_eq!(block_on(store.insert("event:abc", ttl)), Ok(true));
+/// assert_eq!(block_on(store.insert("event:abc", ttl)), Ok(false));
+/// ```
+pub struct MemoryStore {
+    capacity: usize,
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    /// Key → (expiry, insertion sequence number).
+    entries: HashMap<Box<str>, (Instant, u64)>,
+    /// Keys in insertion order, with the sequence number they were inserted
+    /// under (a removed and re-inserted key leaves a stale row behind).
+    order: VecDeque<(u64, Box<str>)>,
+    next_seq: u64,
+}
+
+/// Default capacity of [`MemoryStore::default`].
+pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
+
+impl MemoryStore {
+    /// A store holding at most `capacity` keys (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new(MemoryInner::default()),
+        }
+    }
+
+    /// Number of keys held (expired ones included until they are purged).
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most keys held at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Inserts at the given time; the logic of [`DedupeStore::insert`].
+    pub fn insert_at(&self, key: &str, ttl: Duration, now: Instant) -> bool {
+        let mut inner = self.lock();
+        inner.purge(now, self.capacity);
+        if let Some((expiry, _)) = inner.entries.get(key) {
+            if *expiry > now {
+                return false;
+            }
+        }
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let expiry = now
+            .checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(365 * 86400));
+        inner.entries.insert(key.into(), (expiry, seq));
+        inner.order.push_back((seq, key.into()));
+        // Room for this one was made by `purge`; enforce the bound again in
+        // case every entry was live.
+        inner.evict_to(self.capacity);
+        true
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        // A panic while holding the lock cannot leave the map inconsistent in
+        // a way that matters here: keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl MemoryInner {
+    /// Drops expired entries from the front and makes room for one more.
+    fn purge(&mut self, now: Instant, capacity: usize) {
+        while let Some((seq, key)) = self.order.front() {
+            match self.entries.get(key) {
+                Some((expiry, s)) if *s == *seq && *expiry > now => break,
+                Some((_, s)) if *s == *seq => {
+                    self.entries.remove(key);
+                }
+                _ => {}
+            }
+            self.order.pop_front();
+        }
+        self.evict_to(capacity.saturating_sub(1));
+    }
+
+    /// Drops the oldest entries until at most `max` remain.
+    fn evict_to(&mut self, max: usize) {
+        while self.entries.len() > max {
+            let Some((seq, key)) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.get(&key).is_some_and(|(_, s)| *s == seq) {
+                self.entries.remove(&key);
+            }
+        }
+        // Stale rows (removed keys) must not pile up either.
+        if self.order.len() > 2 * self.entries.len() + 64 {
+            let entries = &self.entries;
+            self.order
+                .retain(|(seq, key)| entries.get(key).is_some_and(|(_, s)| s == seq));
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(DEFAULT_MEMORY_CAPACITY)
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl DedupeStore for MemoryStore {
+    fn insert<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let fresh = self.insert_at(key, ttl, Instant::now());
+        Box::pin(std::future::ready(Ok(fresh)))
+    }
+
+    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.lock().entries.remove(key);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn first_sighting_only_once() {
+        let s = MemoryStore::new(10);
+        let t = Duration::from_secs(10);
+        assert_eq!(block_on(s.insert("a", t)), Ok(true));
+        assert_eq!(block_on(s.insert("a", t)), Ok(false));
+        assert_eq!(block_on(s.insert("b", t)), Ok(true));
+        block_on(s.remove("a")).unwrap();
+        assert_eq!(block_on(s.insert("a", t)), Ok(true));
+    }
+
+    #[test]
+    fn entries_expire() {
+        let s = MemoryStore::new(10);
+        let t0 = Instant::now();
+        assert!(s.insert_at("a", Duration::from_secs(5), t0));
+        assert!(!s.insert_at("a", Duration::from_secs(5), t0 + Duration::from_secs(4)));
+        assert!(s.insert_at("a", Duration::from_secs(5), t0 + Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn size_is_bounded() {
+        let s = MemoryStore::new(100);
+        let t0 = Instant::now();
+        for i in 0..10_000 {
+            assert!(s.insert_at(&format!("k{i}"), Duration::from_secs(3600), t0));
+            assert!(s.len() <= 100);
+        }
+        // The newest are remembered, the oldest were dropped.
+        assert!(!s.insert_at("k9999", Duration::from_secs(3600), t0));
+        assert!(s.insert_at("k0", Duration::from_secs(3600), t0));
+        // Remove/re-insert churn leaves no unbounded bookkeeping behind.
+        for _ in 0..10_000 {
+            block_on(s.remove("k0")).unwrap();
+            assert!(s.insert_at("k0", Duration::from_secs(3600), t0));
+        }
+        assert!(s.lock().order.len() <= 2 * 100 + 64);
+    }
+
+    #[test]
+    fn replay_key_ignores_spelling() {
+        let tag = "ab".repeat(32);
+        let a = SignatureHeader::parse(format!("t=5,v1={tag}")).unwrap();
+        let b = SignatureHeader::parse(format!("v1={},t=5", tag.to_uppercase())).unwrap();
+        let c = SignatureHeader::parse(format!("t=6,v1={tag}")).unwrap();
+        assert_eq!(replay_key(&a), replay_key(&b));
+        assert_ne!(replay_key(&a), replay_key(&c));
+        assert!(replay_key(&a).starts_with("replay:"));
+        assert_eq!(replay_key(&a).len(), "replay:".len() + 64);
+    }
+
+    #[test]
+    fn event_key_ignores_only_the_timestamp() {
+        let base = br#"{"event":"UPDATE","table":"t","schema":"s","record":{"a":1},"old_record":{"a":0},"timestamp":"2026-01-02T03:04:05Z"}"#;
+        let retry = br#"{"event":"UPDATE","table":"t","schema":"s","record":{"a":1},"old_record":{"a":0},"timestamp":"2026-01-02T04:04:15.25+01:00"}"#;
+        assert_eq!(event_key(base), event_key(retry));
+        for changed in [
+            &br#"{"event":"INSERT","table":"t","schema":"s","record":{"a":1},"old_record":{"a":0},"timestamp":"x"}"#[..],
+            br#"{"event":"UPDATE","table":"u","schema":"s","record":{"a":1},"old_record":{"a":0},"timestamp":"x"}"#,
+            br#"{"event":"UPDATE","table":"t","schema":"p","record":{"a":1},"old_record":{"a":0},"timestamp":"x"}"#,
+            br#"{"event":"UPDATE","table":"t","schema":"s","record":{"a":2},"old_record":{"a":0},"timestamp":"x"}"#,
+            br#"{"event":"UPDATE","table":"t","schema":"s","record":{"a":1},"timestamp":"x"}"#,
+        ] {
+            assert_ne!(event_key(base), event_key(changed));
+        }
+        // Moving bytes between fields changes the key (length prefixes).
+        assert_ne!(
+            event_key(br#"{"event":"E","table":"ab","schema":"c"}"#),
+            event_key(br#"{"event":"E","table":"a","schema":"bc"}"#)
+        );
+        assert_eq!(event_key(b"not json"), None);
+    }
+}

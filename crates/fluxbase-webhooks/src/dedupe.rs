@@ -199,10 +199,8 @@ impl MemoryStore {
     pub fn insert_at(&self, key: &str, ttl: Duration, now: Instant) -> bool {
         let mut inner = self.lock();
         inner.purge(now, self.capacity);
-        if let Some((expiry, _)) = inner.entries.get(key) {
-            if *expiry > now {
-                return false;
-            }
+        if inner.entries.get(key).is_some_and(|(expiry, _)| *expiry > now) {
+            return false;
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;

@@ -199,7 +199,11 @@ impl MemoryStore {
     pub fn insert_at(&self, key: &str, ttl: Duration, now: Instant) -> bool {
         let mut inner = self.lock();
         inner.purge(now, self.capacity);
-        if inner.entries.get(key).is_some_and(|(expiry, _)| *expiry > now) {
+        if inner
+            .entries
+            .get(key)
+            .is_some_and(|(expiry, _)| *expiry > now)
+        {
             return false;
         }
         let seq = inner.next_seq;

@@ -104,8 +104,11 @@ impl Event {
     /// a string `event`; anything past that gives [`Event::Unknown`] or
     /// [`Event::Unparsed`] rather than an error.
     pub fn from_slice(body: &[u8]) -> Result<Self, Error> {
-        match WebhookPayload::from_slice(body) {
-            Ok(payload) => Ok(Self::from_payload(&payload, || raw_body(body))),
+        // JSON text is UTF-8 (RFC 8259): check it once for the whole body,
+        // including values the typed parse skips.
+        let text = std::str::from_utf8(body).map_err(Error::invalid_payload)?;
+        match serde_json::from_str::<WebhookPayload<'_>>(text) {
+            Ok(payload) => Ok(Self::from_payload(&payload, || raw_body(text))),
             Err(typed_err) => {
                 // Not the expected field types: find out whether it is at
                 // least an object with a string `event`.
@@ -113,14 +116,9 @@ impl Event {
                 struct Name {
                     event: String,
                 }
-                let Name { event } =
-                    serde_json::from_slice(body).map_err(Error::invalid_payload)?;
-                let raw = raw_body(body)?;
-                let reason = match typed_err {
-                    Error::InvalidPayload(reason) => reason,
-                    other => other.to_string(),
-                };
-                Ok(Self::unfit(event, raw, reason))
+                let Name { event } = serde_json::from_str(text).map_err(Error::invalid_payload)?;
+                let raw = raw_body(text)?;
+                Ok(Self::unfit(event, raw, without_position(&typed_err)))
             }
         }
     }
@@ -329,8 +327,17 @@ fn json_scalar_string(v: serde_json::Value) -> String {
     }
 }
 
-fn raw_body(body: &[u8]) -> Result<Box<RawValue>, Error> {
-    let text = std::str::from_utf8(body).map_err(Error::invalid_payload)?;
+/// A serde error's message without its "at line L column C" suffix, so the
+/// same field problem reads the same wherever it sits in the body.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((message, _)) if e.line() > 0 => message.to_owned(),
+        _ => text,
+    }
+}
+
+fn raw_body(text: &str) -> Result<Box<RawValue>, Error> {
     RawValue::from_string(text.trim().to_owned()).map_err(Error::invalid_payload)
 }
 
@@ -896,6 +903,8 @@ mod tests {
             b"{\"event\":null}",
             b"\xff",
             b"{\"event\":\"INSERT\"",
+            // Not UTF-8 inside a value the typed parse would skip.
+            b"{\"event\":\"user.created\",\"other\":\"\xff\"}",
         ] {
             assert_eq!(
                 Event::from_slice(body).unwrap_err().code(),

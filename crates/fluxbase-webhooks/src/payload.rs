@@ -102,7 +102,20 @@ impl<'a> WebhookPayload<'a> {
     /// [`Error::InvalidPayload`] when the body is not a JSON object with a
     /// string `event` and fields of the expected JSON types.
     pub fn from_slice(body: &'a [u8]) -> Result<Self, Error> {
-        serde_json::from_slice(body).map_err(Error::invalid_payload)
+        // JSON text is UTF-8: checked once for the whole body, including
+        // values the typed parse skips.
+        let text = std::str::from_utf8(body).map_err(Error::invalid_payload)?;
+        Self::from_str(text)
+    }
+
+    /// [`WebhookPayload::from_slice`] for a body already known to be text.
+    ///
+    /// # Errors
+    ///
+    /// As [`WebhookPayload::from_slice`].
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(body: &'a str) -> Result<Self, Error> {
+        serde_json::from_str(body).map_err(Error::invalid_payload)
     }
 
     /// Which wire shape this is.

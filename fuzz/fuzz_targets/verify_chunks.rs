@@ -1,0 +1,4 @@
+//! Fuzz target: see `fluxhook_fuzz::checks::verify_chunks`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fluxhook_fuzz::checks::verify_chunks(data));

@@ -5,4 +5,6 @@
 
 mod fuzz_corpus;
 mod props;
+#[cfg(feature = "redis")]
+mod redis;
 mod vectors;

@@ -30,6 +30,11 @@ use sha2::{Digest, Sha256};
 use crate::payload::WebhookPayload;
 use crate::signature::SignatureHeader;
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
+
 /// A boxed, sendable future, as returned by [`DedupeStore`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

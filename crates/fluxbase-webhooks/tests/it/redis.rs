@@ -1,0 +1,186 @@
+//! The Redis dedupe store against a real `redis-server` that each test starts
+//! on a free loopback port (`./scripts/test.sh` installs it when missing).
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fluxbase_webhooks::dedupe::{DedupeStore, RedisStore};
+
+/// A `redis-server` child process on a free loopback port, killed on drop.
+pub(crate) struct RedisServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl RedisServer {
+    /// Starts a server with no persistence. Panics (failing the test) when
+    /// `redis-server` is not installed: the test must not pass without it.
+    pub(crate) fn start() -> Self {
+        for _ in 0..5 {
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port();
+            let child = Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--protected-mode",
+                    "yes",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start redis-server ({e}); ./scripts/test.sh installs it")
+                });
+            let mut server = Self {
+                child,
+                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break; // Lost the port race: try another one.
+                }
+                if TcpStream::connect(server.addr).is_ok() {
+                    return server;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = server.child.kill();
+        }
+        panic!("redis-server did not start on a free loopback port");
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    /// Stops the server now (to test an outage).
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn first_sighting_once_then_expires() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(server.url()).await.unwrap();
+    let ttl = Duration::from_millis(300);
+    assert_eq!(store.insert("event:a", ttl).await, Ok(true));
+    assert_eq!(store.insert("event:a", ttl).await, Ok(false));
+    assert_eq!(store.insert("event:b", ttl).await, Ok(true));
+    store.remove("event:a").await.unwrap();
+    assert_eq!(store.insert("event:a", ttl).await, Ok(true));
+    // After the TTL the key is gone (Redis expires it, not us).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(store.insert("event:b", ttl).await, Ok(true));
+}
+
+#[tokio::test]
+async fn prefixes_keep_applications_apart() {
+    let server = RedisServer::start();
+    let a = RedisStore::builder(server.url())
+        .prefix("app-a:")
+        .connect()
+        .await
+        .unwrap();
+    let b = RedisStore::builder(server.url())
+        .prefix("app-b:")
+        .connect()
+        .await
+        .unwrap();
+    let ttl = Duration::from_secs(60);
+    assert_eq!(a.insert("k", ttl).await, Ok(true));
+    assert_eq!(b.insert("k", ttl).await, Ok(true));
+    assert_eq!(a.insert("k", ttl).await, Ok(false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_racing_see_each_key_exactly_once() {
+    let server = RedisServer::start();
+    let one = Arc::new(RedisStore::connect(server.url()).await.unwrap());
+    let two = Arc::new(
+        RedisStore::builder(server.url())
+            .pool_size(2)
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for store in [one, two] {
+        for worker in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut won = Vec::new();
+                for i in 0..200 {
+                    // Every worker of both instances tries every key.
+                    let key = format!("event:{}", (i + worker * 50) % 200);
+                    if store.insert(&key, Duration::from_secs(60)).await.unwrap() {
+                        won.push(key);
+                    }
+                }
+                won
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a key was seen as new twice");
+    assert_eq!(all.len(), 200, "every key was seen as new once");
+}
+
+#[tokio::test]
+async fn unreachable_redis_is_an_error_never_a_pass() {
+    // Nothing listens on this port.
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = RedisStore::builder(format!("redis://127.0.0.1:{port}/"))
+        .connection_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unavailable"), "{err}");
+
+    // Redis going away after the start: calls fail, they do not say "new".
+    let mut server = RedisServer::start();
+    let store = RedisStore::builder(server.url())
+        .response_timeout(Duration::from_millis(300))
+        .connection_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(store.insert("k", Duration::from_secs(5)).await, Ok(true));
+    server.stop();
+    for _ in 0..3 {
+        assert!(store.insert("k2", Duration::from_secs(5)).await.is_err());
+        assert!(store.remove("k").await.is_err());
+    }
+}
+
+#[test]
+fn debug_never_shows_the_url() {
+    let b = RedisStore::builder("redis://user:hunter2@127.0.0.1:1/");
+    assert!(!format!("{b:?}").contains("hunter2"));
+}

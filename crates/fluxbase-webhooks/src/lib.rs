@@ -4,17 +4,46 @@
 //!
 //! | feature | adds |
 //! | --- | --- |
-//! | *(none)* | signatures, [`Verifier`], [`Signer`], [`Event`], [`WebhookPayload`]: no async runtime, no web framework |
+//! | *(none)* | signatures, [`Verifier`], [`Signer`], [`Event`], [`WebhookPayload`], [`problem_json`]: no async runtime, no web framework |
+//! | `tower` | [`tower::VerifyLayer`]: streaming verification in front of any `Service<http::Request<B>>` |
+//! | `axum` | [`axum`] extractors [`FluxbaseEvent`], [`Webhook`], [`Verified<Bytes>`](Verified) (implies `tower`) |
+//! | `actix` | [`actix`] extractors and the [`actix::Verify`] middleware for actix-web 4 |
+//!
+//! Every integration answers refused deliveries the same way (status and
+//! `application/problem+json` body, see [`Rejection`]), reads the body
+//! through the verifier's limit, and records a `fluxbase_webhook` tracing
+//! span per delivery.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod event;
 mod payload;
+mod problem;
 mod secret;
 mod sign;
 mod signature;
 mod timestamp;
 mod verify;
+
+#[cfg(any(feature = "tower", feature = "actix"))]
+mod receive;
+#[cfg(any(feature = "tower", feature = "actix"))]
+mod reject;
+
+#[cfg(any(feature = "axum", feature = "actix"))]
+mod extract;
+
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
 
 pub use error::{Code, Error, Malformed};
 pub use event::{
@@ -22,6 +51,7 @@ pub use event::{
     UserEvent,
 };
 pub use payload::{Shape, WebhookPayload};
+pub use problem::{PROBLEM_JSON, problem_json};
 pub use secret::Secret;
 pub use sign::Signer;
 pub use signature::{MAX_SIGNATURES, Scheme, Schemes, SignatureHeader, TAG_LEN, Tag};
@@ -33,3 +63,11 @@ pub use verify::{
 
 /// Re-exported so `RowEvent::record_raw` and friends can be named.
 pub use serde_json::value::RawValue;
+
+#[cfg(any(feature = "tower", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
+pub use reject::{OnReject, Rejection};
+
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+pub use extract::{FluxbaseEvent, Webhook, WebhookRejection};

@@ -1,0 +1,1 @@
+//! Behaviour specific to each integration.

@@ -118,10 +118,12 @@ impl WebhookRejection {
     }
 }
 
+// Debug and Display show the code only: frameworks log them, and the
+// message of an unparsable body may quote it.
 impl fmt::Debug for WebhookRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookRejection")
-            .field("error", &self.error)
+            .field("code", &self.error.as_ref().map(Error::code))
             .field("status", &self.response.status())
             .finish()
     }
@@ -130,7 +132,7 @@ impl fmt::Debug for WebhookRejection {
 impl fmt::Display for WebhookRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.error {
-            Some(err) => write!(f, "webhook delivery refused ({}): {err}", err.code()),
+            Some(err) => write!(f, "webhook delivery refused: {}", err.code()),
             None => f.write_str("no webhook verifier is configured for this route"),
         }
     }

@@ -421,19 +421,37 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-// One thread: the servers run where the thread-local subscriber is set.
-#[tokio::test(flavor = "current_thread")]
-async fn tracing_records_each_delivery_without_secrets_or_content() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+/// The process-wide subscriber, installed once: spans are enabled per
+/// callsite for the whole process, so a thread-local subscriber would race
+/// with the other tests.
+fn captured_log() -> Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(captured.clone())
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            captured
+        })
+        .clone()
+}
 
+#[tokio::test]
+async fn tracing_records_each_delivery_without_secrets_or_content() {
+    let captured = captured_log();
+    // A key id and body sizes no other test uses, to find this test's lines.
+    let verifier = || {
+        Verifier::from_keys([
+            fluxbase_webhooks::Key::new(CURRENT),
+            fluxbase_webhooks::Key::new(PREVIOUS).id("tracing-test-key"),
+        ])
+    };
     async fn typed(FluxbaseEvent(event): FluxbaseEvent) -> String {
-        tracing::info!("handler ran");
+        tracing::info!("tracing test handler ran");
         event.name().to_owned()
     }
     let layered = serve_axum(
@@ -453,12 +471,17 @@ async fn tracing_records_each_delivery_without_secrets_or_content() {
 
     let marker = "secret-body-content-4242";
     let body = format!(
-        r#"{{"event":"INSERT","table":"users","schema":"auth","record":{{"note":"{marker}"}},"timestamp":"2026-01-02T03:04:05Z"}}"#
+        r#"{{"event":"INSERT","table":"users","schema":"auth","record":{{"note":"{marker}","pad":"{}"}},"timestamp":"2026-01-02T03:04:05Z"}}"#,
+        "p".repeat(1000)
     )
     .into_bytes();
     let good = sign(PREVIOUS, Scheme::Timestamped, unix_now(), &body);
     let bad = sign("whsec-wrong", Scheme::Timestamped, unix_now(), &body);
-    let invalid = format!("{{\"event\": 7, \"x\": \"{marker}\"}}").into_bytes();
+    let invalid = format!(
+        "{{\"event\": 7, \"x\": \"{marker}\", \"pad\": \"{}\"}}",
+        "q".repeat(1000)
+    )
+    .into_bytes();
     let invalid_sig = sign(CURRENT, Scheme::Timestamped, unix_now(), &invalid);
     for addr in [layered.addr, extractor.addr] {
         let reply = send(addr, &Req::post(Body::Full(body.clone())).signature(&good)).await;
@@ -475,18 +498,21 @@ async fn tracing_records_each_delivery_without_secrets_or_content() {
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let accepted = format!(
-        "outcome=\"verified\" scheme=\"timestamped\" key_index=1 key_id=\"previous\" body_len={}",
+        "fluxbase_webhook{{outcome=\"verified\" scheme=\"timestamped\" key_index=1 key_id=\"tracing-test-key\" body_len={}}}",
         body.len()
     );
-    let verified_lines = log
-        .lines()
-        .filter(|l| l.contains(&accepted) && l.ends_with("webhook delivery verified"))
-        .count();
-    assert_eq!(verified_lines, 2, "{log}");
-    assert!(log.contains("outcome=\"signature_mismatch\""), "{log}");
-    assert!(log.contains("outcome=\"invalid_payload\""), "{log}");
-    // Behind the layer the handler runs inside the delivery span.
-    assert!(log.contains(&format!("{accepted}}}: ")), "{log}");
+    let count = |needle: &str, end: &str| {
+        log.lines()
+            .filter(|l| l.contains(needle) && l.ends_with(end))
+            .count()
+    };
+    assert_eq!(count(&accepted, "webhook delivery verified"), 2, "{log}");
+    let mismatch = format!("outcome=\"signature_mismatch\" body_len={}", body.len());
+    assert_eq!(count(&mismatch, "for any configured secret"), 2, "{log}");
+    let invalid_line = format!("outcome=\"invalid_payload\" body_len={}", invalid.len());
+    assert_eq!(count(&invalid_line, "status=400"), 2, "{log}");
+    // Behind the layer, the handler runs inside the delivery span.
+    assert_eq!(count(&accepted, "tracing test handler ran"), 1, "{log}");
     for forbidden in [CURRENT, PREVIOUS, "whsec-wrong", marker] {
         assert!(!log.contains(forbidden), "{forbidden} logged:\n{log}");
     }

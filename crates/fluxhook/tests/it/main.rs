@@ -1,0 +1,3 @@
+//! End-to-end tests of the `fluxhook` binary.
+
+mod listen_send;

@@ -153,7 +153,9 @@ fn status_of(err: &Error) -> StatusCode {
 /// `app_data` (`OnReject` or `Data<OnReject>`); `VerifyLayer` and the
 /// actix-web middleware take it in their builders.
 #[derive(Clone, Default)]
-pub struct OnReject(Option<Arc<dyn Fn(&Error) -> Rejection + Send + Sync>>);
+pub struct OnReject(Option<Arc<RejectFn>>);
+
+type RejectFn = dyn Fn(&Error) -> Rejection + Send + Sync;
 
 impl OnReject {
     /// A hook from a function.

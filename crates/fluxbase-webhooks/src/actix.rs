@@ -75,7 +75,7 @@ use tracing::Instrument;
 
 use crate::error::Error;
 use crate::event::Event;
-use crate::extract::{FromReceived, Received, conclude, refuse};
+use crate::extract::{FromReceived, pre_verified, receive_with, self_verified};
 use crate::receive::{Receive, delivery_span, record_refused, record_verified, unreadable_body};
 use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified, Verifier};
 
@@ -141,36 +141,18 @@ async fn extract<T: FromReceived>(
     let verified = req.extensions().get::<Verified>().cloned();
     if let Some(verified) = verified {
         let event = req.extensions().get::<Event>().cloned();
-        let body = collect_verified(&mut payload, &verified)
-            .await
-            .map_err(|err| WebhookRejection::refused(err, &on_reject))?;
-        let received = Received {
-            verified,
-            body,
-            event,
-        };
-        return conclude(received, None, &on_reject);
+        let body = collect_verified(&mut payload, &verified).await;
+        return pre_verified(verified, body, event, &on_reject);
     }
 
-    let Some(verifier) = app_data::<Verifier>(&req) else {
-        return Err(WebhookRejection::no_verifier(
-            "add it with App::app_data, or wrap the scope in Verify",
-        ));
-    };
-    let receive = Receive {
-        verifier,
+    let receive = receive_with(
+        app_data::<Verifier>(&req),
         on_reject,
-    };
+        "add it with App::app_data, or wrap the scope in Verify",
+    )?;
     let span = delivery_span();
-    let (verified, body) = read(&receive, req.headers(), &mut payload)
-        .await
-        .map_err(|(err, body_len)| refuse(err, &span, body_len, &receive.on_reject))?;
-    let received = Received {
-        verified,
-        body,
-        event: None,
-    };
-    conclude(received, Some(&span), &receive.on_reject)
+    let read = read(&receive, req.headers(), &mut payload).await;
+    self_verified(read, &span, &receive.on_reject)
 }
 
 /// Verifies the payload as it streams in: the declared length and the
@@ -186,13 +168,14 @@ async fn read(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let mut reader = receive
-        .start(
-            declared,
-            headers.get_all(SIGNATURE_HEADER).map(|v| v.as_bytes()),
-            headers
-                .get_all(LEGACY_SIGNATURE_HEADER)
-                .map(|v| v.as_bytes()),
-        )
+        .start(declared, |v| {
+            v.select_header(
+                headers.get_all(SIGNATURE_HEADER).map(|v| v.as_bytes()),
+                headers
+                    .get_all(LEGACY_SIGNATURE_HEADER)
+                    .map(|v| v.as_bytes()),
+            )
+        })
         .map_err(|err| (err, 0))?;
     while let Some(chunk) = payload.next().await {
         let pushed = match chunk {
@@ -260,37 +243,7 @@ pub struct Verify {
     receive: Receive,
 }
 
-impl Verify {
-    /// A middleware verifying with `verifier`.
-    pub fn new(verifier: Verifier) -> Self {
-        Self {
-            receive: Receive::new(verifier),
-        }
-    }
-
-    /// Sets the body limit (default: the verifier's).
-    pub fn body_limit(mut self, bytes: u64) -> Self {
-        self.receive.verifier = self.receive.verifier.body_limit(bytes);
-        self
-    }
-
-    /// Answers refused deliveries with what `f` builds instead of the
-    /// default problem document.
-    pub fn on_reject(self, f: impl Fn(&Error) -> Rejection + Send + Sync + 'static) -> Self {
-        self.on_reject_with(OnReject::new(f))
-    }
-
-    /// [`Verify::on_reject`] with a ready [`OnReject`].
-    pub fn on_reject_with(mut self, hook: OnReject) -> Self {
-        self.receive.on_reject = hook;
-        self
-    }
-
-    /// The verifier in use.
-    pub fn verifier(&self) -> &Verifier {
-        &self.receive.verifier
-    }
-}
+crate::receive::receive_builder!(Verify);
 
 impl<S, B> Transform<S, ServiceRequest> for Verify
 where

@@ -58,9 +58,9 @@ use http_body_util::BodyExt;
 
 use crate::error::Error;
 use crate::event::Event;
-use crate::extract::{FromReceived, Received, conclude, refuse};
-use crate::receive::{Receive, declared_len, delivery_span, poll_body, unreadable_body};
-use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified, Verifier};
+use crate::extract::{FromReceived, pre_verified, receive_with, self_verified};
+use crate::receive::{Receive, delivery_span, poll_body, unreadable_body};
+use crate::verify::{Verified, Verifier};
 
 pub use crate::extract::{FluxbaseEvent, Webhook, WebhookRejection};
 pub use crate::reject::{OnReject, Rejection};
@@ -169,59 +169,37 @@ where
     // layer found instead of verifying again.
     if let Some(verified) = parts.extensions.remove::<Verified>() {
         let event = parts.extensions.remove::<Event>();
-        let body = read_verified(body, &verified)
-            .await
-            .map_err(|err| WebhookRejection::refused(err, &on_reject))?;
-        let received = Received {
-            verified,
-            body,
-            event,
-        };
-        return conclude(received, None, &on_reject);
+        let body = read_verified(body, &verified).await;
+        return pre_verified(verified, body, event, &on_reject);
     }
 
-    let Some(verifier) = state
+    let verifier = state
         .verifier()
-        .or_else(|| parts.extensions.get::<Verifier>().cloned())
-    else {
-        return Err(WebhookRejection::no_verifier(
-            "put it in the router state, in an Extension, or wrap the route in VerifyLayer",
-        ));
-    };
-    let receive = Receive {
+        .or_else(|| parts.extensions.get::<Verifier>().cloned());
+    let receive = receive_with(
         verifier,
         on_reject,
-    };
+        "put it in the router state, in an Extension, or wrap the route in VerifyLayer",
+    )?;
     let span = delivery_span();
-    let mut reader = receive
-        .start(
-            declared_len(&parts.headers, &body),
-            parts
-                .headers
-                .get_all(SIGNATURE_HEADER)
-                .iter()
-                .map(|v| v.as_bytes()),
-            parts
-                .headers
-                .get_all(LEGACY_SIGNATURE_HEADER)
-                .iter()
-                .map(|v| v.as_bytes()),
-        )
-        .map_err(|err| refuse(err, &span, 0, &receive.on_reject))?;
+    let read = read(&receive, &parts.headers, body).await;
+    self_verified(read, &span, &receive.on_reject)
+}
+
+/// Verifies the body as it streams in. On failure, the error and how many
+/// bytes were read.
+async fn read(
+    receive: &Receive,
+    headers: &http::HeaderMap,
+    body: Body,
+) -> Result<(Verified, Bytes), (Error, u64)> {
+    let mut reader = receive.start_http(headers, &body).map_err(|err| (err, 0))?;
     let mut body = std::pin::pin!(body);
     if let Err(err) = std::future::poll_fn(|cx| poll_body(body.as_mut(), &mut reader, cx)).await {
-        return Err(refuse(err, &span, reader.body_len(), &receive.on_reject));
+        return Err((err, reader.body_len()));
     }
     let body_len = reader.body_len();
-    let (verified, body) = receive
-        .finish(reader)
-        .map_err(|err| refuse(err, &span, body_len, &receive.on_reject))?;
-    let received = Received {
-        verified,
-        body,
-        event: None,
-    };
-    conclude(received, Some(&span), &receive.on_reject)
+    receive.finish(reader).map_err(|err| (err, body_len))
 }
 
 /// Collects a body a layer already verified: never more than it verified.

@@ -11,7 +11,7 @@ use tracing::Span;
 
 use crate::error::Error;
 use crate::event::Event;
-use crate::receive::{record_refused, record_verified};
+use crate::receive::{Receive, record_refused, record_verified};
 use crate::reject::{OnReject, Rejection};
 use crate::verify::Verified;
 
@@ -209,8 +209,53 @@ pub(crate) fn conclude<T: FromReceived>(
     }
 }
 
-/// A delivery refused before it was verified.
-pub(crate) fn refuse(err: Error, span: &Span, body_len: u64, hook: &OnReject) -> WebhookRejection {
-    record_refused(span, &err, body_len);
-    WebhookRejection::refused(err, hook)
+/// An extractor behind the layer or middleware: the body is the verified
+/// bytes, and the event is the one it parsed.
+pub(crate) fn pre_verified<T: FromReceived>(
+    verified: Verified,
+    body: Result<Bytes, Error>,
+    event: Option<Event>,
+    on_reject: &OnReject,
+) -> Result<T, WebhookRejection> {
+    let body = body.map_err(|err| WebhookRejection::refused(err, on_reject))?;
+    let received = Received {
+        verified,
+        body,
+        event,
+    };
+    conclude(received, None, on_reject)
+}
+
+/// What an extractor verifying by itself needs, or the 500 of a route with
+/// no verifier.
+pub(crate) fn receive_with(
+    verifier: Option<crate::Verifier>,
+    on_reject: OnReject,
+    hint: &str,
+) -> Result<Receive, WebhookRejection> {
+    match verifier {
+        Some(verifier) => Ok(Receive {
+            verifier,
+            on_reject,
+        }),
+        None => Err(WebhookRejection::no_verifier(hint)),
+    }
+}
+
+/// An extractor that verified by itself: the outcome of reading the body.
+pub(crate) fn self_verified<T: FromReceived>(
+    read: Result<(Verified, Bytes), (Error, u64)>,
+    span: &Span,
+    on_reject: &OnReject,
+) -> Result<T, WebhookRejection> {
+    let (verified, body) = read.map_err(|(err, body_len)| {
+        record_refused(span, &err, body_len);
+        WebhookRejection::refused(err, on_reject)
+    })?;
+    let received = Received {
+        verified,
+        body,
+        event: None,
+    };
+    conclude(received, Some(span), on_reject)
 }

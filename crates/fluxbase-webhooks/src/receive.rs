@@ -37,14 +37,24 @@ impl Receive {
         }
     }
 
-    /// Step 1: everything that can be decided before reading the body.
+    /// Step 1: everything that can be decided before reading the body. The
+    /// declared length is checked before `header` picks the signature
+    /// header out of the request.
     pub(crate) fn start<'h>(
         &self,
         declared_len: Option<u64>,
-        fluxbase: impl Iterator<Item = &'h [u8]>,
-        legacy: impl Iterator<Item = &'h [u8]>,
+        header: impl FnOnce(&Verifier) -> Result<&'h [u8], Error>,
     ) -> Result<BodyReader, Error> {
-        start(&self.verifier, declared_len, fluxbase, legacy)
+        let verifier = &self.verifier;
+        if let Some(len) = declared_len {
+            verifier.check_len(len)?;
+        }
+        let verification = verifier.begin(header(verifier)?)?;
+        Ok(BodyReader::new(
+            verification,
+            declared_len.unwrap_or(0).min(verifier.max_body()),
+            verifier.max_body(),
+        ))
     }
 
     /// Step 3: the signature check (and, later, the replay check).
@@ -57,24 +67,50 @@ impl Receive {
     }
 }
 
-/// Step 1 with a bare verifier (the extractors use it).
-pub(crate) fn start<'h>(
-    verifier: &Verifier,
-    declared_len: Option<u64>,
-    fluxbase: impl Iterator<Item = &'h [u8]>,
-    legacy: impl Iterator<Item = &'h [u8]>,
-) -> Result<BodyReader, Error> {
-    if let Some(len) = declared_len {
-        verifier.check_len(len)?;
-    }
-    let header = verifier.select_header(fluxbase, legacy)?;
-    let verification = verifier.begin(header)?;
-    Ok(BodyReader::new(
-        verification,
-        declared_len.unwrap_or(0).min(verifier.max_body()),
-        verifier.max_body(),
-    ))
+/// The builder methods shared by `VerifyLayer` and the actix-web `Verify`
+/// middleware, for a struct with a `receive: Receive` field. New settings
+/// (such as a replay store) are added here once for both.
+macro_rules! receive_builder {
+    ($ty:ident) => {
+        impl $ty {
+            /// Verifies with `verifier` and answers refused deliveries with
+            /// `application/problem+json`.
+            pub fn new(verifier: $crate::Verifier) -> Self {
+                Self {
+                    receive: $crate::receive::Receive::new(verifier),
+                }
+            }
+
+            /// Sets the body limit in bytes (default: the verifier's, 1 MiB
+            /// unless set with [`Verifier::body_limit`](crate::Verifier::body_limit)).
+            pub fn body_limit(mut self, bytes: u64) -> Self {
+                self.receive.verifier = self.receive.verifier.body_limit(bytes);
+                self
+            }
+
+            /// Answers refused deliveries with what `f` builds instead of
+            /// the default problem document.
+            pub fn on_reject(
+                self,
+                f: impl Fn(&$crate::Error) -> $crate::Rejection + Send + Sync + 'static,
+            ) -> Self {
+                self.on_reject_with($crate::OnReject::new(f))
+            }
+
+            /// Like `on_reject`, with a ready [`OnReject`](crate::OnReject).
+            pub fn on_reject_with(mut self, hook: $crate::OnReject) -> Self {
+                self.receive.on_reject = hook;
+                self
+            }
+
+            /// The verifier in use.
+            pub fn verifier(&self) -> &$crate::Verifier {
+                &self.receive.verifier
+            }
+        }
+    };
 }
+pub(crate) use receive_builder;
 
 /// Hashes a body chunk by chunk while keeping the bytes, never past the
 /// verifier's limit.
@@ -217,7 +253,7 @@ pub(crate) fn record_refused(span: &Span, err: &Error, body_len: u64) {
 }
 
 #[cfg(feature = "tower")]
-pub(crate) use self::http_body::{declared_len, poll_body};
+pub(crate) use self::http_body::poll_body;
 
 #[cfg(feature = "tower")]
 mod http_body {
@@ -226,14 +262,27 @@ mod http_body {
 
     use http_body::Body;
 
-    use super::{BodyReader, unreadable_body};
+    use super::{BodyReader, Receive, unreadable_body};
     use crate::error::Error;
+
+    impl Receive {
+        /// Step 1 for an `http` request.
+        pub(crate) fn start_http<B: Body>(
+            &self,
+            headers: &http::HeaderMap,
+            body: &B,
+        ) -> Result<BodyReader, Error> {
+            self.start(declared_len(headers, body), |v| {
+                v.select_http_header(headers)
+            })
+        }
+    }
 
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
     /// The length a request announces: its `Content-Length`, or what the
     /// body itself says it will at least be.
-    pub(crate) fn declared_len<B: Body>(headers: &http::HeaderMap, body: &B) -> Option<u64> {
+    fn declared_len<B: Body>(headers: &http::HeaderMap, body: &B) -> Option<u64> {
         let header = headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -293,15 +342,9 @@ mod tests {
     use crate::{Scheme, Signer};
 
     fn reader(limit: u64, body: &[u8]) -> BodyReader {
-        let verifier = Verifier::new("k").body_limit(limit);
+        let receive = Receive::new(Verifier::new("k").body_limit(limit));
         let header = Signer::new("k").sign_now(body).to_string();
-        start(
-            &verifier,
-            None,
-            [header.as_bytes()].into_iter(),
-            std::iter::empty(),
-        )
-        .unwrap()
+        receive.start(None, |_| Ok(header.as_bytes())).unwrap()
     }
 
     #[test]
@@ -342,14 +385,11 @@ mod tests {
 
     #[test]
     fn declared_length_is_refused_before_the_header_is_read() {
-        let verifier = Verifier::new("k").body_limit(10);
-        let err = start(&verifier, Some(11), std::iter::empty(), std::iter::empty())
-            .err()
-            .unwrap();
+        let receive = Receive::new(Verifier::new("k").body_limit(10));
+        let missing = |_: &Verifier| Err(Error::MissingSignature);
+        let err = receive.start(Some(11), missing).err().unwrap();
         assert_eq!(err, Error::PayloadTooLarge { limit: 10 });
-        let err = start(&verifier, Some(10), std::iter::empty(), std::iter::empty())
-            .err()
-            .unwrap();
+        let err = receive.start(Some(10), missing).err().unwrap();
         assert_eq!(err, Error::MissingSignature);
     }
 }

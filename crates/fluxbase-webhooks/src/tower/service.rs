@@ -10,8 +10,8 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use super::{ResponseBody, ResponseFuture, VerifyLayer};
-use crate::receive::{Receive, declared_len, delivery_span, record_refused};
-use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verifier};
+use crate::receive::{Receive, delivery_span, record_refused};
+use crate::verify::Verifier;
 
 /// Verifies each request, then calls the inner service with the same bytes
 /// as its body ([`Full<Bytes>`]) and [`Verified`](crate::Verified) plus the
@@ -68,19 +68,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let span = delivery_span();
         let (parts, body) = req.into_parts();
-        let started = self.receive.start(
-            declared_len(&parts.headers, &body),
-            parts
-                .headers
-                .get_all(SIGNATURE_HEADER)
-                .iter()
-                .map(|v| v.as_bytes()),
-            parts
-                .headers
-                .get_all(LEGACY_SIGNATURE_HEADER)
-                .iter()
-                .map(|v| v.as_bytes()),
-        );
+        let started = self.receive.start_http(&parts.headers, &body);
         match started {
             Ok(reader) => {
                 // The ready service is the one to call; leave a fresh clone

@@ -15,10 +15,24 @@ use fluxbase_webhooks::{
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 
-use crate::support::servers::{other_verifier, serve_actix, serve_axum, serve_hyper};
+use crate::support::servers::{
+    actix_route, axum_route, other_verifier, serve_actix, serve_axum, serve_hyper,
+};
 use crate::support::{
     Body, CURRENT, PREVIOUS, Req, exchange, insert_body, send, sign, unix_now, verifier,
 };
+
+/// An axum handler answering the event's name.
+async fn typed(FluxbaseEvent(event): FluxbaseEvent) -> String {
+    event.name().to_owned()
+}
+
+/// An actix-web handler answering the event's name.
+async fn actix_typed(
+    fluxbase_webhooks::actix::FluxbaseEvent(event): fluxbase_webhooks::actix::FluxbaseEvent,
+) -> String {
+    event.name().to_owned()
+}
 
 /// A body with odd spacing, escapes, non-ASCII text and a trailing newline:
 /// any re-serialization would change it.
@@ -86,9 +100,6 @@ async fn layer_hands_the_inner_service_exactly_the_bytes_sent() {
 async fn axum_route_behind_the_layer_does_not_verify_twice() {
     // The state holds a verifier whose key matches nothing: any extractor
     // that verified again would refuse every delivery.
-    async fn typed(FluxbaseEvent(event): FluxbaseEvent) -> String {
-        event.name().to_owned()
-    }
     async fn own(Webhook(body): Webhook<serde_json::Value>) -> String {
         body["event"].as_str().unwrap().to_owned()
     }
@@ -130,9 +141,6 @@ async fn axum_route_behind_the_layer_does_not_verify_twice() {
 
 #[tokio::test]
 async fn layer_wraps_a_whole_router_unchanged() {
-    async fn typed(FluxbaseEvent(event): FluxbaseEvent) -> String {
-        event.name().to_owned()
-    }
     async fn ext(Extension(event): Extension<Event>, Extension(v): Extension<Verified>) -> String {
         format!("{} {}", event.name(), v.scheme())
     }
@@ -184,19 +192,8 @@ async fn verified_bytes_carries_what_was_verified_and_accepts_any_bytes() {
             raw.body().len()
         ))
     }
-    let axum = serve_axum(
-        Router::new()
-            .route("/webhooks", post(raw))
-            .with_state(verifier()),
-        "axum",
-    )
-    .await;
-    let v = verifier();
-    let actix = serve_actix("actix", move || {
-        actix_web::App::new()
-            .app_data(v.clone())
-            .route("/webhooks", actix_web::web::post().to(actix_raw))
-    });
+    let axum = axum_route(raw).await;
+    let actix = actix_route(actix_raw);
     // Not UTF-8, not JSON: the raw extractor promises only a valid signature.
     let body = b"\x00\xff binary \x80".to_vec();
     for addr in [axum.addr, actix.addr] {
@@ -230,19 +227,8 @@ async fn webhook_extractor_reads_the_users_own_type() {
     ) -> String {
         format!("{} {}", row.event, row.record.email)
     }
-    let axum = serve_axum(
-        Router::new()
-            .route("/webhooks", post(handler))
-            .with_state(verifier()),
-        "axum",
-    )
-    .await;
-    let v = verifier();
-    let actix = serve_actix("actix", move || {
-        actix_web::App::new()
-            .app_data(actix_web::web::Data::new(v.clone()))
-            .route("/webhooks", actix_web::web::post().to(actix_handler))
-    });
+    let axum = axum_route(handler).await;
+    let actix = actix_route(actix_handler);
     for addr in [axum.addr, actix.addr] {
         let reply = send(addr, &signed(CURRENT, insert_body())).await;
         assert_eq!(reply.status, 200, "{reply:?}");
@@ -273,14 +259,6 @@ async fn rejection_hook_replaces_the_answer_everywhere() {
             ),
         })
     };
-    async fn typed(FluxbaseEvent(event): FluxbaseEvent) -> String {
-        event.name().to_owned()
-    }
-    async fn actix_typed(
-        fluxbase_webhooks::actix::FluxbaseEvent(event): fluxbase_webhooks::actix::FluxbaseEvent,
-    ) -> String {
-        event.name().to_owned()
-    }
     let layered = serve_axum(
         Router::new()
             .route("/webhooks", post(typed))
@@ -343,14 +321,6 @@ async fn rejection_hook_replaces_the_answer_everywhere() {
 
 #[tokio::test]
 async fn a_route_with_no_verifier_is_a_server_error() {
-    async fn typed(FluxbaseEvent(event): FluxbaseEvent) -> String {
-        event.name().to_owned()
-    }
-    async fn actix_typed(
-        fluxbase_webhooks::actix::FluxbaseEvent(event): fluxbase_webhooks::actix::FluxbaseEvent,
-    ) -> String {
-        event.name().to_owned()
-    }
     let axum = serve_axum(Router::new().route("/webhooks", post(typed)), "axum").await;
     let actix = serve_actix("actix", || {
         actix_web::App::new().route("/webhooks", actix_web::web::post().to(actix_typed))
@@ -376,9 +346,6 @@ async fn default_limit_is_one_mebibyte_and_legacy_header_is_opt_in() {
     assert_eq!(DEFAULT_BODY_LIMIT, 1024 * 1024);
     let layer = VerifyLayer::new(Verifier::new(CURRENT));
     assert_eq!(layer.verifier().max_body(), DEFAULT_BODY_LIMIT);
-    async fn typed(FluxbaseEvent(event): FluxbaseEvent) -> String {
-        event.name().to_owned()
-    }
     let server = serve_axum(
         Router::new()
             .route("/webhooks", post(typed))

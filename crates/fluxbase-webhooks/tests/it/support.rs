@@ -510,6 +510,33 @@ pub(crate) mod servers {
         }
     }
 
+    /// An axum route on `PATH` with the test verifier as state.
+    pub(crate) async fn axum_route<H, T>(handler: H) -> Server
+    where
+        H: axum::handler::Handler<T, Verifier>,
+        T: 'static,
+    {
+        let app = Router::new()
+            .route(PATH, post(handler))
+            .with_state(verifier());
+        serve_axum(app, "axum").await
+    }
+
+    /// An actix-web route on `PATH` with the test verifier in `app_data`.
+    pub(crate) fn actix_route<F, Args>(handler: F) -> Server
+    where
+        F: actix_web::Handler<Args> + Send + Clone,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        let v = verifier();
+        serve_actix("actix", move || {
+            actix_web::App::new()
+                .app_data(actix_web::web::Data::new(v.clone()))
+                .route(PATH, actix_web::web::post().to(handler.clone()))
+        })
+    }
+
     /// A verifier that differs from the test keyring.
     pub(crate) fn other_verifier() -> Verifier {
         Verifier::new("not-the-secret")

@@ -2,8 +2,8 @@
 //! [`Verified<Bytes>`](Verified), and the [`Verify`] middleware for whole
 //! scopes.
 //!
-//! They behave like the [`axum`](crate::axum) extractors and
-//! [`VerifyLayer`](crate::tower::VerifyLayer): the body is read through the
+//! They behave like the `axum` extractors and
+//! `VerifyLayer`: the body is read through the
 //! verifier's limit and hashed as it arrives, refusals get the same status
 //! and the same `application/problem+json` bytes, and every delivery gets a
 //! `fluxbase_webhook` tracing span.
@@ -223,7 +223,7 @@ fn http_response(rejection: Rejection) -> HttpResponse {
 /// resource it wraps, answers refusals itself, and passes on the verified
 /// bytes as payload with [`Verified`] and [`Event`] in the request
 /// extensions (`web::ReqData<Event>`). Like
-/// [`VerifyLayer`](crate::tower::VerifyLayer), a body that is not a Fluxbase
+/// `VerifyLayer`, a body that is not a Fluxbase
 /// payload is refused with 400 `invalid_payload`.
 ///
 /// ```

@@ -19,11 +19,11 @@ use crate::verify::Verified;
 ///
 /// The body is read through the verifier's limit and verified, then parsed;
 /// a body that is not a Fluxbase payload is refused with 400
-/// `invalid_payload`. Behind [`VerifyLayer`](crate::tower::VerifyLayer) or
-/// the actix-web [`Verify`](crate::actix::Verify) middleware the event they
+/// `invalid_payload`. Behind `VerifyLayer` or
+/// the actix-web `Verify` middleware the event they
 /// parsed is taken as is: nothing is verified twice.
 ///
-/// See [`axum`](crate::axum) and [`actix`](crate::actix) for where the
+/// See `axum` and `actix` for where the
 /// [`Verifier`](crate::Verifier) comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FluxbaseEvent(pub Event);
@@ -69,7 +69,7 @@ wrapper!(Webhook<T>, T);
 /// A refused delivery ([`WebhookRejection::error`] is `Some`) answers with
 /// the [`Rejection`] built by the route's [`OnReject`] hook, by default the
 /// `application/problem+json` document with the code's status: the same
-/// bytes [`VerifyLayer`](crate::tower::VerifyLayer) sends. A route with no
+/// bytes `VerifyLayer` sends. A route with no
 /// verifier configured is a server bug and answers 500.
 ///
 /// Take `Result<FluxbaseEvent, WebhookRejection>` as the extractor to answer

@@ -5,12 +5,12 @@
 //! | feature | adds |
 //! | --- | --- |
 //! | *(none)* | signatures, [`Verifier`], [`Signer`], [`Event`], [`WebhookPayload`], [`problem_json`]: no async runtime, no web framework |
-//! | `tower` | [`tower::VerifyLayer`]: streaming verification in front of any `Service<http::Request<B>>` |
-//! | `axum` | [`axum`] extractors [`FluxbaseEvent`], [`Webhook`], [`Verified<Bytes>`](Verified) (implies `tower`) |
-//! | `actix` | [`actix`] extractors and the [`actix::Verify`] middleware for actix-web 4 |
+//! | `tower` | `tower::VerifyLayer`: streaming verification in front of any `Service<http::Request<B>>` |
+//! | `axum` | `axum` extractors `FluxbaseEvent`, `Webhook<T>`, `Verified<Bytes>` (implies `tower`) |
+//! | `actix` | `actix` extractors and the `actix::Verify` middleware for actix-web 4 |
 //!
 //! Every integration answers refused deliveries the same way (status and
-//! `application/problem+json` body, see [`Rejection`]), reads the body
+//! `application/problem+json` body of [`problem_json`]), reads the body
 //! through the verifier's limit, and records a `fluxbase_webhook` tracing
 //! span per delivery.
 #![cfg_attr(docsrs, feature(doc_cfg))]

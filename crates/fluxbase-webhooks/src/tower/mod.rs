@@ -42,7 +42,7 @@
 //! # }
 //! ```
 //!
-//! With the `axum` feature, the [`axum`](crate::axum) extractors behind this
+//! With the `axum` feature, the `axum` extractors behind this
 //! layer take what it verified from the extensions instead of verifying
 //! again.
 

@@ -4,18 +4,48 @@
 //!
 //! | feature | adds |
 //! | --- | --- |
-//! | *(none)* | signatures, [`Verifier`], [`Signer`], [`Event`], [`WebhookPayload`]: no async runtime, no web framework |
+//! | *(none)* | signatures, [`Verifier`], [`Signer`], [`Event`], [`WebhookPayload`], [`problem_json`]: no async runtime, no web framework |
+//! | `tower` | `tower::VerifyLayer`: streaming verification in front of any `Service<http::Request<B>>` |
+//! | `axum` | `axum` extractors `FluxbaseEvent`, `Webhook<T>`, `Verified<Bytes>` (implies `tower`) |
+//! | `actix` | `actix` extractors and the `actix::Verify` middleware for actix-web 4 |
+//! | `redis` | [`dedupe::RedisStore`]: replay and duplicate detection shared by a fleet of receivers |
+//!
+//! Every integration answers refused deliveries the same way (status and
+//! `application/problem+json` body of [`problem_json`]), reads the body
+//! through the verifier's limit, and records a `fluxbase_webhook` tracing
+//! span per delivery.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod dedupe;
 mod error;
 mod event;
 mod payload;
+mod problem;
 mod secret;
 mod sign;
 mod signature;
 mod timestamp;
 mod verify;
+
+#[cfg(any(feature = "tower", feature = "actix"))]
+mod receive;
+#[cfg(any(feature = "tower", feature = "actix"))]
+mod reject;
+
+#[cfg(any(feature = "axum", feature = "actix"))]
+mod extract;
+
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
 
 pub use dedupe::{DedupeStore, MemoryStore, StoreError};
 pub use error::{Code, Error, Malformed};
@@ -24,6 +54,7 @@ pub use event::{
     UserEvent,
 };
 pub use payload::{Shape, WebhookPayload};
+pub use problem::{PROBLEM_JSON, problem_json};
 pub use secret::Secret;
 pub use sign::Signer;
 pub use signature::{MAX_SIGNATURES, Scheme, Schemes, SignatureHeader, TAG_LEN, Tag};
@@ -35,3 +66,11 @@ pub use verify::{
 
 /// Re-exported so `RowEvent::record_raw` and friends can be named.
 pub use serde_json::value::RawValue;
+
+#[cfg(any(feature = "tower", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
+pub use reject::{OnReject, Rejection};
+
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+pub use extract::{FluxbaseEvent, Webhook, WebhookRejection};

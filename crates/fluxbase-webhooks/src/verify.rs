@@ -401,7 +401,16 @@ impl Verifier {
         headers: &http::HeaderMap,
         now: SystemTime,
     ) -> Result<Verification, Error> {
-        let value = self.select_header(
+        let value = self.select_http_header(headers)?;
+        self.begin_at(value, now)
+    }
+
+    /// [`Verifier::select_header`] over an `http` header map.
+    pub(crate) fn select_http_header<'h>(
+        &self,
+        headers: &'h http::HeaderMap,
+    ) -> Result<&'h [u8], Error> {
+        self.select_header(
             headers
                 .get_all(SIGNATURE_HEADER)
                 .iter()
@@ -410,8 +419,7 @@ impl Verifier {
                 .get_all(LEGACY_SIGNATURE_HEADER)
                 .iter()
                 .map(|v| v.as_bytes()),
-        )?;
-        self.begin_at(value, now)
+        )
     }
 
     /// Picks the header value to verify from every value of

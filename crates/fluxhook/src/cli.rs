@@ -22,6 +22,10 @@ pub(crate) enum Command {
     Sign(SignArgs),
     /// Check a signature header against a body; exit 0 valid, 1 invalid, 2 usage error.
     Verify(VerifyArgs),
+    /// Sign a body (FILE, or a sample event) and POST it like Fluxbase does; exit 0 on a 2xx answer, 1 otherwise.
+    Send(SendArgs),
+    /// Receive webhooks: print each verified event, answer the rest with the reason.
+    Listen(ListenArgs),
 }
 
 /// A signature scheme to produce.
@@ -91,6 +95,62 @@ pub(crate) struct VerifyArgs {
     pub(crate) json: bool,
     /// The body file; stdin when absent or `-`.
     pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Where to POST, e.g. http://127.0.0.1:3000/webhooks.
+    pub(crate) url: String,
+    /// The webhook secret (its UTF-8 bytes are the HMAC key).
+    #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub(crate) secret: String,
+    /// The signature scheme; `timestamped` also sends the legacy
+    /// `X-Webhook-Signature`, as the Fluxbase server does.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Timestamped)]
+    pub(crate) scheme: SchemeArg,
+    /// The event to send a sample of when no FILE is given: INSERT, UPDATE,
+    /// DELETE, TEST or a documented name such as user.created.
+    #[arg(long, default_value = "INSERT", conflicts_with = "file")]
+    pub(crate) event: String,
+    /// JSON for the event: the `record` of a row event, the `data` of a
+    /// documented one.
+    #[arg(long, conflicts_with = "file")]
+    pub(crate) data: Option<String>,
+    /// The exact body to send (`-` for stdin) instead of a sample.
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// The path deliveries are POSTed to.
+    #[arg(long, default_value = "/webhooks", value_parser = parse_path)]
+    pub(crate) path: String,
+    /// A webhook secret; repeat for rotation (any may match).
+    #[arg(
+        long = "secret",
+        env = "FLUXBASE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        required = true
+    )]
+    pub(crate) secrets: Vec<String>,
+    /// Also read the legacy `X-Webhook-Signature` header (servers before
+    /// 2026-01 send only that one).
+    #[arg(long)]
+    pub(crate) legacy_header: bool,
+    /// Print one JSON line per event instead of a readable block.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_path(path: &str) -> Result<String, String> {
+    if path.starts_with('/') && !path.contains(['?', '#', ' ']) {
+        Ok(path.to_owned())
+    } else {
+        Err("a path starts with `/` and has no query".to_owned())
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,21 @@
 //! Integration tests of `fluxbase-webhooks`: the conformance vectors, property
-//! tests, and (with their features) the framework integrations.
+//! tests, the fuzz corpus replay, and (with their features) the framework
+//! integrations and the Redis store, against real servers on 127.0.0.1.
 
+// Helpers outside `#[test]` functions fail the test they serve, like the
+// tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod fuzz_corpus;
 mod props;
+mod vectors;
+
+#[cfg(all(feature = "axum", feature = "actix"))]
+mod cases;
+#[cfg(all(feature = "axum", feature = "actix"))]
+mod frameworks;
+#[cfg(all(feature = "axum", feature = "actix"))]
+mod support;
+
 #[cfg(feature = "redis")]
 mod redis;
-mod vectors;

@@ -7,6 +7,9 @@ use crate::cli::{Cli, Command};
 mod sign;
 mod verify;
 
+pub(crate) mod listen;
+mod send;
+
 /// Exit status for usage and I/O errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
 
@@ -15,5 +18,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Listen(args) => listen::run(args),
     }
 }

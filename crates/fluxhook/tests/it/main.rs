@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod listen_send;
 mod sign_verify;
 
 use std::path::PathBuf;

@@ -1,0 +1,315 @@
+//! actix-web 4: the extractors [`FluxbaseEvent`], [`Webhook<T>`] and
+//! [`Verified<Bytes>`](Verified), and the [`Verify`] middleware for whole
+//! scopes.
+//!
+//! They behave like the `axum` extractors and
+//! `VerifyLayer`: the body is read through the
+//! verifier's limit and hashed as it arrives, refusals get the same status
+//! and the same `application/problem+json` bytes, and every delivery gets a
+//! `fluxbase_webhook` tracing span.
+//!
+//! The extractors take the [`Verifier`] from `app_data`, as `Verifier` or as
+//! `Data<Verifier>`, and the optional [`OnReject`] hook the same way. Behind
+//! the [`Verify`] middleware they take what it verified from the request
+//! extensions instead of verifying again. A route with neither answers 500:
+//! that is a server bug, not the sender's.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpResponse, HttpServer, web};
+//! use fluxbase_webhooks::{Verifier, actix::FluxbaseEvent};
+//!
+//! async fn webhook(FluxbaseEvent(event): FluxbaseEvent) -> HttpResponse {
+//!     println!("received {}", event.name());
+//!     HttpResponse::NoContent().finish()
+//! }
+//!
+//! # fn run() -> std::io::Result<()> {
+//! let verifier = Verifier::new(std::env::var("FLUXBASE_WEBHOOK_SECRET").unwrap_or_default());
+//! actix_web::rt::System::new().block_on(
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .app_data(verifier.clone())
+//!             .route("/webhooks", web::post().to(webhook))
+//!     })
+//!     .bind(("127.0.0.1", 3000))?
+//!     .run(),
+//! )
+//! # }
+//! ```
+//!
+//! With the middleware, every route of a scope is verified and can read
+//! [`Event`] and [`Verified`] from `web::ReqData`:
+//!
+//! ```no_run
+//! use actix_web::{App, HttpResponse, web};
+//! use fluxbase_webhooks::{Event, Verifier, actix::Verify};
+//!
+//! async fn webhook(event: web::ReqData<Event>) -> HttpResponse {
+//!     println!("received {}", event.name());
+//!     HttpResponse::NoContent().finish()
+//! }
+//!
+//! let verifier = Verifier::new("whsec");
+//! let app = App::new().service(
+//!     web::scope("/webhooks")
+//!         .wrap(Verify::new(verifier))
+//!         .route("/fluxbase", web::post().to(webhook)),
+//! );
+//! # let _ = app;
+//! ```
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::error::PayloadError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::web::Data;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tracing::Instrument;
+
+use crate::error::Error;
+use crate::event::Event;
+use crate::extract::{FromReceived, pre_verified, receive_with, self_verified};
+use crate::receive::{Receive, delivery_span, record_refused, record_verified, unreadable_body};
+use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified, Verifier};
+
+pub use crate::extract::{FluxbaseEvent, Webhook, WebhookRejection};
+pub use crate::reject::{OnReject, Rejection};
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl FromRequest for FluxbaseEvent {
+    type Error = WebhookRejection;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        Box::pin(extract(req.clone(), payload.take()))
+    }
+}
+
+impl<T> FromRequest for Webhook<T>
+where
+    T: serde::de::DeserializeOwned + 'static,
+{
+    type Error = WebhookRejection;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        Box::pin(extract(req.clone(), payload.take()))
+    }
+}
+
+impl FromRequest for Verified<Bytes> {
+    type Error = WebhookRejection;
+    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        Box::pin(extract(req.clone(), payload.take()))
+    }
+}
+
+impl ResponseError for WebhookRejection {
+    fn status_code(&self) -> StatusCode {
+        status(self.rejection())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        http_response(self.rejection().clone())
+    }
+}
+
+/// A value from `app_data`, as `T` or as `Data<T>`.
+fn app_data<T: Clone + 'static>(req: &HttpRequest) -> Option<T> {
+    req.app_data::<T>()
+        .cloned()
+        .or_else(|| req.app_data::<Data<T>>().map(|d| d.get_ref().clone()))
+}
+
+async fn extract<T: FromReceived>(
+    req: HttpRequest,
+    mut payload: Payload,
+) -> Result<T, WebhookRejection> {
+    let on_reject = app_data::<OnReject>(&req).unwrap_or_default();
+
+    // Behind the Verify middleware: the payload is the verified bytes.
+    let verified = req.extensions().get::<Verified>().cloned();
+    if let Some(verified) = verified {
+        let event = req.extensions().get::<Event>().cloned();
+        let body = collect_verified(&mut payload, &verified).await;
+        return pre_verified(verified, body, event, &on_reject);
+    }
+
+    let receive = receive_with(
+        app_data::<Verifier>(&req),
+        on_reject,
+        "add it with App::app_data, or wrap the scope in Verify",
+    )?;
+    let span = delivery_span();
+    let read = read(&receive, req.headers(), &mut payload).await;
+    self_verified(read, &span, &receive.on_reject)
+}
+
+/// Verifies the payload as it streams in: the declared length and the
+/// header first, then every chunk through the limit. On failure, the error
+/// and how many bytes were read.
+async fn read(
+    receive: &Receive,
+    headers: &HeaderMap,
+    payload: &mut Payload,
+) -> Result<(Verified, Bytes), (Error, u64)> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut reader = receive
+        .start(declared, |v| {
+            v.select_header(
+                headers.get_all(SIGNATURE_HEADER).map(|v| v.as_bytes()),
+                headers
+                    .get_all(LEGACY_SIGNATURE_HEADER)
+                    .map(|v| v.as_bytes()),
+            )
+        })
+        .map_err(|err| (err, 0))?;
+    while let Some(chunk) = payload.next().await {
+        let pushed = match chunk {
+            Ok(bytes) => reader.push(bytes),
+            Err(PayloadError::Overflow) => Err(Error::PayloadTooLarge {
+                limit: reader.limit(),
+            }),
+            Err(_) => Err(unreadable_body()),
+        };
+        pushed.map_err(|err| (err, reader.body_len()))?;
+    }
+    let body_len = reader.body_len();
+    receive.finish(reader).map_err(|err| (err, body_len))
+}
+
+/// Collects a payload the middleware already verified: never more than it
+/// verified.
+async fn collect_verified(payload: &mut Payload, verified: &Verified) -> Result<Bytes, Error> {
+    let limit = usize::try_from(verified.body_len()).unwrap_or(usize::MAX);
+    let mut body = BytesMut::with_capacity(limit.min(1 << 20));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| unreadable_body())?;
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Err(unreadable_body());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn status(rejection: &Rejection) -> StatusCode {
+    StatusCode::from_u16(rejection.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+fn http_response(rejection: Rejection) -> HttpResponse {
+    let mut builder = HttpResponse::build(status(&rejection));
+    let (_, content_type, body) = rejection.into_parts();
+    if let Some(value) = content_type.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
+        builder.insert_header((header::CONTENT_TYPE, value));
+    }
+    builder.body(body)
+}
+
+/// The actix-web middleware: verifies every request of the app, scope or
+/// resource it wraps, answers refusals itself, and passes on the verified
+/// bytes as payload with [`Verified`] and [`Event`] in the request
+/// extensions (`web::ReqData<Event>`). Like
+/// `VerifyLayer`, a body that is not a Fluxbase
+/// payload is refused with 400 `invalid_payload`.
+///
+/// ```
+/// use actix_web::{HttpResponse, web};
+/// use fluxbase_webhooks::{Rejection, Verifier, actix::Verify};
+///
+/// let scope = web::scope("/webhooks")
+///     .wrap(Verify::new(Verifier::new("whsec")).on_reject(|err| {
+///         Rejection::text(http::StatusCode::UNAUTHORIZED, err.code().as_str())
+///     }))
+///     .route("", web::post().to(HttpResponse::Ok));
+/// # let _ = scope;
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Verify {
+    receive: Receive,
+}
+
+crate::receive::receive_builder!(Verify);
+
+impl<S, B> Transform<S, ServiceRequest> for Verify
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = VerifyMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(VerifyMiddleware {
+            service: Rc::new(service),
+            receive: Rc::new(self.receive.clone()),
+        }))
+    }
+}
+
+/// The service [`Verify`] wraps around the inner one.
+#[derive(Debug)]
+pub struct VerifyMiddleware<S> {
+    service: Rc<S>,
+    receive: Rc<Receive>,
+}
+
+impl<S, B> Service<ServiceRequest> for VerifyMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let receive = Rc::clone(&self.receive);
+        Box::pin(async move {
+            let span = delivery_span();
+            let mut payload = req.take_payload();
+            let delivered =
+                read(&receive, req.headers(), &mut payload)
+                    .await
+                    .and_then(|(verified, body)| match Event::from_slice(&body) {
+                        Ok(event) => Ok((verified, body, event)),
+                        Err(err) => Err((err, verified.body_len())),
+                    });
+            match delivered {
+                Ok((verified, body, event)) => {
+                    record_verified(&span, &verified);
+                    req.extensions_mut().insert(verified);
+                    req.extensions_mut().insert(event);
+                    req.set_payload(Payload::from(body));
+                    let response = service.call(req).instrument(span).await?;
+                    Ok(response.map_into_left_body())
+                }
+                Err((err, body_len)) => {
+                    record_refused(&span, &err, body_len);
+                    let response = http_response(receive.rejection(&err));
+                    Ok(req.into_response(response).map_into_right_body())
+                }
+            }
+        })
+    }
+}

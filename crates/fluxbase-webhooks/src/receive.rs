@@ -1,0 +1,395 @@
+//! The framework-neutral steps of receiving one delivery over HTTP, shared by
+//! the tower, axum and actix-web integrations:
+//!
+//! 1. [`Receive::start`]: refuse a declared length over the limit, pick and
+//!    parse the signature header, check its timestamp; nothing of the body
+//!    has been read yet.
+//! 2. [`BodyReader::push`] for each chunk as it arrives: hashed at once, and
+//!    reading stops the moment the limit is passed.
+//! 3. [`Receive::finish`]: compare the tags.
+//!
+//! Plus the tracing span every delivery gets.
+
+use bytes::{Buf, Bytes, BytesMut};
+use tracing::Span;
+use tracing::field::Empty;
+
+use crate::error::{Code, Error};
+use crate::reject::{OnReject, Rejection};
+use crate::verify::{Verification, Verified, Verifier};
+
+/// What an integration needs to receive deliveries: the verifier and the
+/// rejection hook.
+///
+/// A replay / duplicate-delivery store, when one is configured, belongs here
+/// too and is consulted in [`Receive::finish`], after the signature matched.
+#[derive(Clone, Debug)]
+pub(crate) struct Receive {
+    pub(crate) verifier: Verifier,
+    pub(crate) on_reject: OnReject,
+}
+
+impl Receive {
+    pub(crate) fn new(verifier: Verifier) -> Self {
+        Self {
+            verifier,
+            on_reject: OnReject::default(),
+        }
+    }
+
+    /// Step 1: everything that can be decided before reading the body. The
+    /// declared length is checked before `header` picks the signature
+    /// header out of the request.
+    pub(crate) fn start<'h>(
+        &self,
+        declared_len: Option<u64>,
+        header: impl FnOnce(&Verifier) -> Result<&'h [u8], Error>,
+    ) -> Result<BodyReader, Error> {
+        let verifier = &self.verifier;
+        if let Some(len) = declared_len {
+            verifier.check_len(len)?;
+        }
+        let verification = verifier.begin(header(verifier)?)?;
+        Ok(BodyReader::new(
+            verification,
+            declared_len.unwrap_or(0).min(verifier.max_body()),
+            verifier.max_body(),
+        ))
+    }
+
+    /// Step 3: the signature check (and, later, the replay check).
+    pub(crate) fn finish(&self, reader: BodyReader) -> Result<(Verified, Bytes), Error> {
+        reader.finish()
+    }
+
+    pub(crate) fn rejection(&self, err: &Error) -> Rejection {
+        self.on_reject.rejection(err)
+    }
+}
+
+/// The builder methods shared by `VerifyLayer` and the actix-web `Verify`
+/// middleware, for a struct with a `receive: Receive` field. New settings
+/// (such as a replay store) are added here once for both.
+macro_rules! receive_builder {
+    ($ty:ident) => {
+        impl $ty {
+            /// Verifies with `verifier` and answers refused deliveries with
+            /// `application/problem+json`.
+            pub fn new(verifier: $crate::Verifier) -> Self {
+                Self {
+                    receive: $crate::receive::Receive::new(verifier),
+                }
+            }
+
+            /// Sets the body limit in bytes (default: the verifier's, 1 MiB
+            /// unless set with [`Verifier::body_limit`](crate::Verifier::body_limit)).
+            pub fn body_limit(mut self, bytes: u64) -> Self {
+                self.receive.verifier = self.receive.verifier.body_limit(bytes);
+                self
+            }
+
+            /// Answers refused deliveries with what `f` builds instead of
+            /// the default problem document.
+            pub fn on_reject(
+                self,
+                f: impl Fn(&$crate::Error) -> $crate::Rejection + Send + Sync + 'static,
+            ) -> Self {
+                self.on_reject_with($crate::OnReject::new(f))
+            }
+
+            /// Like `on_reject`, with a ready [`OnReject`](crate::OnReject).
+            pub fn on_reject_with(mut self, hook: $crate::OnReject) -> Self {
+                self.receive.on_reject = hook;
+                self
+            }
+
+            /// The verifier in use.
+            pub fn verifier(&self) -> &$crate::Verifier {
+                &self.receive.verifier
+            }
+        }
+    };
+}
+pub(crate) use receive_builder;
+
+/// Hashes a body chunk by chunk while keeping the bytes, never past the
+/// verifier's limit.
+///
+/// A body that arrives as one chunk is kept as that chunk (no copy); later
+/// chunks are gathered into one buffer, reserved up front from the declared
+/// length (capped at the limit).
+pub(crate) struct BodyReader {
+    verification: Verification,
+    first: Option<Bytes>,
+    rest: BytesMut,
+    reserve: u64,
+    limit: u64,
+}
+
+impl BodyReader {
+    fn new(verification: Verification, reserve: u64, limit: u64) -> Self {
+        Self {
+            verification,
+            first: None,
+            rest: BytesMut::new(),
+            reserve,
+            limit,
+        }
+    }
+
+    /// Step 2: one chunk of the body.
+    ///
+    /// Fails with [`Error::PayloadTooLarge`] as soon as the body passes the
+    /// limit; the chunk that passes it is neither hashed nor kept.
+    pub(crate) fn push(&mut self, mut data: impl Buf) -> Result<(), Error> {
+        let len = data.remaining();
+        if len == 0 {
+            return Ok(());
+        }
+        if data.chunk().len() == len {
+            self.verification.update(data.chunk())?;
+            self.keep(data.copy_to_bytes(len));
+            return Ok(());
+        }
+        while data.has_remaining() {
+            let piece = data.chunk();
+            self.verification.update(piece)?;
+            self.spill();
+            self.rest.extend_from_slice(piece);
+            let n = piece.len();
+            data.advance(n);
+        }
+        Ok(())
+    }
+
+    fn keep(&mut self, chunk: Bytes) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(chunk);
+        } else {
+            self.spill();
+            self.rest.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Moves the first chunk into the buffer, reserving for the whole body.
+    fn spill(&mut self) {
+        if self.rest.is_empty() {
+            let have = self.first.as_ref().map_or(0, Bytes::len);
+            let want = usize::try_from(self.reserve).unwrap_or(usize::MAX);
+            self.rest.reserve(want.max(have.saturating_mul(2)));
+        }
+        if let Some(first) = self.first.take() {
+            self.rest.extend_from_slice(&first);
+        }
+    }
+
+    /// Bytes read so far.
+    pub(crate) fn body_len(&self) -> u64 {
+        self.verification.body_len()
+    }
+
+    /// The configured limit.
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    fn finish(self) -> Result<(Verified, Bytes), Error> {
+        let body = match self.first {
+            Some(first) => first,
+            None => self.rest.freeze(),
+        };
+        let verified = self.verification.finish()?;
+        Ok((verified, body))
+    }
+}
+
+/// The answer when the request body itself fails (the client went away, or
+/// sent a broken chunked encoding): a client's mistake, never a 500.
+pub(crate) fn unreadable_body() -> Error {
+    Error::InvalidPayload("the request body could not be read".to_owned())
+}
+
+/// A new span for one delivery. Its fields are filled in as the delivery is
+/// decided; it never carries a secret, a signature or body content.
+pub(crate) fn delivery_span() -> Span {
+    tracing::info_span!(
+        "fluxbase_webhook",
+        outcome = Empty,
+        scheme = Empty,
+        key_index = Empty,
+        key_id = Empty,
+        body_len = Empty,
+    )
+}
+
+/// The outcome recorded for an accepted delivery.
+pub(crate) const OUTCOME_VERIFIED: &str = "verified";
+
+/// Records an accepted delivery on its span.
+pub(crate) fn record_verified(span: &Span, verified: &Verified) {
+    span.record("outcome", OUTCOME_VERIFIED);
+    span.record("scheme", verified.scheme().as_str());
+    span.record("key_index", verified.key_index() as u64);
+    if let Some(id) = verified.key_id() {
+        span.record("key_id", id);
+    }
+    span.record("body_len", verified.body_len());
+    tracing::debug!(parent: span, "webhook delivery verified");
+}
+
+/// Records a refused delivery on its span.
+pub(crate) fn record_refused(span: &Span, err: &Error, body_len: u64) {
+    let code = err.code();
+    span.record("outcome", code.as_str());
+    span.record("body_len", body_len);
+    let status = code.http_status();
+    // The message of an unparsable body may quote it; every other message
+    // is safe to log.
+    if code == Code::InvalidPayload {
+        tracing::warn!(parent: span, code = code.as_str(), status, "webhook delivery refused");
+    } else {
+        tracing::warn!(parent: span, code = code.as_str(), status, reason = %err, "webhook delivery refused");
+    }
+}
+
+#[cfg(feature = "tower")]
+pub(crate) use self::http_body::poll_body;
+
+#[cfg(feature = "tower")]
+mod http_body {
+    use std::pin::Pin;
+    use std::task::{Context, Poll, ready};
+
+    use http_body::Body;
+
+    use super::{BodyReader, Receive, unreadable_body};
+    use crate::error::Error;
+
+    impl Receive {
+        /// Step 1 for an `http` request.
+        pub(crate) fn start_http<B: Body>(
+            &self,
+            headers: &http::HeaderMap,
+            body: &B,
+        ) -> Result<BodyReader, Error> {
+            self.start(declared_len(headers, body), |v| {
+                v.select_http_header(headers)
+            })
+        }
+    }
+
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+    /// The length a request announces: its `Content-Length`, or what the
+    /// body itself says it will at least be.
+    fn declared_len<B: Body>(headers: &http::HeaderMap, body: &B) -> Option<u64> {
+        let header = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let lower = body.size_hint().lower();
+        match header {
+            Some(len) => Some(len.max(lower)),
+            None if lower > 0 => Some(lower),
+            None => None,
+        }
+    }
+
+    /// Step 2 over an `http_body::Body`: reads frames until the end of the
+    /// body, feeding each to `reader`, and stops at the first error.
+    pub(crate) fn poll_body<B>(
+        mut body: Pin<&mut B>,
+        reader: &mut BodyReader,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error>>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        loop {
+            match ready!(body.as_mut().poll_frame(cx)) {
+                None => return Poll::Ready(Ok(())),
+                Some(Ok(frame)) => {
+                    // Trailers carry nothing that is signed.
+                    if let Ok(data) = frame.into_data() {
+                        reader.push(data)?;
+                    }
+                }
+                Some(Err(err)) => return Poll::Ready(Err(body_error(&err.into(), reader))),
+            }
+        }
+    }
+
+    /// A length limit applied by another layer is still "too large";
+    /// anything else is an unreadable body.
+    fn body_error(err: &BoxError, reader: &BodyReader) -> Error {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err.as_ref());
+        while let Some(e) = source {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return Error::PayloadTooLarge {
+                    limit: reader.limit(),
+                };
+            }
+            source = e.source();
+        }
+        unreadable_body()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Scheme, Signer};
+
+    fn reader(limit: u64, body: &[u8]) -> BodyReader {
+        let receive = Receive::new(Verifier::new("k").body_limit(limit));
+        let header = Signer::new("k").sign_now(body).to_string();
+        receive.start(None, |_| Ok(header.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn one_chunk_is_kept_without_copy() {
+        let body = Bytes::from_static(b"{\"event\":\"TEST\"}");
+        let mut r = reader(1024, &body);
+        r.push(body.clone()).unwrap();
+        let (verified, kept) = r.finish().unwrap();
+        assert_eq!(kept.as_ptr(), body.as_ptr());
+        assert_eq!(verified.body_len(), body.len() as u64);
+    }
+
+    #[test]
+    fn many_chunks_and_split_bufs_give_the_same_bytes() {
+        let body: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+        let mut r = reader(4096, &body);
+        for chunk in body.chunks(700) {
+            let (a, b) = chunk.split_at(chunk.len() / 2);
+            r.push(Buf::chain(a, b)).unwrap();
+        }
+        r.push(Bytes::new()).unwrap();
+        let (verified, kept) = r.finish().unwrap();
+        assert_eq!(kept.as_ref(), body.as_slice());
+        assert_eq!(verified.scheme(), Scheme::Timestamped);
+    }
+
+    #[test]
+    fn stops_at_the_limit() {
+        let body = vec![b'x'; 100];
+        let mut r = reader(64, &body);
+        r.push(&body[..60]).unwrap();
+        assert_eq!(
+            r.push(&body[60..70]).unwrap_err(),
+            Error::PayloadTooLarge { limit: 64 }
+        );
+        assert_eq!(r.body_len(), 60);
+    }
+
+    #[test]
+    fn declared_length_is_refused_before_the_header_is_read() {
+        let receive = Receive::new(Verifier::new("k").body_limit(10));
+        let missing = |_: &Verifier| Err(Error::MissingSignature);
+        let err = receive.start(Some(11), missing).err().unwrap();
+        assert_eq!(err, Error::PayloadTooLarge { limit: 10 });
+        let err = receive.start(Some(10), missing).err().unwrap();
+        assert_eq!(err, Error::MissingSignature);
+    }
+}

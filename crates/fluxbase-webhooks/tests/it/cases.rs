@@ -1,0 +1,291 @@
+//! One table of cases, run against every integration over real HTTP: each
+//! must give the same status and `code`, and the same answer bytes.
+
+use fluxbase_webhooks::Scheme;
+
+use crate::support::servers::{self, Server};
+use crate::support::{
+    Body, CURRENT, LIMIT, PREVIOUS, Reply, Req, exchange, insert_body, sign, unix_now,
+};
+
+/// What a case expects: a status and, for refusals, the problem `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Accepted(&'static str),
+    Refused(u16, &'static str),
+}
+
+struct Case {
+    name: &'static str,
+    req: Req,
+    expect: Expect,
+}
+
+fn signed(secret: &str, scheme: Scheme, t: i64, body: Vec<u8>) -> Req {
+    let header = sign(secret, scheme, t, &body);
+    Req::post(Body::Full(body)).signature(header)
+}
+
+fn table() -> Vec<Case> {
+    let now = unix_now();
+    let body = insert_body();
+    let ts = |secret: &str, t: i64, b: &[u8]| sign(secret, Scheme::Timestamped, t, b);
+    let mut cases = vec![
+        Case {
+            name: "valid timestamped",
+            req: signed(CURRENT, Scheme::Timestamped, now, body.clone()),
+            expect: Expect::Accepted("INSERT"),
+        },
+        Case {
+            name: "valid hex",
+            req: signed(CURRENT, Scheme::Hex, now, body.clone()),
+            expect: Expect::Accepted("INSERT"),
+        },
+        Case {
+            name: "valid sha256",
+            req: signed(CURRENT, Scheme::Sha256, now, body.clone()),
+            expect: Expect::Accepted("INSERT"),
+        },
+        Case {
+            name: "rotated key",
+            req: signed(PREVIOUS, Scheme::Timestamped, now, body.clone()),
+            expect: Expect::Accepted("INSERT"),
+        },
+        Case {
+            name: "uppercase hex",
+            req: Req::post(Body::Full(body.clone())).signature({
+                let h = ts(CURRENT, now, &body);
+                let (t, v1) = h.split_once(",v1=").unwrap();
+                format!("{t},v1={}", v1.to_ascii_uppercase())
+            }),
+            expect: Expect::Accepted("INSERT"),
+        },
+        Case {
+            name: "server test event",
+            req: signed(
+                CURRENT,
+                Scheme::Timestamped,
+                now,
+                br#"{"event":"TEST","table":"test","schema":"public","record":{"test":true},"timestamp":"2026-01-02T03:04:05Z"}"#.to_vec(),
+            ),
+            expect: Expect::Accepted("TEST"),
+        },
+        Case {
+            name: "body exactly at the limit",
+            req: signed(CURRENT, Scheme::Timestamped, now, padded_to(LIMIT as usize)),
+            expect: Expect::Accepted("INSERT"),
+        },
+        Case {
+            name: "missing header",
+            req: Req::post(Body::Full(body.clone())),
+            expect: Expect::Refused(401, "missing_signature"),
+        },
+        Case {
+            name: "empty header",
+            req: Req::post(Body::Full(body.clone())).signature(""),
+            expect: Expect::Refused(401, "missing_signature"),
+        },
+        Case {
+            name: "legacy header only (not enabled)",
+            req: Req::post(Body::Full(body.clone()))
+                .header("x-webhook-signature", sign(CURRENT, Scheme::Hex, now, &body)),
+            expect: Expect::Refused(401, "missing_signature"),
+        },
+        Case {
+            name: "malformed header",
+            req: Req::post(Body::Full(body.clone())).signature("t=notanumber,v1=abc123"),
+            expect: Expect::Refused(401, "malformed_signature"),
+        },
+        Case {
+            name: "malformed header bytes",
+            req: Req::post(Body::Full(body.clone())).signature(b"t=1,v1=\xff\xfe"),
+            expect: Expect::Refused(401, "malformed_signature"),
+        },
+        Case {
+            name: "header sent twice",
+            req: signed(CURRENT, Scheme::Timestamped, now, body.clone())
+                .signature(ts(CURRENT, now, &body)),
+            expect: Expect::Refused(401, "malformed_signature"),
+        },
+        Case {
+            name: "wrong secret",
+            req: signed("whsec-wrong", Scheme::Timestamped, now, body.clone()),
+            expect: Expect::Refused(401, "signature_mismatch"),
+        },
+        Case {
+            name: "tampered body",
+            req: Req::post(Body::Full(
+                String::from_utf8(body.clone())
+                    .unwrap()
+                    .replace("ada@", "eve@")
+                    .into_bytes(),
+            ))
+            .signature(ts(CURRENT, now, &body)),
+            expect: Expect::Refused(401, "signature_mismatch"),
+        },
+        Case {
+            name: "stale timestamp",
+            req: signed(CURRENT, Scheme::Timestamped, now - 3600, body.clone()),
+            expect: Expect::Refused(401, "timestamp_too_old"),
+        },
+        Case {
+            name: "future timestamp",
+            req: signed(CURRENT, Scheme::Timestamped, now + 3600, body.clone()),
+            expect: Expect::Refused(401, "timestamp_in_future"),
+        },
+        Case {
+            name: "invalid JSON with a valid signature",
+            req: signed(CURRENT, Scheme::Timestamped, now, b"{\"event\": \"INSERT\",".to_vec()),
+            expect: Expect::Refused(400, "invalid_payload"),
+        },
+        Case {
+            name: "JSON that is not a payload",
+            req: signed(CURRENT, Scheme::Timestamped, now, b"[1,2,3]".to_vec()),
+            expect: Expect::Refused(400, "invalid_payload"),
+        },
+        Case {
+            name: "empty body",
+            req: signed(CURRENT, Scheme::Timestamped, now, Vec::new()),
+            expect: Expect::Refused(400, "invalid_payload"),
+        },
+        Case {
+            name: "non-UTF-8 body",
+            req: signed(CURRENT, Scheme::Timestamped, now, b"\xff\xfe\x00{\"event\":\"INSERT\"}\x80".to_vec()),
+            expect: Expect::Refused(400, "invalid_payload"),
+        },
+        Case {
+            name: "body one byte over the limit",
+            req: signed(CURRENT, Scheme::Timestamped, now, padded_to(LIMIT as usize + 1)),
+            expect: Expect::Refused(413, "payload_too_large"),
+        },
+        Case {
+            name: "declared length over the limit",
+            req: Req::post(Body::DeclaredOnly(LIMIT + 1)).signature(ts(CURRENT, now, &body)),
+            expect: Expect::Refused(413, "payload_too_large"),
+        },
+        Case {
+            name: "chunked body over the limit",
+            req: Req::post(Body::ChunkedUnfinished {
+                size: 1024,
+                count: LIMIT as usize / 1024 + 4,
+            })
+            .signature(ts(CURRENT, now, &body)),
+            expect: Expect::Refused(413, "payload_too_large"),
+        },
+    ];
+    // Every chunking of a valid body gives the same verdict.
+    cases.push(Case {
+        name: "valid body in small chunks",
+        req: Req::post(Body::Chunked {
+            data: body.clone(),
+            size: 7,
+        })
+        .signature(ts(CURRENT, now, &body)),
+        expect: Expect::Accepted("INSERT"),
+    });
+    cases
+}
+
+/// A valid INSERT payload of exactly `len` bytes.
+fn padded_to(len: usize) -> Vec<u8> {
+    let head = br#"{"event":"INSERT","table":"users","schema":"auth","record":{"id":"1"},"timestamp":"2026-01-02T03:04:05Z","pad":""#;
+    let tail = br#""}"#;
+    let mut body = head.to_vec();
+    body.resize(len - tail.len(), b'x');
+    body.extend_from_slice(tail);
+    assert_eq!(body.len(), len);
+    body
+}
+
+/// The verdict a reply gives, checked for shape.
+fn verdict(reply: &Reply) -> Expect {
+    if reply.status == 200 {
+        let name = reply.json()["received"].as_str().unwrap().to_owned();
+        Expect::Accepted(Box::leak(name.into_boxed_str()))
+    } else {
+        let code = reply.problem_code();
+        Expect::Refused(reply.status, Box::leak(code.into_boxed_str()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_integration_answers_every_case_the_same() {
+    let servers: Vec<Server> = servers::all().await;
+    let mut failures = Vec::new();
+    for case in table() {
+        let mut answers: Vec<(&str, Reply)> = Vec::new();
+        for server in &servers {
+            let exchanged = exchange(server.addr, &case.req).await;
+            let reply = exchanged.reply;
+            let got = verdict(&reply);
+            if got != case.expect {
+                failures.push(format!(
+                    "{}: {} gave {got:?}, expected {:?} ({})",
+                    case.name,
+                    server.name,
+                    case.expect,
+                    String::from_utf8_lossy(&reply.body)
+                ));
+            }
+            if matches!(case.req.body, Body::ChunkedUnfinished { .. }) {
+                // The answer came while the body was still unfinished: the
+                // server stopped reading at the limit.
+                assert!(!exchanged.body_finished);
+            }
+            answers.push((server.name, reply));
+        }
+        // Byte for byte the same answer everywhere (content type and body).
+        let (first_name, first) = &answers[0];
+        for (name, reply) in &answers[1..] {
+            if reply.body != first.body
+                || reply.header("content-type") != first.header("content-type")
+            {
+                failures.push(format!(
+                    "{}: {name} answered {:?} {:?}, {first_name} answered {:?} {:?}",
+                    case.name,
+                    reply.header("content-type"),
+                    String::from_utf8_lossy(&reply.body),
+                    first.header("content-type"),
+                    String::from_utf8_lossy(&first.body),
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_length_over_the_limit_is_refused_before_any_body_byte() {
+    // Not one byte of the body is sent: an answer proves the server did not
+    // wait for it.
+    for server in servers::all().await {
+        let req = Req::post(Body::DeclaredOnly(u64::MAX / 2)).signature(sign(
+            CURRENT,
+            Scheme::Timestamped,
+            unix_now(),
+            b"{}",
+        ));
+        let exchanged = exchange(server.addr, &req).await;
+        assert!(!exchanged.body_finished);
+        assert_eq!(exchanged.reply.status, 413, "{}", server.name);
+        assert_eq!(exchanged.reply.problem_code(), "payload_too_large");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_upload_over_the_limit_is_answered_before_it_ends() {
+    // 1 KiB chunks, a few past the limit, and never the last chunk: the
+    // request body has no end, so a 413 proves the server stopped reading
+    // at the limit instead of buffering the upload.
+    for server in servers::all().await {
+        let req = Req::post(Body::ChunkedUnfinished {
+            size: 1024,
+            count: LIMIT as usize / 1024 + 2,
+        })
+        .signature(sign(CURRENT, Scheme::Timestamped, unix_now(), b"{}"));
+        let exchanged = exchange(server.addr, &req).await;
+        assert!(!exchanged.body_finished);
+        assert_eq!(exchanged.reply.status, 413, "{}", server.name);
+        assert_eq!(exchanged.reply.problem_code(), "payload_too_large");
+    }
+}

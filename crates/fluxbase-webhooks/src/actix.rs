@@ -76,7 +76,10 @@ use tracing::Instrument;
 use crate::error::Error;
 use crate::event::Event;
 use crate::extract::{FromReceived, pre_verified, receive_with, self_verified};
-use crate::receive::{Receive, delivery_span, record_refused, record_verified, unreadable_body};
+use crate::receive::{
+    Accepted, BodyReader, Receive, delivery_span, record_delivery, record_forget_failed,
+    record_refused, record_verified, unreadable_body,
+};
 use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified, Verifier};
 
 pub use crate::extract::{FluxbaseEvent, Webhook, WebhookRejection};
@@ -163,6 +166,17 @@ async fn read(
     headers: &HeaderMap,
     payload: &mut Payload,
 ) -> Result<(Verified, Bytes), (Error, u64)> {
+    let reader = read_body(receive, headers, payload).await?;
+    let body_len = reader.body_len();
+    receive.finish(reader).map_err(|err| (err, body_len))
+}
+
+/// Reads the whole payload through the verification, up to the tag check.
+async fn read_body(
+    receive: &Receive,
+    headers: &HeaderMap,
+    payload: &mut Payload,
+) -> Result<BodyReader, (Error, u64)> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -187,8 +201,7 @@ async fn read(
         };
         pushed.map_err(|err| (err, reader.body_len()))?;
     }
-    let body_len = reader.body_len();
-    receive.finish(reader).map_err(|err| (err, body_len))
+    Ok(reader)
 }
 
 /// Collects a payload the middleware already verified: never more than it
@@ -288,28 +301,66 @@ where
         Box::pin(async move {
             let span = delivery_span();
             let mut payload = req.take_payload();
-            let delivered =
-                read(&receive, req.headers(), &mut payload)
-                    .await
-                    .and_then(|(verified, body)| match Event::from_slice(&body) {
-                        Ok(event) => Ok((verified, body, event)),
-                        Err(err) => Err((err, verified.body_len())),
-                    });
-            match delivered {
-                Ok((verified, body, event)) => {
-                    record_verified(&span, &verified);
-                    req.extensions_mut().insert(verified);
-                    req.extensions_mut().insert(event);
-                    req.set_payload(Payload::from(body));
-                    let response = service.call(req).instrument(span).await?;
-                    Ok(response.map_into_left_body())
+            let accepted = match read_body(&receive, req.headers(), &mut payload).await {
+                Ok(reader) => {
+                    let body_len = reader.body_len();
+                    receive.accept(reader).map_err(|err| (err, body_len))
                 }
+                Err(refused) => Err(refused),
+            };
+            let accepted = match accepted {
+                Ok(accepted) => accepted,
                 Err((err, body_len)) => {
                     record_refused(&span, &err, body_len);
-                    let response = http_response(receive.rejection(&err));
-                    Ok(req.into_response(response).map_into_right_body())
+                    return Ok(refuse(req, receive.rejection(&err)));
                 }
+            };
+            record_verified(&span, &accepted.verified);
+            let delivery = match receive.check(&accepted) {
+                None => None,
+                Some(check) => match check.await {
+                    Ok(delivery) => {
+                        if let Some(ack) = receive.acknowledgement(&delivery) {
+                            record_delivery(&span, &delivery, true);
+                            return Ok(refuse(req, ack));
+                        }
+                        record_delivery(&span, &delivery, false);
+                        Some(delivery)
+                    }
+                    Err(err) => {
+                        record_refused(&span, &err, 0);
+                        return Ok(refuse(req, receive.rejection(&err)));
+                    }
+                },
+            };
+            let Accepted {
+                verified,
+                body,
+                event,
+                ..
+            } = accepted;
+            req.extensions_mut().insert(verified);
+            req.extensions_mut().insert(event);
+            if let Some(delivery) = &delivery {
+                req.extensions_mut().insert(delivery.clone());
             }
+            req.set_payload(Payload::from(body));
+            let result = service.call(req).instrument(span.clone()).await;
+            let failed = result.as_ref().map_or(true, |r| !r.status().is_success());
+            let forget = delivery.filter(|_| failed).and_then(|d| receive.forget(&d));
+            if let Some(Err(err)) = match forget {
+                Some(f) => Some(f.await),
+                None => None,
+            } {
+                record_forget_failed(&span, &err);
+            }
+            Ok(result?.map_into_left_body())
         })
     }
+}
+
+/// Answers the request here, without the inner service.
+fn refuse<B>(req: ServiceRequest, rejection: Rejection) -> ServiceResponse<EitherBody<B>> {
+    req.into_response(http_response(rejection))
+        .map_into_right_body()
 }

@@ -60,6 +60,10 @@ pub enum Error {
     /// The signature is valid but the body is not a Fluxbase webhook payload.
     #[error("the body is not a Fluxbase webhook payload: {0}")]
     InvalidPayload(String),
+    /// The replay / duplicate store could not answer, and the receiver is
+    /// set to fail closed (see [`Dedupe::fail_open`](crate::dedupe::Dedupe::fail_open)).
+    #[error("the delivery could not be checked for replays: {0}")]
+    StoreUnavailable(String),
 }
 
 /// What exactly is wrong with a malformed signature header.
@@ -119,6 +123,7 @@ impl Error {
             Self::Replayed => Code::Replayed,
             Self::PayloadTooLarge { .. } => Code::PayloadTooLarge,
             Self::InvalidPayload(_) => Code::InvalidPayload,
+            Self::StoreUnavailable(_) => Code::StoreUnavailable,
         }
     }
 
@@ -145,6 +150,10 @@ impl From<Malformed> for Error {
 /// | `replayed` | 409 |
 /// | `payload_too_large` | 413 |
 /// | `invalid_payload` | 400 |
+/// | `store_unavailable` | 503 |
+///
+/// The last one only comes from a receiver with a replay / duplicate store
+/// that cannot reach it and fails closed: the sender should retry later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Code {
@@ -164,11 +173,13 @@ pub enum Code {
     PayloadTooLarge,
     /// `invalid_payload`
     InvalidPayload,
+    /// `store_unavailable`
+    StoreUnavailable,
 }
 
 impl Code {
     /// Every code, in the order of the table above.
-    pub const ALL: [Code; 8] = [
+    pub const ALL: [Code; 9] = [
         Code::MissingSignature,
         Code::MalformedSignature,
         Code::SignatureMismatch,
@@ -177,6 +188,7 @@ impl Code {
         Code::Replayed,
         Code::PayloadTooLarge,
         Code::InvalidPayload,
+        Code::StoreUnavailable,
     ];
 
     /// The snake_case code string.
@@ -190,6 +202,7 @@ impl Code {
             Self::Replayed => "replayed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::InvalidPayload => "invalid_payload",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -204,6 +217,7 @@ impl Code {
             Self::Replayed => 409,
             Self::PayloadTooLarge => 413,
             Self::InvalidPayload => 400,
+            Self::StoreUnavailable => 503,
         }
     }
 
@@ -218,6 +232,7 @@ impl Code {
             Self::Replayed => "Webhook delivery replayed",
             Self::PayloadTooLarge => "Webhook payload too large",
             Self::InvalidPayload => "Invalid webhook payload",
+            Self::StoreUnavailable => "Webhook replay store unavailable",
         }
     }
 

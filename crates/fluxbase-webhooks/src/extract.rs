@@ -237,6 +237,8 @@ pub(crate) fn receive_with(
         Some(verifier) => Ok(Receive {
             verifier,
             on_reject,
+            // Replays and duplicates are checked by the middleware only.
+            dedupe: None,
         }),
         None => Err(WebhookRejection::no_verifier(hint)),
     }

@@ -14,19 +14,29 @@ use bytes::{Buf, Bytes, BytesMut};
 use tracing::Span;
 use tracing::field::Empty;
 
+use crate::dedupe::{BoxFuture, Dedupe, Delivery};
 use crate::error::{Code, Error};
+use crate::event::Event;
 use crate::reject::{OnReject, Rejection};
+use crate::signature::SignatureHeader;
 use crate::verify::{Verification, Verified, Verifier};
 
-/// What an integration needs to receive deliveries: the verifier and the
-/// rejection hook.
-///
-/// A replay / duplicate-delivery store, when one is configured, belongs here
-/// too and is consulted in [`Receive::finish`], after the signature matched.
+/// What an integration needs to receive deliveries: the verifier, the
+/// rejection hook, and the replay / duplicate detection when configured.
 #[derive(Clone, Debug)]
 pub(crate) struct Receive {
     pub(crate) verifier: Verifier,
     pub(crate) on_reject: OnReject,
+    pub(crate) dedupe: Option<Dedupe>,
+}
+
+/// A delivery whose signature matched and whose body parsed.
+pub(crate) struct Accepted {
+    pub(crate) verified: Verified,
+    pub(crate) body: Bytes,
+    pub(crate) event: Event,
+    /// Kept only when replays are checked.
+    header: Option<SignatureHeader>,
 }
 
 impl Receive {
@@ -34,7 +44,57 @@ impl Receive {
         Self {
             verifier,
             on_reject: OnReject::default(),
+            dedupe: None,
         }
+    }
+
+    /// Steps 3 and 4 for the middleware: the signature check, then the
+    /// event parse (a body that is not a Fluxbase payload is refused).
+    pub(crate) fn accept(&self, reader: BodyReader) -> Result<Accepted, Error> {
+        let header = self
+            .dedupe
+            .as_ref()
+            .map(|_| reader.verification.header().clone());
+        let (verified, body) = self.finish(reader)?;
+        let event = Event::from_slice(&body)?;
+        Ok(Accepted {
+            verified,
+            body,
+            event,
+            header,
+        })
+    }
+
+    /// Step 5, when detection is configured: the replay and duplicate check
+    /// of an accepted delivery.
+    pub(crate) fn check(
+        &self,
+        accepted: &Accepted,
+    ) -> Option<BoxFuture<'static, Result<Delivery, Error>>> {
+        let dedupe = self.dedupe.as_ref()?;
+        let header = accepted.header.as_ref()?;
+        let keys = dedupe.keys(header, &self.verifier, &accepted.event, &accepted.body);
+        Some(dedupe.check(keys))
+    }
+
+    /// The answer to a duplicate that is acknowledged without the handler.
+    pub(crate) fn acknowledgement(&self, delivery: &Delivery) -> Option<Rejection> {
+        let dedupe = self.dedupe.as_ref()?;
+        dedupe.acknowledges(delivery).then(|| {
+            Rejection::json(
+                http::StatusCode::OK,
+                &serde_json::json!({ "duplicate": true }),
+            )
+        })
+    }
+
+    /// When the handler failed, forgets the event so the sender's retry is
+    /// handled as new.
+    pub(crate) fn forget(
+        &self,
+        delivery: &Delivery,
+    ) -> Option<BoxFuture<'static, Result<(), crate::StoreError>>> {
+        self.dedupe.as_ref()?.forget(delivery)
     }
 
     /// Step 1: everything that can be decided before reading the body. The
@@ -100,6 +160,19 @@ macro_rules! receive_builder {
             /// Like `on_reject`, with a ready [`OnReject`](crate::OnReject).
             pub fn on_reject_with(mut self, hook: $crate::OnReject) -> Self {
                 self.receive.on_reject = hook;
+                self
+            }
+
+            /// Detects replays and re-deliveries with `dedupe` (see
+            /// [`Dedupe`](crate::dedupe::Dedupe)): a signature header seen
+            /// before is refused with `409 replayed`, a re-delivered event
+            /// reaches the handler with
+            /// [`Delivery::is_duplicate`](crate::dedupe::Delivery::is_duplicate)
+            /// set (or is acknowledged without it), and the event of a
+            /// delivery whose handler fails is forgotten so the retry is
+            /// handled as new.
+            pub fn dedupe(mut self, dedupe: $crate::dedupe::Dedupe) -> Self {
+                self.receive.dedupe = Some(dedupe);
                 self
             }
 
@@ -219,6 +292,7 @@ pub(crate) fn delivery_span() -> Span {
         key_index = Empty,
         key_id = Empty,
         body_len = Empty,
+        duplicate = Empty,
     )
 }
 
@@ -235,6 +309,27 @@ pub(crate) fn record_verified(span: &Span, verified: &Verified) {
     }
     span.record("body_len", verified.body_len());
     tracing::debug!(parent: span, "webhook delivery verified");
+}
+
+/// Records the dedupe outcome of an accepted delivery on its span.
+pub(crate) fn record_delivery(span: &Span, delivery: &Delivery, acknowledged: bool) {
+    span.record("duplicate", delivery.is_duplicate());
+    if acknowledged {
+        span.record("outcome", OUTCOME_ACKNOWLEDGED);
+        tracing::debug!(parent: span, "duplicate delivery acknowledged without the handler");
+    }
+}
+
+/// The outcome recorded for a duplicate answered without the handler.
+pub(crate) const OUTCOME_ACKNOWLEDGED: &str = "duplicate_acknowledged";
+
+/// Logs a failure to forget a failed delivery's event.
+pub(crate) fn record_forget_failed(span: &Span, err: &crate::StoreError) {
+    tracing::error!(
+        parent: span,
+        reason = %err,
+        "could not forget a failed delivery; its retry will look like a duplicate until the key expires"
+    );
 }
 
 /// Records a refused delivery on its span.

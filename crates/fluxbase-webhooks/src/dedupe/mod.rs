@@ -22,13 +22,16 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::error::Error;
+use crate::event::Event;
 use crate::payload::WebhookPayload;
-use crate::signature::SignatureHeader;
+use crate::signature::{Scheme, SignatureHeader};
+use crate::verify::Verifier;
 
 #[cfg(feature = "redis")]
 mod redis;
@@ -297,6 +300,264 @@ impl DedupeStore for MemoryStore {
     }
 }
 
+/// What to do with a re-delivery of an event already received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Duplicates {
+    /// Call the handler anyway, with [`Delivery::is_duplicate`] set, so it
+    /// can decide (the default: nothing is ever dropped silently).
+    #[default]
+    Mark,
+    /// Answer `200` with `{"duplicate":true}` without calling the handler.
+    Acknowledge,
+    /// Do not track events at all (replays are still refused when enabled).
+    Off,
+}
+
+/// A custom key for duplicate detection: receives the parsed event and the
+/// raw body, returns the key (or `None` to skip detection for this one).
+pub type KeyFn = dyn Fn(&Event, &[u8]) -> Option<String> + Send + Sync;
+
+/// Replay and duplicate-delivery detection for a receiver: which store,
+/// which checks, what to do when the store is down.
+///
+/// Configured on `tower::VerifyLayer::dedupe` or the actix-web
+/// `Verify::dedupe` middleware; the handler then finds a [`Delivery`] in
+/// the request extensions.
+///
+/// ```
+/// use std::time::Duration;
+/// use fluxbase_webhooks::dedupe::{Dedupe, Duplicates, MemoryStore};
+///
+/// let dedupe = Dedupe::new(MemoryStore::default())
+///     .reject_replays(true)                 // 409 `replayed` for a header seen before
+///     .duplicates(Duplicates::Acknowledge)  // 200 without the handler for a re-delivery
+///     .event_ttl(Duration::from_secs(6 * 3600))
+///     .fail_open(false);                    // 503 `store_unavailable` when the store is down
+/// # let _ = dedupe;
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct Dedupe {
+    store: Arc<dyn DedupeStore>,
+    replays: bool,
+    duplicates: Duplicates,
+    event_ttl: Duration,
+    untimed_replay_ttl: Duration,
+    key: Option<Arc<KeyFn>>,
+    fail_open: bool,
+}
+
+/// What the store said about one accepted delivery; in the request
+/// extensions of every delivery that passed a receiver with a [`Dedupe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    duplicate: bool,
+    event_key: Option<Arc<str>>,
+    recorded: bool,
+}
+
+impl Delivery {
+    /// Whether this event was already received (within the event TTL).
+    pub fn is_duplicate(&self) -> bool {
+        self.duplicate
+    }
+
+    /// The key the event was recorded under, if it was tracked.
+    pub fn event_key(&self) -> Option<&str> {
+        self.event_key.as_deref()
+    }
+}
+
+impl Dedupe {
+    /// Detection backed by `store`: exact replays refused, re-deliveries
+    /// marked, events remembered 24 h, failing closed.
+    pub fn new(store: impl DedupeStore) -> Self {
+        Self::shared(Arc::new(store))
+    }
+
+    /// Like [`Dedupe::new`] for a store already shared elsewhere.
+    pub fn shared(store: Arc<dyn DedupeStore>) -> Self {
+        Self {
+            store,
+            replays: true,
+            duplicates: Duplicates::Mark,
+            event_ttl: Duration::from_secs(24 * 3600),
+            untimed_replay_ttl: Duration::from_secs(24 * 3600),
+            key: None,
+            fail_open: false,
+        }
+    }
+
+    /// Refuse a signature header seen before with `409 replayed` (default on).
+    pub fn reject_replays(mut self, on: bool) -> Self {
+        self.replays = on;
+        self
+    }
+
+    /// What to do with a re-delivered event (default [`Duplicates::Mark`]).
+    pub fn duplicates(mut self, policy: Duplicates) -> Self {
+        self.duplicates = policy;
+        self
+    }
+
+    /// How long an event key is remembered (default 24 h). Fluxbase retries
+    /// for `max_retries` attempts spaced `retry_backoff_seconds × n`, plus up
+    /// to 30 s of scheduling delay; keep this well above that.
+    pub fn event_ttl(mut self, ttl: Duration) -> Self {
+        self.event_ttl = ttl;
+        self
+    }
+
+    /// How long a header of an untimed scheme (bare hex, `sha256=`) is
+    /// remembered as replayed (default 24 h). Timestamped headers are
+    /// remembered for the verifier's window, past which they fail anyway.
+    pub fn untimed_replay_ttl(mut self, ttl: Duration) -> Self {
+        self.untimed_replay_ttl = ttl;
+        self
+    }
+
+    /// Use `key(event, body)` instead of [`event_key`] to recognise
+    /// re-deliveries (for example `(table, record.id, record.updated_at)`).
+    pub fn key_fn(
+        mut self,
+        key: impl Fn(&Event, &[u8]) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// When the store cannot answer: `false` (the default) refuses the
+    /// delivery with `503 store_unavailable` so the sender retries later;
+    /// `true` lets it through unchecked.
+    pub fn fail_open(mut self, open: bool) -> Self {
+        self.fail_open = open;
+        self
+    }
+
+    /// The store in use.
+    pub fn store(&self) -> &Arc<dyn DedupeStore> {
+        &self.store
+    }
+
+    /// The configured duplicate policy.
+    pub fn duplicate_policy(&self) -> Duplicates {
+        self.duplicates
+    }
+
+    /// The keys one verified delivery is checked under.
+    pub fn keys(
+        &self,
+        header: &SignatureHeader,
+        verifier: &Verifier,
+        event: &Event,
+        body: &[u8],
+    ) -> DeliveryKeys {
+        let replay = self.replays.then(|| {
+            let ttl = if header.scheme() == Scheme::Timestamped {
+                verifier
+                    .past_tolerance()
+                    .saturating_add(verifier.future_skew())
+                    .saturating_add(Duration::from_secs(1))
+            } else {
+                self.untimed_replay_ttl
+            };
+            (replay_key(header), ttl)
+        });
+        let event = match self.duplicates {
+            Duplicates::Off => None,
+            _ => match &self.key {
+                Some(f) => f(event, body),
+                None => event_key(body),
+            },
+        };
+        DeliveryKeys { replay, event }
+    }
+
+    /// Records a verified delivery: refuses a replay, then looks the event
+    /// up. The future owns what it needs, so it can be stored in a service's
+    /// response future.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Replayed`] for a header seen before; [`Error::StoreUnavailable`]
+    /// when the store fails and the policy is to fail closed.
+    pub fn check(&self, keys: DeliveryKeys) -> BoxFuture<'static, Result<Delivery, Error>> {
+        let this = self.clone();
+        Box::pin(async move {
+            if let Some((key, ttl)) = &keys.replay {
+                match this.store.insert(key, *ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(Error::Replayed),
+                    Err(e) if this.fail_open => drop(e),
+                    Err(e) => return Err(Error::StoreUnavailable(e.0)),
+                }
+            }
+            let Some(key) = keys.event else {
+                return Ok(Delivery {
+                    duplicate: false,
+                    event_key: None,
+                    recorded: false,
+                });
+            };
+            let (duplicate, recorded) = match this.store.insert(&key, this.event_ttl).await {
+                Ok(fresh) => (!fresh, fresh),
+                Err(_) if this.fail_open => (false, false),
+                Err(e) => return Err(Error::StoreUnavailable(e.0)),
+            };
+            Ok(Delivery {
+                duplicate,
+                event_key: Some(key.into()),
+                recorded,
+            })
+        })
+    }
+
+    /// Whether this delivery should be answered without calling the handler.
+    pub fn acknowledges(&self, delivery: &Delivery) -> bool {
+        delivery.duplicate && self.duplicates == Duplicates::Acknowledge
+    }
+
+    /// Forgets the event of a delivery whose handler failed, so the sender's
+    /// retry is treated as new. Does nothing for a delivery that did not
+    /// record its key (a duplicate, or untracked).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot forget: the retry will then look like a
+    /// duplicate until the key expires. Integrations log this at error level.
+    pub fn forget(
+        &self,
+        delivery: &Delivery,
+    ) -> Option<BoxFuture<'static, Result<(), StoreError>>> {
+        let key = delivery.event_key.clone().filter(|_| delivery.recorded)?;
+        let store = self.store.clone();
+        Some(Box::pin(async move { store.remove(&key).await }))
+    }
+}
+
+impl fmt::Debug for Dedupe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dedupe")
+            .field("replays", &self.replays)
+            .field("duplicates", &self.duplicates)
+            .field("event_ttl", &self.event_ttl)
+            .field("untimed_replay_ttl", &self.untimed_replay_ttl)
+            .field("custom_key", &self.key.is_some())
+            .field("fail_open", &self.fail_open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The keys of one delivery, from [`Dedupe::keys`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryKeys {
+    /// The replay key and how long to remember it, when replays are refused.
+    pub replay: Option<(String, Duration)>,
+    /// The event key, when events are tracked.
+    pub event: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +570,100 @@ mod tests {
                 return v;
             }
         }
+    }
+
+    fn sample(body: &[u8]) -> (SignatureHeader, Event) {
+        let header = crate::Signer::new("k").sign(Scheme::Timestamped, 1_700_000_000, body);
+        (header, Event::from_slice(body).unwrap())
+    }
+
+    const BODY: &[u8] = br#"{"event":"INSERT","table":"t","schema":"s","record":{"id":1},"timestamp":"2026-01-02T03:04:05Z"}"#;
+    const RETRY: &[u8] = br#"{"event":"INSERT","table":"t","schema":"s","record":{"id":1},"timestamp":"2026-01-02T03:04:10Z"}"#;
+
+    #[test]
+    fn replays_are_refused_and_retries_marked() {
+        let d = Dedupe::new(MemoryStore::new(100));
+        let v = Verifier::new("k");
+        let (h1, e1) = sample(BODY);
+        let first = block_on(d.check(d.keys(&h1, &v, &e1, BODY))).unwrap();
+        assert!(!first.is_duplicate());
+        // The same header again: a replay.
+        assert_eq!(
+            block_on(d.check(d.keys(&h1, &v, &e1, BODY))).unwrap_err(),
+            Error::Replayed
+        );
+        // The server's retry: new header, same event.
+        let (h2, e2) = sample(RETRY);
+        let retry = block_on(d.check(d.keys(&h2, &v, &e2, RETRY))).unwrap();
+        assert!(retry.is_duplicate());
+        assert_eq!(retry.event_key(), first.event_key());
+        assert!(!d.acknowledges(&retry));
+        assert!(
+            d.clone()
+                .duplicates(Duplicates::Acknowledge)
+                .acknowledges(&retry)
+        );
+        // A duplicate never forgets the original's key.
+        assert!(d.forget(&retry).is_none());
+    }
+
+    #[test]
+    fn a_failed_handler_lets_the_retry_through() {
+        let d = Dedupe::new(MemoryStore::new(100));
+        let v = Verifier::new("k");
+        let (h1, e1) = sample(BODY);
+        let first = block_on(d.check(d.keys(&h1, &v, &e1, BODY))).unwrap();
+        block_on(d.forget(&first).unwrap()).unwrap();
+        let (h2, e2) = sample(RETRY);
+        assert!(
+            !block_on(d.check(d.keys(&h2, &v, &e2, RETRY)))
+                .unwrap()
+                .is_duplicate()
+        );
+    }
+
+    #[test]
+    fn custom_keys_and_off() {
+        let d = Dedupe::new(MemoryStore::new(100))
+            .key_fn(|e, _| e.row().map(|r| format!("row:{}", r.table())));
+        let v = Verifier::new("k");
+        let (h, e) = sample(BODY);
+        assert_eq!(d.keys(&h, &v, &e, BODY).event.as_deref(), Some("row:t"));
+        let off = d.duplicates(Duplicates::Off).reject_replays(false);
+        assert_eq!(
+            off.keys(&h, &v, &e, BODY),
+            DeliveryKeys {
+                replay: None,
+                event: None
+            }
+        );
+    }
+
+    struct Down;
+    impl DedupeStore for Down {
+        fn insert<'a>(
+            &'a self,
+            _: &'a str,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            Box::pin(std::future::ready(Err(StoreError("down".into()))))
+        }
+        fn remove<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            Box::pin(std::future::ready(Err(StoreError("down".into()))))
+        }
+    }
+
+    #[test]
+    fn store_failure_policy() {
+        let v = Verifier::new("k");
+        let (h, e) = sample(BODY);
+        let closed = Dedupe::new(Down);
+        let err = block_on(closed.check(closed.keys(&h, &v, &e, BODY))).unwrap_err();
+        assert_eq!(err.code(), crate::Code::StoreUnavailable);
+        let open = Dedupe::new(Down).fail_open(true);
+        let d = block_on(open.check(open.keys(&h, &v, &e, BODY))).unwrap();
+        assert!(!d.is_duplicate());
+        assert!(open.forget(&d).is_none());
     }
 
     #[test]

@@ -15,31 +15,43 @@ use tower_service::Service;
 use tracing::Span;
 
 use super::ResponseBody;
-use crate::event::Event;
-use crate::receive::{BodyReader, Receive, poll_body, record_refused, record_verified};
+use crate::dedupe::{BoxFuture, Delivery, StoreError};
+use crate::receive::{
+    Accepted, BodyReader, Receive, poll_body, record_delivery, record_forget_failed,
+    record_refused, record_verified,
+};
 use crate::reject::Rejection;
 
 pin_project! {
     /// The response future of [`VerifyService`](super::VerifyService): reads
     /// and verifies the body, then calls the inner service, all inside the
     /// delivery's tracing span.
-    pub struct ResponseFuture<S, B>
+    pub struct ResponseFuture<S, B, ResBody>
     where
         S: Service<Request<Full<Bytes>>>,
     {
         #[pin]
-        state: State<B, S, S::Future>,
+        state: State<B, S, S::Future, Result<Response<ResponseBody<ResBody>>, S::Error>>,
         span: Span,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<B, S, F> {
+    enum State<B, S, F, E> {
         Refused { rejection: Rejection },
         Read { #[pin] body: B, pending: Option<Pending<S>> },
-        Call { #[pin] future: F },
+        Check { check: BoxFuture<'static, Result<Delivery, crate::Error>>, ready: Option<Ready<S>> },
+        Call { #[pin] future: F, forget: Option<(Arc<Receive>, Delivery)> },
+        Forget { forget: BoxFuture<'static, Result<(), StoreError>>, result: Option<E> },
     }
+}
+
+/// The inner service and its request, waiting for the dedupe check.
+struct Ready<S> {
+    inner: S,
+    request: Request<Full<Bytes>>,
+    receive: Arc<Receive>,
 }
 
 struct Pending<S> {
@@ -49,7 +61,7 @@ struct Pending<S> {
     receive: Arc<Receive>,
 }
 
-impl<S, B> ResponseFuture<S, B>
+impl<S, B, ResBody> ResponseFuture<S, B, ResBody>
 where
     S: Service<Request<Full<Bytes>>>,
 {
@@ -81,7 +93,7 @@ where
     }
 }
 
-impl<S, B, ResBody> Future for ResponseFuture<S, B>
+impl<S, B, ResBody> Future for ResponseFuture<S, B, ResBody>
 where
     S: Service<Request<Full<Bytes>>, Response = Response<ResBody>>,
     B: Body,
@@ -106,29 +118,97 @@ where
                         unreachable!("checked above")
                     };
                     let next = match deliver(p, read, this.span) {
-                        Ok((mut inner, req)) => State::Call {
-                            future: inner.call(req),
+                        Ok(Delivered::Call(mut inner, request)) => State::Call {
+                            future: inner.call(request),
+                            forget: None,
+                        },
+                        Ok(Delivered::Check(check, ready)) => State::Check {
+                            check,
+                            ready: Some(ready),
                         },
                         Err(rejection) => State::Refused { rejection },
                     };
                     this.state.set(next);
                 }
-                StateProj::Call { future } => {
-                    let response = ready!(future.poll(cx))?;
-                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                StateProj::Check { check, ready } => {
+                    let checked = ready!(check.as_mut().poll(cx));
+                    let Some(Ready {
+                        mut inner,
+                        mut request,
+                        receive,
+                    }) = ready.take()
+                    else {
+                        unreachable!("the request is taken only when leaving this state")
+                    };
+                    let next = match checked {
+                        Ok(delivery) => match receive.acknowledgement(&delivery) {
+                            Some(ack) => {
+                                record_delivery(this.span, &delivery, true);
+                                State::Refused { rejection: ack }
+                            }
+                            None => {
+                                record_delivery(this.span, &delivery, false);
+                                request.extensions_mut().insert(delivery.clone());
+                                State::Call {
+                                    future: inner.call(request),
+                                    forget: Some((receive, delivery)),
+                                }
+                            }
+                        },
+                        Err(err) => {
+                            record_refused(this.span, &err, 0);
+                            State::Refused {
+                                rejection: receive.rejection(&err),
+                            }
+                        }
+                    };
+                    this.state.set(next);
+                }
+                StateProj::Call { future, forget } => {
+                    let result =
+                        ready!(future.poll(cx)).map(|response| response.map(ResponseBody::inner));
+                    let failed = result.as_ref().map_or(true, |r| !r.status().is_success());
+                    let forgetting = forget
+                        .take()
+                        .filter(|_| failed)
+                        .and_then(|(receive, delivery)| receive.forget(&delivery));
+                    match forgetting {
+                        None => return Poll::Ready(result),
+                        Some(forget) => this.state.set(State::Forget {
+                            forget,
+                            result: Some(result),
+                        }),
+                    }
+                }
+                StateProj::Forget { forget, result } => {
+                    if let Err(err) = ready!(forget.as_mut().poll(cx)) {
+                        record_forget_failed(this.span, &err);
+                    }
+                    let Some(result) = result.take() else {
+                        unreachable!("the result is taken only when leaving this state")
+                    };
+                    return Poll::Ready(result);
                 }
             }
         }
     }
 }
 
+/// What happens after the body was read and verified.
+enum Delivered<S> {
+    /// Call the inner service now.
+    Call(S, Request<Full<Bytes>>),
+    /// Check for replays and duplicates first.
+    Check(BoxFuture<'static, Result<Delivery, crate::Error>>, Ready<S>),
+}
+
 /// Finishes the verification and parses the event: the inner service and
-/// its request, or the answer to send instead.
+/// its request (possibly after a dedupe check), or the answer to send instead.
 fn deliver<S>(
     p: Pending<S>,
     read: Result<(), crate::Error>,
     span: &Span,
-) -> Result<(S, Request<Full<Bytes>>), Rejection> {
+) -> Result<Delivered<S>, Rejection> {
     let Pending {
         reader,
         mut parts,
@@ -136,15 +216,30 @@ fn deliver<S>(
         receive,
     } = p;
     let body_len = reader.body_len();
-    let delivered = read
-        .and_then(|()| receive.finish(reader))
-        .and_then(|(verified, body)| Ok((Event::from_slice(&body)?, verified, body)));
-    match delivered {
-        Ok((event, verified, body)) => {
-            record_verified(span, &verified);
+    match read.and_then(|()| receive.accept(reader)) {
+        Ok(accepted) => {
+            record_verified(span, &accepted.verified);
+            let check = receive.check(&accepted);
+            let Accepted {
+                verified,
+                body,
+                event,
+                ..
+            } = accepted;
             parts.extensions.insert(verified);
             parts.extensions.insert(event);
-            Ok((inner, Request::from_parts(parts, Full::new(body))))
+            let request = Request::from_parts(parts, Full::new(body));
+            Ok(match check {
+                None => Delivered::Call(inner, request),
+                Some(check) => Delivered::Check(
+                    check,
+                    Ready {
+                        inner,
+                        request,
+                        receive,
+                    },
+                ),
+            })
         }
         Err(err) => {
             record_refused(span, &err, body_len);

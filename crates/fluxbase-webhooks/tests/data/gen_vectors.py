@@ -18,6 +18,8 @@ Each case:
   schemes     "all" | "timestamped" | "hex" | "sha256" (default "all")
   body_limit  bytes (default 1 MiB)
   parse       also parse the body into an Event (default false)
+  replay_of   a header accepted (and remembered by a replay store) just before
+              this one; the case then goes through dedupe::Dedupe
   canonical   our Signer must produce exactly `header` (default false)
   expect      {"valid": true, "scheme", "timestamp", "key"} or {"valid": false, "code"}
 """
@@ -298,6 +300,20 @@ server_payload = ('{"event":"UPDATE","table":"users","schema":"auth","record":{"
                   '"old_record":{"id":"u1"},"timestamp":"2026-01-02T04:04:05.12+01:00"}')
 case("server_payload_parses", "a real server payload verifies and parses", ok("timestamped", T),
      body=server_payload, header=f"t={T},v1={ts(SECRET, T, server_payload)}", parse=True)
+
+# --- replays (through a replay store) -------------------------------------------
+SP = ts(SECRET, T, server_payload)
+case("replay_same_header", "the exact header again: replayed", bad("replayed"),
+     header=f"t={T},v1={SP}", replay_of=f"t={T},v1={SP}", parse=True, body=server_payload)
+case("replay_respelled_header", "spacing and hex case do not make a replay new",
+     bad("replayed"), header=f" v1 = {SP.upper()} , t = {T} ", replay_of=f"t={T},v1={SP}",
+     parse=True, body=server_payload)
+case("replay_new_timestamp_is_new", "the server's retry (new t, new tag) is not a replay",
+     ok("timestamped", T), header=f"t={T},v1={ts(SECRET, T, server_payload)}",
+     replay_of=f"t={T - 5},v1={ts(SECRET, T - 5, server_payload)}", parse=True, body=server_payload)
+case("replay_untimed_scheme", "a bare-hex header seen before is a replay too", bad("replayed"),
+     header=plain(SECRET, server_payload), replay_of=plain(SECRET, server_payload), parse=True,
+     body=server_payload)
 
 names = [c["name"] for c in cases]
 assert len(names) == len(set(names)), "duplicate case names"

@@ -13,6 +13,8 @@ mod vectors;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod cases;
 #[cfg(all(feature = "axum", feature = "actix"))]
+mod dedupe_http;
+#[cfg(all(feature = "axum", feature = "actix"))]
 mod frameworks;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod support;

@@ -1,0 +1,276 @@
+//! Replay and duplicate-delivery detection over real HTTP, on `VerifyLayer`
+//! (axum) and the actix-web `Verify` middleware: exact replays refused,
+//! re-deliveries marked or acknowledged, failed handlers forgotten, store
+//! outages answered by policy, and (with Redis) two receiver instances
+//! sharing one view.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::post;
+use fluxbase_webhooks::Scheme;
+use fluxbase_webhooks::dedupe::{
+    BoxFuture, Dedupe, DedupeStore, Delivery, Duplicates, MemoryStore, StoreError,
+};
+use fluxbase_webhooks::tower::VerifyLayer;
+
+use crate::support::servers::{Server, serve_actix, serve_axum};
+use crate::support::{Body, CURRENT, PATH, Req, send, sign, unix_now, verifier};
+
+/// What the handler saw, and what it should answer next.
+#[derive(Clone, Default)]
+struct Script {
+    /// `is_duplicate()` of each call, in order.
+    calls: Arc<Mutex<Vec<bool>>>,
+    /// Statuses to answer, first to last; 200 when empty.
+    answers: Arc<Mutex<VecDeque<u16>>>,
+}
+
+impl Script {
+    fn answering(statuses: &[u16]) -> Self {
+        let s = Self::default();
+        s.answers.lock().unwrap().extend(statuses);
+        s
+    }
+
+    fn call(&self, delivery: Option<&Delivery>) -> u16 {
+        let duplicate = delivery
+            .expect("a Delivery in the extensions")
+            .is_duplicate();
+        self.calls.lock().unwrap().push(duplicate);
+        self.answers.lock().unwrap().pop_front().unwrap_or(200)
+    }
+
+    fn calls(&self) -> Vec<bool> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Axum,
+    Actix,
+}
+
+const KINDS: [Kind; 2] = [Kind::Axum, Kind::Actix];
+
+async fn start(kind: Kind, dedupe: Dedupe, script: Script) -> Server {
+    match kind {
+        Kind::Axum => {
+            let handler = move |delivery: Option<axum::Extension<Delivery>>| {
+                let script = script.clone();
+                async move {
+                    let status = script.call(delivery.as_ref().map(|d| &d.0));
+                    http::StatusCode::from_u16(status).unwrap()
+                }
+            };
+            let app = Router::new()
+                .route(PATH, post(handler))
+                .route_layer(VerifyLayer::new(verifier()).dedupe(dedupe));
+            serve_axum(app, "axum+layer+dedupe").await
+        }
+        Kind::Actix => serve_actix("actix+middleware+dedupe", move || {
+            let script = script.clone();
+            actix_web::App::new().service(
+                actix_web::web::scope(PATH)
+                    .wrap(fluxbase_webhooks::actix::Verify::new(verifier()).dedupe(dedupe.clone()))
+                    .route(
+                        "",
+                        actix_web::web::post().to(
+                            move |delivery: Option<actix_web::web::ReqData<Delivery>>| {
+                                let script = script.clone();
+                                async move {
+                                    let status = script.call(delivery.as_deref());
+                                    actix_web::HttpResponse::new(
+                                        actix_web::http::StatusCode::from_u16(status).unwrap(),
+                                    )
+                                }
+                            },
+                        ),
+                    ),
+            )
+        }),
+    }
+}
+
+/// One delivery attempt of the event `id`, as the server makes it: the body
+/// carries the attempt's time, and the header is signed at `t`.
+fn attempt(id: u32, attempt: u32, t: i64) -> Req {
+    let body = format!(
+        r#"{{"event":"UPDATE","table":"orders","schema":"public","record":{{"id":{id},"state":"paid"}},"old_record":{{"id":{id},"state":"open"}},"timestamp":"2026-01-02T03:04:0{attempt}Z"}}"#
+    )
+    .into_bytes();
+    let header = sign(CURRENT, Scheme::Timestamped, t, &body);
+    Req::post(Body::Full(body)).signature(header)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_replays_are_refused_with_409() {
+    for kind in KINDS {
+        let script = Script::default();
+        let server = start(kind, Dedupe::new(MemoryStore::default()), script.clone()).await;
+        let req = attempt(1, 0, unix_now());
+        assert_eq!(send(server.addr, &req).await.status, 200, "{kind:?}");
+        let replay = send(server.addr, &req).await;
+        assert_eq!(replay.status, 409, "{kind:?}");
+        assert_eq!(replay.problem_code(), "replayed", "{kind:?}");
+        assert_eq!(
+            script.calls(),
+            [false],
+            "{kind:?}: the replay never reached the handler"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliveries_are_marked_by_default() {
+    for kind in KINDS {
+        let script = Script::default();
+        let server = start(kind, Dedupe::new(MemoryStore::default()), script.clone()).await;
+        let now = unix_now();
+        assert_eq!(send(server.addr, &attempt(7, 0, now - 2)).await.status, 200);
+        // The server's retry: re-signed, re-timestamped, same event.
+        assert_eq!(send(server.addr, &attempt(7, 1, now)).await.status, 200);
+        // Another event is new.
+        assert_eq!(send(server.addr, &attempt(8, 0, now)).await.status, 200);
+        assert_eq!(script.calls(), [false, true, false], "{kind:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliveries_can_be_acknowledged_without_the_handler() {
+    for kind in KINDS {
+        let script = Script::default();
+        let dedupe = Dedupe::new(MemoryStore::default()).duplicates(Duplicates::Acknowledge);
+        let server = start(kind, dedupe, script.clone()).await;
+        let now = unix_now();
+        assert_eq!(send(server.addr, &attempt(7, 0, now - 2)).await.status, 200);
+        let ack = send(server.addr, &attempt(7, 1, now)).await;
+        assert_eq!(ack.status, 200, "{kind:?}");
+        assert_eq!(ack.json(), serde_json::json!({"duplicate": true}));
+        assert_eq!(script.calls(), [false], "{kind:?}: the handler ran once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_handler_gets_the_retry_as_new() {
+    for kind in KINDS {
+        // 500 twice, then 200: as Fluxbase retries, every attempt reaches
+        // the handler as a first delivery until one succeeds.
+        let script = Script::answering(&[500, 500]);
+        let dedupe = Dedupe::new(MemoryStore::default()).duplicates(Duplicates::Acknowledge);
+        let server = start(kind, dedupe, script.clone()).await;
+        let now = unix_now();
+        assert_eq!(send(server.addr, &attempt(3, 0, now - 3)).await.status, 500);
+        assert_eq!(send(server.addr, &attempt(3, 1, now - 2)).await.status, 500);
+        assert_eq!(send(server.addr, &attempt(3, 2, now - 1)).await.status, 200);
+        // Once handled, a further retry is a duplicate.
+        let ack = send(server.addr, &attempt(3, 3, now)).await;
+        assert_eq!(ack.json(), serde_json::json!({"duplicate": true}));
+        assert_eq!(script.calls(), [false, false, false], "{kind:?}");
+    }
+}
+
+/// A store that is always down.
+struct Down;
+
+impl DedupeStore for Down {
+    fn insert<'a>(
+        &'a self,
+        _: &'a str,
+        _: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async { Err(StoreError("connection refused".into())) })
+    }
+    fn remove<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError("connection refused".into())) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_outage_fails_closed_or_open_by_policy() {
+    for kind in KINDS {
+        let script = Script::default();
+        let closed = start(kind, Dedupe::new(Down), script.clone()).await;
+        let reply = send(closed.addr, &attempt(1, 0, unix_now())).await;
+        assert_eq!(reply.status, 503, "{kind:?}");
+        assert_eq!(reply.problem_code(), "store_unavailable");
+        assert!(script.calls().is_empty());
+
+        let open = start(kind, Dedupe::new(Down).fail_open(true), script.clone()).await;
+        assert_eq!(
+            send(open.addr, &attempt(1, 0, unix_now())).await.status,
+            200
+        );
+        assert_eq!(script.calls(), [false], "{kind:?}");
+    }
+}
+
+#[cfg(feature = "redis")]
+mod fleet {
+    use super::*;
+    use crate::redis::RedisServer;
+    use fluxbase_webhooks::dedupe::RedisStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_receivers_sharing_redis_see_one_delivery() {
+        let redis = RedisServer::start();
+        let script = Script::default();
+        let store = |redis_url: String| async move {
+            Dedupe::new(RedisStore::connect(redis_url).await.unwrap())
+                .duplicates(Duplicates::Acknowledge)
+        };
+        // Two instances behind a "load balancer", one of each framework,
+        // each with its own connection pool to the one Redis.
+        let a = start(Kind::Axum, store(redis.url()).await, script.clone()).await;
+        let b = start(Kind::Actix, store(redis.url()).await, script.clone()).await;
+        let now = unix_now();
+        let mut handled = 0;
+        for id in 0..20u32 {
+            // Each event is delivered to both instances, re-signed each time
+            // (as two racing server workers or a retry would).
+            let (first, second) = if id % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            let r1 = send(first.addr, &attempt(id, 0, now - 1)).await;
+            let r2 = send(second.addr, &attempt(id, 1, now)).await;
+            assert_eq!((r1.status, r2.status), (200, 200));
+            assert_eq!(
+                r2.json(),
+                serde_json::json!({"duplicate": true}),
+                "event {id}"
+            );
+            handled += 1;
+        }
+        assert_eq!(
+            script.calls().len(),
+            handled,
+            "each event reached one handler once"
+        );
+        // The same header sent to the other instance is a replay there too.
+        let req = attempt(99, 0, now);
+        assert_eq!(send(a.addr, &req).await.status, 200);
+        assert_eq!(send(b.addr, &req).await.problem_code(), "replayed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_going_down_is_answered_503_not_let_through() {
+        let mut redis = RedisServer::start();
+        let store = RedisStore::builder(redis.url())
+            .response_timeout(std::time::Duration::from_millis(300))
+            .connection_timeout(std::time::Duration::from_millis(300))
+            .connect()
+            .await
+            .unwrap();
+        let script = Script::default();
+        let server = start(Kind::Axum, Dedupe::new(store), script.clone()).await;
+        assert_eq!(
+            send(server.addr, &attempt(1, 0, unix_now())).await.status,
+            200
+        );
+        redis.stop();
+        let reply = send(server.addr, &attempt(2, 0, unix_now())).await;
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.problem_code(), "store_unavailable");
+        assert_eq!(script.calls(), [false]);
+    }
+}

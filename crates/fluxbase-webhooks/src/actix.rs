@@ -181,8 +181,11 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(HeaderValue::as_bytes);
     let mut reader = receive
-        .start(declared, |v| {
+        .start(declared, encoding, |v| {
             v.select_header(
                 headers.get_all(SIGNATURE_HEADER).map(|v| v.as_bytes()),
                 headers
@@ -191,16 +194,26 @@ async fn read_body(
             )
         })
         .map_err(|err| (err, 0))?;
-    while let Some(chunk) = payload.next().await {
-        let pushed = match chunk {
-            Ok(bytes) => reader.push(bytes),
-            Err(PayloadError::Overflow) => Err(Error::PayloadTooLarge {
-                limit: reader.limit(),
-            }),
-            Err(_) => Err(unreadable_body()),
-        };
-        pushed.map_err(|err| (err, reader.body_len()))?;
-    }
+    let read_all = async {
+        while let Some(chunk) = payload.next().await {
+            let pushed = match chunk {
+                Ok(bytes) => reader.push(bytes),
+                Err(PayloadError::Overflow) => Err(Error::PayloadTooLarge {
+                    limit: reader.limit(),
+                }),
+                Err(_) => Err(unreadable_body()),
+            };
+            pushed?;
+        }
+        Ok(())
+    };
+    let read = match receive.read_timeout {
+        Some(timeout) => actix_web::rt::time::timeout(timeout, read_all)
+            .await
+            .unwrap_or_else(|_| Err(receive.timed_out())),
+        None => read_all.await,
+    };
+    read.map_err(|err| (err, reader.body_len()))?;
     Ok(reader)
 }
 

@@ -195,7 +195,10 @@ async fn read(
 ) -> Result<(Verified, Bytes), (Error, u64)> {
     let mut reader = receive.start_http(headers, &body).map_err(|err| (err, 0))?;
     let mut body = std::pin::pin!(body);
-    if let Err(err) = std::future::poll_fn(|cx| poll_body(body.as_mut(), &mut reader, cx)).await {
+    let mut deadline = receive.deadline();
+    let polled =
+        std::future::poll_fn(|cx| poll_body(body.as_mut(), &mut reader, &mut deadline, cx)).await;
+    if let Err(err) = polled {
         return Err((err, reader.body_len()));
     }
     let body_len = reader.body_len();

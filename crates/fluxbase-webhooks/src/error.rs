@@ -64,6 +64,16 @@ pub enum Error {
     /// set to fail closed (see [`Dedupe::fail_open`](crate::dedupe::Dedupe::fail_open)).
     #[error("the delivery could not be checked for replays: {0}")]
     StoreUnavailable(String),
+    /// The body did not arrive in full within the receiver's read timeout.
+    #[error("the body did not arrive within {after_secs}s")]
+    BodyTimeout {
+        /// The configured read timeout, in whole seconds.
+        after_secs: u64,
+    },
+    /// The body was sent with a `Content-Encoding` (such as gzip) the
+    /// receiver does not decode: Fluxbase signs and sends plain bodies.
+    #[error("the body is sent with Content-Encoding {0:?}; only identity is accepted")]
+    UnsupportedEncoding(String),
 }
 
 /// What exactly is wrong with a malformed signature header.
@@ -124,6 +134,8 @@ impl Error {
             Self::PayloadTooLarge { .. } => Code::PayloadTooLarge,
             Self::InvalidPayload(_) => Code::InvalidPayload,
             Self::StoreUnavailable(_) => Code::StoreUnavailable,
+            Self::BodyTimeout { .. } => Code::BodyTimeout,
+            Self::UnsupportedEncoding(_) => Code::UnsupportedEncoding,
         }
     }
 
@@ -151,9 +163,13 @@ impl From<Malformed> for Error {
 /// | `payload_too_large` | 413 |
 /// | `invalid_payload` | 400 |
 /// | `store_unavailable` | 503 |
+/// | `body_timeout` | 408 |
+/// | `unsupported_encoding` | 415 |
 ///
-/// The last one only comes from a receiver with a replay / duplicate store
-/// that cannot reach it and fails closed: the sender should retry later.
+/// The last three come only from HTTP receivers: `store_unavailable` from
+/// one with a replay / duplicate store that cannot reach it and fails closed
+/// (the sender should retry later), `body_timeout` when a body stalls, and
+/// `unsupported_encoding` for a compressed body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Code {
@@ -175,11 +191,15 @@ pub enum Code {
     InvalidPayload,
     /// `store_unavailable`
     StoreUnavailable,
+    /// `body_timeout`
+    BodyTimeout,
+    /// `unsupported_encoding`
+    UnsupportedEncoding,
 }
 
 impl Code {
     /// Every code, in the order of the table above.
-    pub const ALL: [Code; 9] = [
+    pub const ALL: [Code; 11] = [
         Code::MissingSignature,
         Code::MalformedSignature,
         Code::SignatureMismatch,
@@ -189,6 +209,8 @@ impl Code {
         Code::PayloadTooLarge,
         Code::InvalidPayload,
         Code::StoreUnavailable,
+        Code::BodyTimeout,
+        Code::UnsupportedEncoding,
     ];
 
     /// The snake_case code string.
@@ -203,6 +225,8 @@ impl Code {
             Self::PayloadTooLarge => "payload_too_large",
             Self::InvalidPayload => "invalid_payload",
             Self::StoreUnavailable => "store_unavailable",
+            Self::BodyTimeout => "body_timeout",
+            Self::UnsupportedEncoding => "unsupported_encoding",
         }
     }
 
@@ -218,6 +242,8 @@ impl Code {
             Self::PayloadTooLarge => 413,
             Self::InvalidPayload => 400,
             Self::StoreUnavailable => 503,
+            Self::BodyTimeout => 408,
+            Self::UnsupportedEncoding => 415,
         }
     }
 
@@ -233,6 +259,8 @@ impl Code {
             Self::PayloadTooLarge => "Webhook payload too large",
             Self::InvalidPayload => "Invalid webhook payload",
             Self::StoreUnavailable => "Webhook replay store unavailable",
+            Self::BodyTimeout => "Webhook body timed out",
+            Self::UnsupportedEncoding => "Unsupported webhook content encoding",
         }
     }
 

@@ -933,6 +933,24 @@ mod tests {
     }
 
     #[test]
+    fn deep_records_fail_to_deserialize_cleanly() {
+        let depth = 100_000;
+        let body = format!(
+            r#"{{"event":"INSERT","table":"t","schema":"s","record":{}{},"timestamp":"2026-01-02T03:04:05Z"}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        // Kept raw: accepted without recursion.
+        let e = Event::from_slice(body.as_bytes()).unwrap();
+        let row = e.row().unwrap();
+        // Read on demand: the parser's depth limit, not a stack overflow.
+        let err = row.record::<serde_json::Value>().unwrap_err();
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+        let again = serde_json::to_vec(&e).unwrap();
+        assert_eq!(again.len(), body.len());
+    }
+
+    #[test]
     fn serializes_back_to_the_same_event() {
         for body in [
             INSERT,

@@ -234,11 +234,10 @@ pub(crate) fn receive_with(
     hint: &str,
 ) -> Result<Receive, WebhookRejection> {
     match verifier {
+        // Replays and duplicates are checked by the middleware only.
         Some(verifier) => Ok(Receive {
-            verifier,
             on_reject,
-            // Replays and duplicates are checked by the middleware only.
-            dedupe: None,
+            ..Receive::new(verifier)
         }),
         None => Err(WebhookRejection::no_verifier(hint)),
     }

@@ -10,6 +10,8 @@
 //!
 //! Plus the tracing span every delivery gets.
 
+use std::time::Duration;
+
 use bytes::{Buf, Bytes, BytesMut};
 use tracing::Span;
 use tracing::field::Empty;
@@ -28,7 +30,12 @@ pub(crate) struct Receive {
     pub(crate) verifier: Verifier,
     pub(crate) on_reject: OnReject,
     pub(crate) dedupe: Option<Dedupe>,
+    /// How long the whole body may take to arrive once the headers are in.
+    pub(crate) read_timeout: Option<Duration>,
 }
+
+/// Default time the body of one delivery may take to arrive: 30 s.
+pub(crate) const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A delivery whose signature matched and whose body parsed.
 pub(crate) struct Accepted {
@@ -45,6 +52,15 @@ impl Receive {
             verifier,
             on_reject: OnReject::default(),
             dedupe: None,
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+        }
+    }
+
+    /// The error of a body that did not arrive in time.
+    #[cfg(feature = "actix")]
+    pub(crate) fn timed_out(&self) -> Error {
+        Error::BodyTimeout {
+            after_secs: self.read_timeout.unwrap_or_default().as_secs(),
         }
     }
 
@@ -98,17 +114,19 @@ impl Receive {
     }
 
     /// Step 1: everything that can be decided before reading the body. The
-    /// declared length is checked before `header` picks the signature
-    /// header out of the request.
+    /// declared length and the content encoding are checked before `header`
+    /// picks the signature header out of the request.
     pub(crate) fn start<'h>(
         &self,
         declared_len: Option<u64>,
+        content_encoding: Option<&[u8]>,
         header: impl FnOnce(&Verifier) -> Result<&'h [u8], Error>,
     ) -> Result<BodyReader, Error> {
         let verifier = &self.verifier;
         if let Some(len) = declared_len {
             verifier.check_len(len)?;
         }
+        check_encoding(content_encoding)?;
         let verification = verifier.begin(header(verifier)?)?;
         Ok(BodyReader::new(
             verification,
@@ -124,6 +142,19 @@ impl Receive {
 
     pub(crate) fn rejection(&self, err: &Error) -> Rejection {
         self.on_reject.rejection(err)
+    }
+}
+
+/// Only `identity` (or no `Content-Encoding` at all) is accepted: the
+/// signature covers the bytes as sent, Fluxbase never compresses, and
+/// inflating a body would multiply it past the limit.
+fn check_encoding(value: Option<&[u8]>) -> Result<(), Error> {
+    match value.map(<[u8]>::trim_ascii) {
+        None => Ok(()),
+        Some(v) if v.is_empty() || v.eq_ignore_ascii_case(b"identity") => Ok(()),
+        Some(v) => Err(Error::UnsupportedEncoding(
+            String::from_utf8_lossy(&v[..v.len().min(32)]).into_owned(),
+        )),
     }
 }
 
@@ -173,6 +204,17 @@ macro_rules! receive_builder {
             /// handled as new.
             pub fn dedupe(mut self, dedupe: $crate::dedupe::Dedupe) -> Self {
                 self.receive.dedupe = Some(dedupe);
+                self
+            }
+
+            /// How long the body may take to arrive once the request
+            /// headers are in (default 30 s); a stalled body is answered
+            /// `408 body_timeout` and its connection's request freed.
+            /// `None` waits forever. The timer needs a tokio runtime (axum,
+            /// actix-web and hyper servers have one); without one no
+            /// timeout applies.
+            pub fn read_timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
+                self.receive.read_timeout = timeout.into();
                 self
             }
 
@@ -348,12 +390,13 @@ pub(crate) fn record_refused(span: &Span, err: &Error, body_len: u64) {
 }
 
 #[cfg(feature = "tower")]
-pub(crate) use self::http_body::poll_body;
+pub(crate) use self::http_body::{Deadline, poll_body};
 
 #[cfg(feature = "tower")]
 mod http_body {
+    use std::future::Future;
     use std::pin::Pin;
-    use std::task::{Context, Poll, ready};
+    use std::task::{Context, Poll};
 
     use http_body::Body;
 
@@ -367,9 +410,44 @@ mod http_body {
             headers: &http::HeaderMap,
             body: &B,
         ) -> Result<BodyReader, Error> {
-            self.start(declared_len(headers, body), |v| {
+            let encoding = headers
+                .get(http::header::CONTENT_ENCODING)
+                .map(http::HeaderValue::as_bytes);
+            self.start(declared_len(headers, body), encoding, |v| {
                 v.select_http_header(headers)
             })
+        }
+
+        /// The deadline for reading one body.
+        pub(crate) fn deadline(&self) -> Deadline {
+            Deadline::after(self.read_timeout)
+        }
+    }
+
+    /// When a body must have arrived. Inert without a tokio runtime (the
+    /// timer needs one) or without a read timeout.
+    pub(crate) struct Deadline(Option<(Pin<Box<tokio::time::Sleep>>, u64)>);
+
+    impl Deadline {
+        fn after(timeout: Option<std::time::Duration>) -> Self {
+            Self(
+                timeout
+                    .filter(|_| tokio::runtime::Handle::try_current().is_ok())
+                    .map(|t| (Box::pin(tokio::time::sleep(t)), t.as_secs())),
+            )
+        }
+
+        /// The timeout error once the deadline has passed (registering for a
+        /// wake-up if not).
+        fn passed(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+            let (sleep, after_secs) = self.0.as_mut()?;
+            sleep
+                .as_mut()
+                .poll(cx)
+                .is_ready()
+                .then_some(Error::BodyTimeout {
+                    after_secs: *after_secs,
+                })
         }
     }
 
@@ -395,6 +473,7 @@ mod http_body {
     pub(crate) fn poll_body<B>(
         mut body: Pin<&mut B>,
         reader: &mut BodyReader,
+        deadline: &mut Deadline,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Error>>
     where
@@ -402,7 +481,16 @@ mod http_body {
         B::Error: Into<BoxError>,
     {
         loop {
-            match ready!(body.as_mut().poll_frame(cx)) {
+            let frame = match body.as_mut().poll_frame(cx) {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => {
+                    return match deadline.passed(cx) {
+                        Some(timed_out) => Poll::Ready(Err(timed_out)),
+                        None => Poll::Pending,
+                    };
+                }
+            };
+            match frame {
                 None => return Poll::Ready(Ok(())),
                 Some(Ok(frame)) => {
                     // Trailers carry nothing that is signed.
@@ -439,7 +527,9 @@ mod tests {
     fn reader(limit: u64, body: &[u8]) -> BodyReader {
         let receive = Receive::new(Verifier::new("k").body_limit(limit));
         let header = Signer::new("k").sign_now(body).to_string();
-        receive.start(None, |_| Ok(header.as_bytes())).unwrap()
+        receive
+            .start(None, None, |_| Ok(header.as_bytes()))
+            .unwrap()
     }
 
     #[test]
@@ -482,9 +572,9 @@ mod tests {
     fn declared_length_is_refused_before_the_header_is_read() {
         let receive = Receive::new(Verifier::new("k").body_limit(10));
         let missing = |_: &Verifier| Err(Error::MissingSignature);
-        let err = receive.start(Some(11), missing).err().unwrap();
+        let err = receive.start(Some(11), None, missing).err().unwrap();
         assert_eq!(err, Error::PayloadTooLarge { limit: 10 });
-        let err = receive.start(Some(10), missing).err().unwrap();
+        let err = receive.start(Some(10), None, missing).err().unwrap();
         assert_eq!(err, Error::MissingSignature);
     }
 }

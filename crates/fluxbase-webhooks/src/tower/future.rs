@@ -17,7 +17,7 @@ use tracing::Span;
 use super::ResponseBody;
 use crate::dedupe::{BoxFuture, Delivery, StoreError};
 use crate::receive::{
-    Accepted, BodyReader, Receive, poll_body, record_delivery, record_forget_failed,
+    Accepted, BodyReader, Deadline, Receive, poll_body, record_delivery, record_forget_failed,
     record_refused, record_verified,
 };
 use crate::reject::Rejection;
@@ -40,7 +40,7 @@ pin_project! {
     #[project = StateProj]
     enum State<B, S, F, E> {
         Refused { rejection: Rejection },
-        Read { #[pin] body: B, pending: Option<Pending<S>> },
+        Read { #[pin] body: B, pending: Option<Pending<S>>, deadline: Deadline },
         Check { check: BoxFuture<'static, Result<Delivery, crate::Error>>, ready: Option<Ready<S>> },
         Call { #[pin] future: F, forget: Option<(Arc<Receive>, Delivery)> },
         Forget { forget: BoxFuture<'static, Result<(), StoreError>>, result: Option<E> },
@@ -73,6 +73,7 @@ where
         inner: S,
         receive: Arc<Receive>,
     ) -> Self {
+        let deadline = receive.deadline();
         let pending = Some(Pending {
             reader,
             parts,
@@ -80,7 +81,11 @@ where
             receive,
         });
         Self {
-            state: State::Read { body, pending },
+            state: State::Read {
+                body,
+                pending,
+                deadline,
+            },
             span,
         }
     }
@@ -109,11 +114,15 @@ where
                 StateProj::Refused { rejection } => {
                     return Poll::Ready(Ok(rejection.clone().into_response()));
                 }
-                StateProj::Read { body, pending } => {
+                StateProj::Read {
+                    body,
+                    pending,
+                    deadline,
+                } => {
                     let Some(p) = pending.as_mut() else {
                         unreachable!("the pending request is taken only when leaving this state")
                     };
-                    let read = ready!(poll_body(body, &mut p.reader, cx));
+                    let read = ready!(poll_body(body, &mut p.reader, deadline, cx));
                     let Some(p) = pending.take() else {
                         unreachable!("checked above")
                     };

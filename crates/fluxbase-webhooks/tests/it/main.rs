@@ -11,6 +11,8 @@ mod props;
 mod vectors;
 
 #[cfg(all(feature = "axum", feature = "actix"))]
+mod adversarial;
+#[cfg(all(feature = "axum", feature = "actix"))]
 mod cases;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod dedupe_http;

@@ -58,6 +58,9 @@ pub(crate) enum Body {
     ChunkedUnfinished { size: usize, count: usize },
     /// `Transfer-Encoding: chunked`, all of it, in chunks of `size` bytes.
     Chunked { data: Vec<u8>, size: usize },
+    /// A `Content-Length` of the whole, then only the first `sent` bytes:
+    /// the rest never comes, the connection stays open.
+    Stalled { data: Vec<u8>, sent: usize },
 }
 
 /// A request to send.
@@ -184,6 +187,12 @@ async fn exchange_inner(addr: SocketAddr, req: &Req) -> Exchange {
                     break;
                 }
             }
+            false
+        }
+        Body::Stalled { data, sent } => {
+            head.extend_from_slice(format!("content-length: {}\r\n\r\n", data.len()).as_bytes());
+            head.extend_from_slice(&data[..*sent]);
+            stream.write_all(&head).await.unwrap();
             false
         }
         Body::Chunked { data, size } => {

@@ -4,3 +4,4 @@
 //! calls them on the committed corpus and past crash inputs.
 
 pub mod checks;
+pub mod tower_checks;

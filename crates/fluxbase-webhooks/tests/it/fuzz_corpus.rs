@@ -6,6 +6,11 @@
 #[allow(dead_code, unreachable_pub)]
 mod checks;
 
+#[cfg(feature = "tower")]
+#[path = "../../../../fuzz/src/tower_checks.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod tower_checks;
+
 use std::path::{Path, PathBuf};
 
 fn fuzz_dir() -> PathBuf {
@@ -62,4 +67,10 @@ fn payload_corpus_and_regressions() {
 #[test]
 fn verify_chunks_corpus() {
     replay("verify_chunks", checks::verify_chunks, 50);
+}
+
+#[cfg(feature = "tower")]
+#[test]
+fn tower_layer_corpus() {
+    replay("tower_layer", tower_checks::tower_layer, 5);
 }

@@ -7,6 +7,9 @@
 //! | *(none)* | signatures, [`Verifier`], [`Signer`], [`Event`], [`WebhookPayload`]: no async runtime, no web framework |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 mod error;
 mod event;
 mod payload;

@@ -184,7 +184,10 @@ impl Receiver {
 
     /// Starts a receiver answering `statuses` in turn to verified
     /// deliveries, then 200.
-    pub(crate) async fn scripted(verifier: Verifier, statuses: impl IntoIterator<Item = u16>) -> Self {
+    pub(crate) async fn scripted(
+        verifier: Verifier,
+        statuses: impl IntoIterator<Item = u16>,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let sink = Sink {
             verifier: Arc::new(verifier),

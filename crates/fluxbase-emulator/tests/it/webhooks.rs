@@ -33,7 +33,10 @@ async fn lifecycle(flavor: Flavor) {
         .unwrap();
     assert!(created.enabled, "the client creates webhooks enabled");
     assert_eq!(created.url, "http://127.0.0.1:9/hook");
-    assert_eq!(created.events, [EventFilter::table("users", ["INSERT", "UPDATE"])]);
+    assert_eq!(
+        created.events,
+        [EventFilter::table("users", ["INSERT", "UPDATE"])]
+    );
     assert_eq!(created.description.as_deref(), Some("new users"));
     let other = hooks
         .create(CreateWebhook::new("http://127.0.0.1:9/other").event(EventFilter::all_rows("*")))
@@ -44,7 +47,11 @@ async fn lifecycle(flavor: Flavor) {
     assert_eq!(got.id, created.id);
     let listed = hooks.list().await.unwrap();
     let ids: Vec<_> = listed.iter().map(|w| w.id.as_str()).collect();
-    assert_eq!(ids, [other.id.as_str(), created.id.as_str()], "newest first");
+    assert_eq!(
+        ids,
+        [other.id.as_str(), created.id.as_str()],
+        "newest first"
+    );
 
     let updated = hooks
         .update(
@@ -66,7 +73,10 @@ async fn lifecycle(flavor: Flavor) {
         assert_eq!(updated.max_retries, Some(4));
         assert_eq!(updated.retry_backoff_seconds, Some(5));
         assert_eq!(updated.timeout_seconds, Some(30));
-        assert_eq!(updated.headers.get("X-Env").map(String::as_str), Some("test"));
+        assert_eq!(
+            updated.headers.get("X-Env").map(String::as_str),
+            Some("test")
+        );
     }
 
     hooks.delete(&created.id).await.unwrap();
@@ -91,7 +101,11 @@ async fn test_endpoint_success_and_failures(flavor: Flavor) {
     let hooks = client.webhooks();
     let mut receiver = Receiver::scripted(Verifier::new("s3cret"), [200, 404]).await;
     let hook = hooks
-        .create(CreateWebhook::new(&receiver.url).secret("s3cret").enabled(false))
+        .create(
+            CreateWebhook::new(&receiver.url)
+                .secret("s3cret")
+                .enabled(false),
+        )
         .await
         .unwrap();
 
@@ -108,7 +122,10 @@ async fn test_endpoint_success_and_failures(flavor: Flavor) {
     let failed = hooks.test(&hook.id).await.unwrap();
     assert!(!failed.success);
     assert_eq!(failed.status_code, Some(404));
-    assert!(failed.error.as_deref().unwrap().starts_with("HTTP 404"), "{failed:?}");
+    assert!(
+        failed.error.as_deref().unwrap().starts_with("HTTP 404"),
+        "{failed:?}"
+    );
 
     // Nothing listens there.
     let dead = hooks
@@ -118,7 +135,11 @@ async fn test_endpoint_success_and_failures(flavor: Flavor) {
     let failed = hooks.test(&dead.id).await.unwrap();
     assert!(!failed.success);
     assert!(
-        failed.error.as_deref().unwrap().starts_with("failed to send request"),
+        failed
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("failed to send request"),
         "{failed:?}"
     );
     assert_eq!(failed.status_code, None);
@@ -161,7 +182,10 @@ async fn deliveries_are_listed_newest_first(flavor: Flavor) {
     let events: Vec<_> = all.iter().map(|d| d.event.as_str()).collect();
     assert_eq!(events, expected);
     assert!(all.iter().all(|d| d.succeeded()));
-    assert!(all.iter().all(|d| d.webhook_id.as_deref() == Some(hook.id.as_str())));
+    assert!(
+        all.iter()
+            .all(|d| d.webhook_id.as_deref() == Some(hook.id.as_str()))
+    );
     let one = client
         .webhooks()
         .list_deliveries(&hook.id, Some(1))
@@ -192,7 +216,10 @@ async fn register_endpoint_converges(flavor: Flavor) {
     let mut receiver2 = Receiver::start(Verifier::new("second")).await;
     client
         .webhooks()
-        .update(&first.webhook.id, UpdateWebhook::new().url(&receiver2.url).secret("first"))
+        .update(
+            &first.webhook.id,
+            UpdateWebhook::new().url(&receiver2.url).secret("first"),
+        )
         .await
         .unwrap();
     let again = client
@@ -206,7 +233,10 @@ async fn register_endpoint_converges(flavor: Flavor) {
         .unwrap();
     assert!(!again.created);
     assert_eq!(again.webhook.id, first.webhook.id);
-    assert_eq!(again.webhook.events, [EventFilter::table("users", ["INSERT", "DELETE"])]);
+    assert_eq!(
+        again.webhook.events,
+        [EventFilter::table("users", ["INSERT", "DELETE"])]
+    );
     assert!(again.test.success, "{:?}", again.test);
     // The test was signed with the new secret.
     assert!(receiver2.next().await.outcome.is_ok());

@@ -71,19 +71,18 @@ impl<'a> Auth<'a> {
         self.login_at(&["admin", "login"], email, password).await
     }
 
-    async fn login_at(
-        &self,
-        path: &[&str],
-        email: &str,
-        password: &str,
-    ) -> Result<Session, Error> {
+    async fn login_at(&self, path: &[&str], email: &str, password: &str) -> Result<Session, Error> {
         let url = self.client.endpoint(path);
         let answer = self
             .client
             .send(Method::POST, url, Some(&Login { email, password }))
             .await?;
         let value: serde_json::Value = answer.json("the login")?;
-        if value.get("requires_2fa").and_then(serde_json::Value::as_bool) == Some(true) {
+        if value
+            .get("requires_2fa")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+        {
             return Err(Error::two_factor(value));
         }
         let session: Session = serde_json::from_value(value)
@@ -231,7 +230,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(app.user.role.as_deref(), Some("authenticated"));
-        assert_eq!((app.access_token(), app.refresh_token()), ("at", Some("rt")));
+        assert_eq!(
+            (app.access_token(), app.refresh_token()),
+            ("at", Some("rt"))
+        );
         assert_eq!(app.expires_in, Some(900));
         assert!(app.user.extra.contains_key("user_metadata"));
         assert!(!format!("{app:?}").contains("\"at\""));

@@ -76,7 +76,11 @@ impl<'a> ClientKeys<'a> {
         }
         let first = self
             .client
-            .send_raw(method.clone(), with_query(self.url(CLIENT_KEYS, rest)), body)
+            .send_raw(
+                method.clone(),
+                with_query(self.url(CLIENT_KEYS, rest)),
+                body,
+            )
             .await?;
         if first.status != StatusCode::NOT_FOUND {
             self.client.remember_keys_path(CLIENT_KEYS);
@@ -439,7 +443,8 @@ mod tests {
 
     #[test]
     fn update_sends_only_what_changes() {
-        let json = serde_json::to_value(UpdateClientKey::new().scopes(Vec::<String>::new())).unwrap();
+        let json =
+            serde_json::to_value(UpdateClientKey::new().scopes(Vec::<String>::new())).unwrap();
         assert_eq!(json, serde_json::json!({"scopes": []}));
     }
 }

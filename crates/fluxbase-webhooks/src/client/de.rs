@@ -102,7 +102,11 @@ mod tests {
             (json!({"webhooks": [1], "total": 1}), 1),
             (json!({"webhooks": null, "total": 0}), 0),
         ] {
-            assert_eq!(list::<u8>(value.clone(), keys).unwrap().len(), len, "{value}");
+            assert_eq!(
+                list::<u8>(value.clone(), keys).unwrap().len(),
+                len,
+                "{value}"
+            );
         }
         assert!(list::<u8>(json!({"other": []}), keys).is_err());
         assert!(list::<u8>(json!("x"), keys).is_err());

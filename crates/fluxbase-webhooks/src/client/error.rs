@@ -166,12 +166,14 @@ impl Error {
 
     /// Whether the request timed out.
     pub fn is_timeout(&self) -> bool {
-        self.transport_source().is_some_and(reqwest::Error::is_timeout)
+        self.transport_source()
+            .is_some_and(reqwest::Error::is_timeout)
     }
 
     /// Whether the server could not be reached.
     pub fn is_connect(&self) -> bool {
-        self.transport_source().is_some_and(reqwest::Error::is_connect)
+        self.transport_source()
+            .is_some_and(reqwest::Error::is_connect)
     }
 
     /// Whether the request failed in transport (connect, timeout, I/O).
@@ -423,7 +425,10 @@ mod tests {
         assert_eq!(e.message(), "Too many");
         assert_eq!(e.body().unwrap()["retry_after"], 30);
 
-        let e = Error::api(StatusCode::UNAUTHORIZED, br#"{"error":"x","message":"token_revoked"}"#);
+        let e = Error::api(
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":"x","message":"token_revoked"}"#,
+        );
         assert_eq!(e.message(), "x");
         let e = Error::api(StatusCode::BAD_GATEWAY, b"upstream down\n");
         assert_eq!(e.message(), "upstream down");

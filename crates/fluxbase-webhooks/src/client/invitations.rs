@@ -71,7 +71,8 @@ impl<'a> Invitations<'a> {
     pub async fn list_with(&self, filter: ListInvitations) -> Result<Vec<Invitation>, Error> {
         let mut url = self.client.endpoint(&["admin", "invitations"]);
         if filter.include_accepted {
-            url.query_pairs_mut().append_pair("include_accepted", "true");
+            url.query_pairs_mut()
+                .append_pair("include_accepted", "true");
         }
         if filter.include_expired {
             url.query_pairs_mut().append_pair("include_expired", "true");
@@ -358,8 +359,11 @@ mod tests {
     #[test]
     fn role_names() {
         assert_eq!(
-            serde_json::to_string(&CreateInvitation::new("a@b.c", InvitationRole::DashboardAdmin))
-                .unwrap(),
+            serde_json::to_string(&CreateInvitation::new(
+                "a@b.c",
+                InvitationRole::DashboardAdmin
+            ))
+            .unwrap(),
             r#"{"email":"a@b.c","role":"dashboard_admin"}"#
         );
         assert!("owner".parse::<InvitationRole>().is_err());

@@ -112,7 +112,9 @@ impl Credentials {
                 req.header("x-client-key", value.clone())
                     .header("x-api-key", value)
             }
-            Self::ServiceKey(key) => req.header("x-service-key", sensitive(key.expose(), "service key")?),
+            Self::ServiceKey(key) => {
+                req.header("x-service-key", sensitive(key.expose(), "service key")?)
+            }
         })
     }
 }
@@ -317,7 +319,8 @@ pub(crate) mod erased {
 
     impl<T: serde::Serialize> Body for T {
         fn to_json(&self) -> Result<Vec<u8>, Error> {
-            serde_json::to_vec(self).map_err(|e| Error::input(format!("cannot encode the request: {e}")))
+            serde_json::to_vec(self)
+                .map_err(|e| Error::input(format!("cannot encode the request: {e}")))
         }
     }
 }
@@ -427,9 +430,8 @@ impl ClientBuilder {
                 let user_agent = self
                     .user_agent
                     .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned());
-                let user_agent = HeaderValue::from_str(&user_agent).map_err(|_| {
-                    Error::builder(format!("invalid user agent `{user_agent}`"))
-                })?;
+                let user_agent = HeaderValue::from_str(&user_agent)
+                    .map_err(|_| Error::builder(format!("invalid user agent `{user_agent}`")))?;
                 reqwest::Client::builder()
                     .user_agent(user_agent)
                     .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
@@ -518,12 +520,12 @@ mod tests {
             Credentials::ClientKey("fbk_x".into()),
             Credentials::ServiceKey("sk_x".into()),
         ] {
-            let req = creds
-                .apply(http.get("http://x/"))
-                .unwrap()
-                .build()
-                .unwrap();
-            let names: Vec<_> = req.headers().keys().map(|k| k.as_str().to_owned()).collect();
+            let req = creds.apply(http.get("http://x/")).unwrap().build().unwrap();
+            let names: Vec<_> = req
+                .headers()
+                .keys()
+                .map(|k| k.as_str().to_owned())
+                .collect();
             assert!(!names.is_empty());
             assert!(req.headers().values().all(HeaderValue::is_sensitive));
             if matches!(creds, Credentials::ClientKey(_)) {

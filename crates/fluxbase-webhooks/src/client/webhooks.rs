@@ -844,7 +844,8 @@ impl<'a> Webhooks<'a> {
         let answer = self.client.send(Method::PATCH, url, Some(&body)).await?;
         let value: serde_json::Value = answer.json("webhook update")?;
         if value.get("url").is_some() {
-            serde_json::from_value(value).map_err(|e| Error::decode(answer.status, "webhook update", e))
+            serde_json::from_value(value)
+                .map_err(|e| Error::decode(answer.status, "webhook update", e))
         } else {
             self.get(id).await
         }
@@ -996,7 +997,10 @@ mod tests {
     fn webhook_in_both_shapes() {
         let w: Webhook = serde_json::from_str(SERVER).unwrap();
         assert!(w.enabled && !w.is_documented_shape());
-        assert_eq!(w.events, [EventFilter::table("users", ["INSERT", "UPDATE"])]);
+        assert_eq!(
+            w.events,
+            [EventFilter::table("users", ["INSERT", "UPDATE"])]
+        );
         assert_eq!(w.created_by.as_deref(), Some("u1"));
         assert_eq!(w.headers["X-Env"], "dev");
         assert!(w.secret().is_none());
@@ -1005,7 +1009,10 @@ mod tests {
         assert!(!w.enabled && w.is_documented_shape());
         assert_eq!(
             w.events,
-            [EventFilter::named("user.created"), EventFilter::named("user.updated")]
+            [
+                EventFilter::named("user.created"),
+                EventFilter::named("user.updated")
+            ]
         );
         assert_eq!(w.created_by.as_deref(), Some("u2"));
         assert!(w.secret().is_some());
@@ -1025,7 +1032,13 @@ mod tests {
             r#"{"id":"a","url":"http://x","events":[{"table":"*","operations":null}]}"#,
         )
         .unwrap();
-        assert_eq!(w.events, [EventFilter::Table { table: "*".into(), operations: vec![] }]);
+        assert_eq!(
+            w.events,
+            [EventFilter::Table {
+                table: "*".into(),
+                operations: vec![]
+            }]
+        );
     }
 
     #[test]
@@ -1034,7 +1047,10 @@ mod tests {
             ("users", EventFilter::all_rows("users")),
             ("users:INSERT", EventFilter::table("users", ["INSERT"])),
             (" *:* ", EventFilter::table("*", ["*"])),
-            ("users: INSERT , DELETE", EventFilter::table("users", ["INSERT", "DELETE"])),
+            (
+                "users: INSERT , DELETE",
+                EventFilter::table("users", ["INSERT", "DELETE"]),
+            ),
             ("user.created", EventFilter::named("user.created")),
         ] {
             assert_eq!(text.parse::<EventFilter>().unwrap(), filter, "{text}");
@@ -1042,7 +1058,10 @@ mod tests {
         for bad in ["", ":INSERT", "users:", "users:,"] {
             assert!(bad.parse::<EventFilter>().is_err(), "{bad}");
         }
-        assert_eq!(EventFilter::table("users", ["INSERT", "UPDATE"]).to_string(), "users:INSERT,UPDATE");
+        assert_eq!(
+            EventFilter::table("users", ["INSERT", "UPDATE"]).to_string(),
+            "users:INSERT,UPDATE"
+        );
         assert_eq!(EventFilter::from_documented("auth.login"), None);
     }
 
@@ -1064,10 +1083,17 @@ mod tests {
     #[test]
     fn update_merges_onto_the_current_webhook() {
         let current: Webhook = serde_json::from_str(SERVER).unwrap();
-        let err = UpdateWebhook::new().enabled(false).merge(&current).unwrap_err();
+        let err = UpdateWebhook::new()
+            .enabled(false)
+            .merge(&current)
+            .unwrap_err();
         assert!(err.is_builder() && err.message().contains("secret"));
 
-        let body = UpdateWebhook::new().enabled(false).secret("k").merge(&current).unwrap();
+        let body = UpdateWebhook::new()
+            .enabled(false)
+            .secret("k")
+            .merge(&current)
+            .unwrap();
         let json = serde_json::to_value(&body).unwrap();
         assert_eq!(json["url"], "http://127.0.0.1:3000/hook");
         assert_eq!(json["name"], "signups");
@@ -1079,12 +1105,23 @@ mod tests {
         assert_eq!(json["scope"], "user");
         assert_eq!(json["events"][0]["table"], "users");
 
-        let removed = UpdateWebhook::new().remove_secret().merge(&current).unwrap();
-        assert!(serde_json::to_value(&removed).unwrap().get("secret").is_none());
+        let removed = UpdateWebhook::new()
+            .remove_secret()
+            .merge(&current)
+            .unwrap();
+        assert!(
+            serde_json::to_value(&removed)
+                .unwrap()
+                .get("secret")
+                .is_none()
+        );
 
         // The documented shape updates partially and may return the secret.
         let documented: Webhook = serde_json::from_str(DOCUMENTED).unwrap();
-        let body = UpdateWebhook::new().enabled(true).merge(&documented).unwrap();
+        let body = UpdateWebhook::new()
+            .enabled(true)
+            .merge(&documented)
+            .unwrap();
         assert_eq!(serde_json::to_value(&body).unwrap()["secret"], "my-secret");
     }
 
@@ -1095,10 +1132,16 @@ mod tests {
         assert_eq!(r.status_code, Some(404));
         assert_eq!(r.response_body.as_deref(), Some("no such route"));
         let r = TestResult::failed("HTTP 500".into());
-        assert_eq!((r.status_code, r.response_body.as_deref()), (Some(500), Some("")));
+        assert_eq!(
+            (r.status_code, r.response_body.as_deref()),
+            (Some(500), Some(""))
+        );
         let r = TestResult::failed("failed to send request: connection refused".into());
         assert_eq!(r.status_code, None);
-        assert_eq!(r.error.as_deref(), Some("failed to send request: connection refused"));
+        assert_eq!(
+            r.error.as_deref(),
+            Some("failed to send request: connection refused")
+        );
     }
 
     #[test]

@@ -129,15 +129,15 @@ impl<'a> Auth<'a> {
 
 /// A signed-in session: `{user, access_token, refresh_token, expires_in}`.
 ///
-/// `Debug` redacts the tokens.
-#[derive(Clone, Deserialize)]
+/// `Debug` redacts the tokens and `Serialize` leaves them out.
+#[derive(Clone, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct Session {
     /// Who signed in.
     pub user: User,
-    #[serde(deserialize_with = "secret_string")]
+    #[serde(deserialize_with = "secret_string", skip_serializing)]
     access_token: Secret,
-    #[serde(default, deserialize_with = "opt_secret_string")]
+    #[serde(default, deserialize_with = "opt_secret_string", skip_serializing)]
     refresh_token: Option<Secret>,
     /// Seconds until the access token expires (900 for users by default,
     /// 86400 for dashboard sessions).
@@ -188,7 +188,7 @@ fn opt_secret_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Se
 /// A user as the login, admin-login and invitation-accept answers describe
 /// it: an application user (`role`, `user_metadata`, ...) or a dashboard
 /// user (`full_name`, `totp_enabled`, ...; the documentation's `name`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct User {
     /// The user's id.

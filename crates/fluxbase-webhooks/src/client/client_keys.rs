@@ -191,7 +191,7 @@ impl<'a> ClientKeys<'a> {
 }
 
 /// A client key (without its secret value).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct ClientKey {
     /// The key's id.
@@ -244,7 +244,8 @@ impl ClientKey {
 
 /// A newly created key with its full value, shown only once: the server's
 /// flat object plus `key`, or the documentation's `{api_key, key}` /
-/// `{client_key, key}`. `Debug` redacts the key.
+/// `{client_key, key}`. `Debug` redacts the key; `Serialize` writes
+/// `{client_key, key}` with the key, to hand it over once.
 #[derive(Clone, Deserialize)]
 #[serde(try_from = "WireCreated")]
 #[non_exhaustive]
@@ -263,6 +264,16 @@ impl CreatedClientKey {
     /// Store it in a secret store; do not log it.
     pub fn key(&self) -> &str {
         std::str::from_utf8(self.key.expose()).unwrap_or_default()
+    }
+}
+
+impl Serialize for CreatedClientKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("CreatedClientKey", 2)?;
+        st.serialize_field("client_key", &self.client_key)?;
+        st.serialize_field("key", self.key())?;
+        st.end()
     }
 }
 

@@ -225,7 +225,7 @@ impl ListInvitations {
 }
 
 /// An invitation.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct Invitation {
     /// Its id.
@@ -283,7 +283,7 @@ impl fmt::Debug for Invitation {
 }
 
 /// A created invitation (`{invitation, invite_link, email_sent, email_status}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct CreatedInvitation {
     /// The invitation, with its real token.
@@ -300,7 +300,7 @@ pub struct CreatedInvitation {
 }
 
 /// The answer of [`Invitations::validate`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct InvitationValidation {
     /// Whether the token can be accepted.

@@ -182,7 +182,9 @@ impl WebhookScope {
 /// A webhook, read from either shape: the server's (`name`, `enabled`,
 /// `{table, operations}` events, `created_by`, no secret) or the
 /// documentation's (`is_active`, string events, `user_id`, `secret`).
-#[derive(Clone, Deserialize)]
+///
+/// `Serialize` writes the server's field names and never a secret.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(from = "WireWebhook")]
 #[non_exhaustive]
 pub struct Webhook {
@@ -215,7 +217,9 @@ pub struct Webhook {
     pub created_at: Option<Timestamp>,
     /// When it last changed.
     pub updated_at: Option<Timestamp>,
+    #[serde(skip)]
     secret: Option<Secret>,
+    #[serde(skip)]
     documented: bool,
 }
 
@@ -619,8 +623,7 @@ impl UpdateWebhook {
             None => {
                 return Err(Error::input(
                     "the server replaces the whole webhook on update and never returns its \
-                     secret: pass the secret again (UpdateWebhook::secret) or remove it \
-                     (UpdateWebhook::remove_secret)",
+                     secret, so say what the secret becomes: set it again, or remove it",
                 ));
             }
         };
@@ -651,7 +654,7 @@ impl UpdateWebhook {
 /// endpoint failed (`HTTP 404: <body>`, `failed to send request: …`); the
 /// documentation describes `{success, status_code, response_body, error}`.
 /// Both read into this; a failed test is `success: false`, not an `Err`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct TestResult {
     /// Whether the endpoint answered 2xx.
@@ -704,7 +707,7 @@ struct WireTest {
 /// (the endpoint's real status is only in `error`), and `payload` is stored
 /// JSON: key order and spacing differ from the bytes that were signed, so
 /// never verify a signature against it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[non_exhaustive]
 pub struct Delivery {
     /// The delivery's id.
@@ -757,7 +760,7 @@ impl Delivery {
 }
 
 /// The result of [`Webhooks::register_endpoint`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Registration {
     /// The webhook as it is now.

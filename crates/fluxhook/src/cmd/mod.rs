@@ -7,6 +7,10 @@ use crate::cli::{Cli, Command};
 mod sign;
 mod verify;
 
+pub(crate) mod demo;
+pub(crate) mod emulator;
+pub(crate) mod manage;
+
 /// Exit status for usage and I/O errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
 
@@ -15,5 +19,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Emulator(args) => emulator::run(args),
+        Command::Webhooks(args) => manage::webhooks::run_webhooks(args),
+        Command::Keys(args) => manage::keys::run_keys(args),
+        Command::Invitations(args) => manage::invitations::run_invitations(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

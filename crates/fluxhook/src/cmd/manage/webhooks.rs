@@ -1,0 +1,392 @@
+//! `fluxhook webhooks list|create|get|update|delete|test|deliveries`
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use fluxbase_webhooks::client::{
+    CreateWebhook, Delivery, EventFilter, UpdateWebhook, Webhook, WebhookScope,
+};
+
+use super::{Connection, EXIT_FAILED, Failure, Purpose, print_json, run, show, when};
+
+/// Webhooks: list, create, get, update, delete, test, deliveries.
+#[derive(Debug, Args)]
+pub(crate) struct WebhooksArgs {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    command: WebhooksCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhooksCommand {
+    /// List every webhook, newest first.
+    List,
+    /// Create a webhook (enabled unless --disabled).
+    Create(CreateArgs),
+    /// Show one webhook.
+    Get {
+        /// The webhook's id.
+        id: String,
+    },
+    /// Change a webhook; what is not given stays as it is.
+    Update(UpdateArgs),
+    /// Delete a webhook.
+    Delete {
+        /// The webhook's id.
+        id: String,
+    },
+    /// Send a test delivery now; exit 1 if the endpoint fails it.
+    Test {
+        /// The webhook's id.
+        id: String,
+    },
+    /// The delivery log, newest first.
+    Deliveries {
+        /// The webhook's id.
+        id: String,
+        /// At most this many (server default 50).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+/// Who a webhook sees rows for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    /// Unowned rows and rows its creator owns.
+    User,
+    /// Every row.
+    Global,
+}
+
+impl From<ScopeArg> for WebhookScope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::User => WebhookScope::User,
+            ScopeArg::Global => WebhookScope::Global,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// Where deliveries go.
+    #[arg(value_name = "URL")]
+    endpoint: String,
+    /// A name (default: the URL).
+    #[arg(long)]
+    name: Option<String>,
+    /// A description.
+    #[arg(long)]
+    description: Option<String>,
+    /// What to subscribe to, repeatable: TABLE (every operation),
+    /// TABLE:OP[,OP] such as users:INSERT,UPDATE, or a documented event name
+    /// such as user.created (refused by the server, which has no such events).
+    #[arg(long = "event", value_name = "FILTER")]
+    events: Vec<String>,
+    /// The signing secret (its UTF-8 bytes are the HMAC key).
+    #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Create it disabled.
+    #[arg(long)]
+    disabled: bool,
+    /// Total delivery attempts per event (server default 3).
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// Backoff unit in seconds: after attempt n, wait n times this (server default 5).
+    #[arg(long)]
+    retry_backoff_seconds: Option<u32>,
+    /// Per-attempt timeout in seconds (server default 30).
+    #[arg(long)]
+    timeout_seconds: Option<u32>,
+    /// A header sent with every delivery, repeatable.
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    headers: Vec<String>,
+    /// Who it sees rows for (server default: user).
+    #[arg(long, value_enum)]
+    scope: Option<ScopeArg>,
+}
+
+#[derive(Debug, Args)]
+struct UpdateArgs {
+    /// The webhook's id.
+    id: String,
+    /// A new delivery URL.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// A new name.
+    #[arg(long)]
+    name: Option<String>,
+    /// A new description.
+    #[arg(long)]
+    description: Option<String>,
+    /// Replace the subscriptions (repeatable; same syntax as create).
+    #[arg(long = "event", value_name = "FILTER")]
+    events: Vec<String>,
+    /// The secret after the update. The server replaces the whole webhook
+    /// and never returns the secret, so it must be given again (or
+    /// --no-secret).
+    #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Stop signing deliveries.
+    #[arg(long)]
+    no_secret: bool,
+    /// Enable deliveries.
+    #[arg(long, conflicts_with = "disable")]
+    enable: bool,
+    /// Disable deliveries.
+    #[arg(long)]
+    disable: bool,
+    /// Total delivery attempts per event.
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// Backoff unit in seconds.
+    #[arg(long)]
+    retry_backoff_seconds: Option<u32>,
+    /// Per-attempt timeout in seconds.
+    #[arg(long)]
+    timeout_seconds: Option<u32>,
+    /// Replace the extra headers (repeatable).
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    headers: Vec<String>,
+    /// Who it sees rows for.
+    #[arg(long, value_enum)]
+    scope: Option<ScopeArg>,
+}
+
+pub(crate) fn run_webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
+    let json = args.conn.json;
+    run(json, async move {
+        let client = args.conn.connect(Purpose::Manage).await?;
+        let hooks = client.webhooks();
+        match args.command {
+            WebhooksCommand::List => {
+                let all = hooks.list().await?;
+                show(json, &all, |all| print_list(all))
+            }
+            WebhooksCommand::Create(a) => {
+                let created = hooks.create(create_request(a)?).await?;
+                show(json, &created, |w| {
+                    println!("created webhook {}", w.id);
+                    print_webhook(w);
+                })
+            }
+            WebhooksCommand::Get { id } => show(json, &hooks.get(&id).await?, print_webhook),
+            WebhooksCommand::Update(a) => {
+                let id = a.id.clone();
+                let updated = hooks.update(&id, update_request(a)?).await.map_err(|e| {
+                    match Failure::from(e) {
+                        Failure::Usage(e) => Failure::Usage(anyhow::anyhow!(
+                            "{e}: give --secret (or FLUXBASE_WEBHOOK_SECRET) again, or --no-secret"
+                        )),
+                        api => api,
+                    }
+                })?;
+                show(json, &updated, |w| {
+                    println!("updated webhook {}", w.id);
+                    print_webhook(w);
+                })
+            }
+            WebhooksCommand::Delete { id } => {
+                hooks.delete(&id).await?;
+                show(json, &serde_json::json!({"deleted": id}), |_| {
+                    println!("deleted webhook {id}");
+                })
+            }
+            WebhooksCommand::Test { id } => {
+                let result = hooks.test(&id).await?;
+                if json {
+                    print_json(&result)?;
+                } else if result.success {
+                    println!("test delivery to webhook {id}: success");
+                } else {
+                    println!(
+                        "test delivery to webhook {id}: failed: {}",
+                        result.error.as_deref().unwrap_or("no reason given")
+                    );
+                }
+                Ok(if result.success {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(EXIT_FAILED)
+                })
+            }
+            WebhooksCommand::Deliveries { id, limit } => {
+                let log = hooks.deliveries(&id, limit).await?;
+                show(json, &log, |log| print_deliveries(log))
+            }
+        }
+    })
+}
+
+fn filters(raw: &[String]) -> Result<Vec<EventFilter>, Failure> {
+    raw.iter()
+        .map(|s| s.parse::<EventFilter>().map_err(Failure::from))
+        .collect()
+}
+
+fn header_pairs(raw: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    raw.iter()
+        .map(|h| {
+            h.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    Failure::Usage(anyhow::anyhow!("--header `{h}`: expected NAME=VALUE"))
+                })
+        })
+        .collect()
+}
+
+fn create_request(a: CreateArgs) -> Result<CreateWebhook, Failure> {
+    let mut req = CreateWebhook::new(a.endpoint)
+        .events(filters(&a.events)?)
+        .enabled(!a.disabled);
+    if let Some(v) = a.name {
+        req = req.name(v);
+    }
+    if let Some(v) = a.description {
+        req = req.description(v);
+    }
+    if let Some(v) = a.secret {
+        req = req.secret(v);
+    }
+    if let Some(v) = a.max_retries {
+        req = req.max_retries(v);
+    }
+    if let Some(v) = a.retry_backoff_seconds {
+        req = req.retry_backoff_seconds(v);
+    }
+    if let Some(v) = a.timeout_seconds {
+        req = req.timeout_seconds(v);
+    }
+    for (k, v) in header_pairs(&a.headers)? {
+        req = req.header(k, v);
+    }
+    if let Some(s) = a.scope {
+        req = req.scope(s.into());
+    }
+    Ok(req)
+}
+
+fn update_request(a: UpdateArgs) -> Result<UpdateWebhook, Failure> {
+    let mut req = UpdateWebhook::new();
+    if let Some(v) = a.endpoint {
+        req = req.url(v);
+    }
+    if let Some(v) = a.name {
+        req = req.name(v);
+    }
+    if let Some(v) = a.description {
+        req = req.description(v);
+    }
+    if !a.events.is_empty() {
+        req = req.events(filters(&a.events)?);
+    }
+    if a.no_secret {
+        req = req.remove_secret();
+    } else if let Some(v) = a.secret {
+        req = req.secret(v);
+    }
+    if a.enable {
+        req = req.enabled(true);
+    } else if a.disable {
+        req = req.enabled(false);
+    }
+    if let Some(v) = a.max_retries {
+        req = req.max_retries(v);
+    }
+    if let Some(v) = a.retry_backoff_seconds {
+        req = req.retry_backoff_seconds(v);
+    }
+    if let Some(v) = a.timeout_seconds {
+        req = req.timeout_seconds(v);
+    }
+    if !a.headers.is_empty() {
+        req = req.headers(header_pairs(&a.headers)?);
+    }
+    if let Some(s) = a.scope {
+        req = req.scope(s.into());
+    }
+    Ok(req)
+}
+
+pub(crate) fn events_text(events: &[EventFilter]) -> String {
+    if events.is_empty() {
+        return "(none)".to_owned();
+    }
+    events
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn print_list(all: &[Webhook]) {
+    if all.is_empty() {
+        println!("no webhooks");
+        return;
+    }
+    for w in all {
+        println!(
+            "{}  {:<8}  {}  {}",
+            w.id,
+            if w.enabled { "enabled" } else { "disabled" },
+            w.url,
+            events_text(&w.events)
+        );
+    }
+}
+
+fn print_webhook(w: &Webhook) {
+    let opt =
+        |v: Option<u32>, unit: &str| v.map_or_else(|| "-".to_owned(), |n| format!("{n}{unit}"));
+    println!("  id:          {}", w.id);
+    println!("  name:        {}", w.name.as_deref().unwrap_or("-"));
+    if let Some(d) = &w.description {
+        println!("  description: {d}");
+    }
+    println!("  url:         {}", w.url);
+    println!("  enabled:     {}", if w.enabled { "yes" } else { "no" });
+    println!("  events:      {}", events_text(&w.events));
+    println!(
+        "  delivery:    {} attempts, {} backoff unit, {} timeout",
+        opt(w.max_retries, ""),
+        opt(w.retry_backoff_seconds, " s"),
+        opt(w.timeout_seconds, " s")
+    );
+    if !w.headers.is_empty() {
+        let names: Vec<_> = w.headers.keys().map(String::as_str).collect();
+        println!("  headers:     {}", names.join(", "));
+    }
+    println!("  scope:       {}", w.scope.as_deref().unwrap_or("-"));
+    println!("  created:     {}", when(w.created_at));
+}
+
+pub(crate) fn print_deliveries(log: &[Delivery]) {
+    if log.is_empty() {
+        println!("no deliveries");
+        return;
+    }
+    for d in log {
+        let status = d
+            .status
+            .clone()
+            .unwrap_or_else(|| if d.succeeded() { "success" } else { "failed" }.to_owned());
+        let attempt = d
+            .attempt
+            .map_or_else(String::new, |n| format!("attempt {n}"));
+        let error = d
+            .error
+            .as_deref()
+            .map_or_else(String::new, |e| format!("  {e}"));
+        println!(
+            "{}  {:<14}  {:<8}  {:<9}{error}",
+            when(d.created_at),
+            d.event,
+            status,
+            attempt
+        );
+    }
+}

@@ -20,6 +20,13 @@ pub(crate) const DELIVERY_USER_AGENT: &str = "Fluxbase-Webhooks/1.0";
 /// The most bytes of an endpoint's answer kept in an error message.
 const MAX_RESPONSE: usize = 64 * 1024;
 
+/// The most deliveries queued at once; more events are refused.
+pub(crate) const MAX_PENDING: usize = 10_000;
+
+/// The most delivery records (and attempt records) kept; older ones go, as
+/// the server deletes processed events after a week.
+pub(crate) const MAX_LOG: usize = 10_000;
+
 /// One delivery attempt, as the emulator saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -303,6 +310,11 @@ pub(crate) fn trigger(shared: &Arc<Shared>, event: Event) -> Result<Triggered, T
     let payload = Arc::new(Payload::from_event(event)?.for_flavor(shared.flavor()));
     let route = payload.route();
     let mut state = shared.lock();
+    if *shared.pending.borrow() >= MAX_PENDING {
+        return Err(TriggerError(format!(
+            "{MAX_PENDING} deliveries are already queued; wait for them"
+        )));
+    }
     let ids: Vec<Uuid> = state
         .webhooks
         .iter()
@@ -371,19 +383,23 @@ async fn deliver(shared: &Shared, job: &Job, stop: &mut watch::Receiver<bool>) {
         let started = now();
         let body = job.payload.body(started);
         let record_id = Uuid::new_v4();
-        shared.lock().deliveries.push(DeliveryRecord {
-            id: record_id,
-            webhook_id: hook.id,
-            event: job.payload.name().to_owned(),
-            payload: serde_json::from_slice(&body).unwrap_or(Value::Null),
-            status: "pending",
-            http_status: None,
-            response_body: None,
-            error: None,
-            attempt,
-            delivered_at: None,
-            created_at: started,
-        });
+        {
+            let mut state = shared.lock();
+            trim(&mut state.deliveries);
+            state.deliveries.push(DeliveryRecord {
+                id: record_id,
+                webhook_id: hook.id,
+                event: job.payload.name().to_owned(),
+                payload: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                status: "pending",
+                http_status: None,
+                response_body: None,
+                error: None,
+                attempt,
+                delivered_at: None,
+                created_at: started,
+            });
+        }
         let outcome = tokio::select! {
             outcome = send(shared, &hook, body) => outcome,
             _ = stop.wait_for(|s| *s) => return,
@@ -433,6 +449,7 @@ fn record(
             }
         }
     }
+    trim(&mut state.attempts);
     state.attempts.push(Attempt {
         webhook_id: hook.id.to_string(),
         event: job.payload.name().to_owned(),
@@ -447,6 +464,13 @@ fn record(
         AttemptOutcome::Failed { error, .. } => tracing::warn!(
             webhook = %hook.id, event = job.payload.name(), attempt, %error, "delivery failed"
         ),
+    }
+}
+
+/// Makes room for one more record.
+fn trim<T>(log: &mut Vec<T>) {
+    if log.len() >= MAX_LOG {
+        log.drain(..log.len() + 1 - MAX_LOG);
     }
 }
 

@@ -426,8 +426,9 @@ impl RunningEmulator {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
-        let tasks = std::mem::take(&mut *self.shared.tasks());
-        tasks.join_all().await;
+        let mut tasks = std::mem::take(&mut *self.shared.tasks());
+        // The workers stop at the signal; a worker that failed is done too.
+        while tasks.join_next().await.is_some() {}
     }
 
     fn stop(&self) {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::auth::dashboard_user;
 use super::webhooks::query_param;
-use super::{ApiError, ApiResult, AppState, authenticate_admin, parse_body, reply};
+use super::{Admin, ApiError, ApiResult, AppState, parse_body, reply};
 use crate::Flavor;
 use crate::state::{DashboardUser, InvitationRecord, Principal, now, random_padded, rfc3339};
 
@@ -66,10 +66,10 @@ fn render(inv: &InvitationRecord, flavor: Flavor, with_token: bool) -> Value {
 /// `POST /api/v1/admin/invitations`.
 pub(super) async fn create(
     State(shared): State<AppState>,
+    Admin(principal): Admin,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let principal = authenticate_admin(&shared, &headers)?;
     let input: CreateInput = parse_body(&headers, &body)?;
     let role = input.role.unwrap_or_default();
     if role != "dashboard_admin" && role != "dashboard_user" {
@@ -111,10 +111,9 @@ pub(super) async fn create(
 /// when none (server).
 pub(super) async fn list(
     State(shared): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    authenticate_admin(&shared, &headers)?;
     // Only the exact string `true` turns a filter on.
     let include_accepted = query_param(q.as_deref(), "include_accepted") == Some("true");
     let include_expired = query_param(q.as_deref(), "include_expired") == Some("true");
@@ -139,10 +138,9 @@ pub(super) async fn list(
 /// `DELETE /api/v1/admin/invitations/{token}`: a hard delete.
 pub(super) async fn revoke(
     State(shared): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Path(token): Path<String>,
 ) -> ApiResult {
-    authenticate_admin(&shared, &headers)?;
     let mut state = shared.lock();
     let before = state.invitations.len();
     state.invitations.retain(|i| i.token != token);

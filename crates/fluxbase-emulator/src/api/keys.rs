@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::webhooks::query_param;
-use super::{
-    ApiError, ApiResult, AppState, authenticate, parse_body, parse_id, reply, require_scope,
-};
+use super::{ApiError, ApiResult, AppState, Caller, parse_body, parse_id, reply};
 use crate::Flavor;
 use crate::state::{KeyRecord, Principal, now, random_padded, rfc3339};
 
@@ -138,12 +136,11 @@ fn not_found(flavor: Flavor, action: &str) -> ApiError {
 /// `POST`: a flat object plus `key` (server), `{api_key, key}` (documented).
 pub(super) async fn create(
     State(shared): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
     body: Bytes,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "write:clientkeys")?;
+    let principal = caller.with_scope("write:clientkeys")?;
     let flavor = shared.flavor();
     let input: CreateInput = parse_body(&headers, &body)?;
     let name = input.name.unwrap_or_default();
@@ -212,11 +209,10 @@ pub(super) async fn create(
 /// `GET`: a bare array or `null` (server), `{api_keys, total}` (documented).
 pub(super) async fn list(
     State(shared): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "read:clientkeys")?;
+    let principal = caller.with_scope("read:clientkeys")?;
     let wanted = match query_param(q.as_deref(), "user_id") {
         Some(raw) => {
             Some(Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("Invalid user ID"))?)
@@ -258,12 +254,10 @@ pub(super) async fn list(
 /// `GET /{id}`.
 pub(super) async fn get(
     State(shared): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "read:clientkeys")?;
+    caller.with_scope("read:clientkeys")?;
     let id = key_id(&id)?;
     let state = shared.lock();
     let key = state
@@ -277,13 +271,12 @@ pub(super) async fn get(
 /// `PATCH /{id}`: partial; `{success, message}` (server) or the key.
 pub(super) async fn update(
     State(shared): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "write:clientkeys")?;
+    caller.with_scope("write:clientkeys")?;
     let id = key_id(&id)?;
     let flavor = shared.flavor();
     let input: UpdateInput = parse_body(&headers, &body)?;
@@ -325,12 +318,10 @@ pub(super) async fn update(
 /// `POST /{id}/revoke`: the key stops working and stays listed.
 pub(super) async fn revoke(
     State(shared): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "write:clientkeys")?;
+    caller.with_scope("write:clientkeys")?;
     let id = key_id(&id)?;
     let flavor = shared.flavor();
     let mut state = shared.lock();
@@ -355,12 +346,10 @@ pub(super) async fn revoke(
 /// `DELETE /{id}`: 204 with no body (server), `{message}` (documented).
 pub(super) async fn delete(
     State(shared): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "write:clientkeys")?;
+    caller.with_scope("write:clientkeys")?;
     let id = key_id(&id)?;
     let flavor = shared.flavor();
     let mut state = shared.lock();

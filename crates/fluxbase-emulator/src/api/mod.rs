@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -199,7 +201,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Authentication for webhooks and client keys, in the server's order:
 /// service key, Bearer token, client key.
-pub(crate) fn authenticate(
+fn authenticate(
     shared: &Shared,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -263,8 +265,39 @@ pub(crate) fn authenticate(
     ))
 }
 
+/// The authenticated caller of a webhook or client-key route (service key,
+/// Bearer token or client key).
+pub(crate) struct Caller(Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &AppState) -> Result<Self, ApiError> {
+        authenticate(shared, &parts.headers, parts.uri.query()).map(Caller)
+    }
+}
+
+impl Caller {
+    /// The caller, when it may use `scope`.
+    pub(crate) fn with_scope(self, scope: &str) -> Result<Principal, ApiError> {
+        require_scope(&self.0, scope)?;
+        Ok(self.0)
+    }
+}
+
+/// A dashboard administrator's session (invitation routes).
+pub(crate) struct Admin(pub(crate) Principal);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &AppState) -> Result<Self, ApiError> {
+        authenticate_admin(shared, &parts.headers).map(Admin)
+    }
+}
+
 /// Scopes apply to client keys only (service keys and tokens pass).
-pub(crate) fn require_scope(principal: &Principal, scope: &str) -> Result<(), ApiError> {
+fn require_scope(principal: &Principal, scope: &str) -> Result<(), ApiError> {
     match principal {
         Principal::ClientKey { scopes, .. } if !scopes.iter().any(|s| s == scope || s == "*") => {
             Err(
@@ -278,10 +311,7 @@ pub(crate) fn require_scope(principal: &Principal, scope: &str) -> Result<(), Ap
 
 /// Authentication for admin routes: a token (Bearer prefix optional) whose
 /// role is `admin` or `dashboard_admin`; keys are not accepted.
-pub(crate) fn authenticate_admin(
-    shared: &Shared,
-    headers: &HeaderMap,
-) -> Result<Principal, ApiError> {
+fn authenticate_admin(shared: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let Some(raw) = header(headers, "authorization") else {
         return Err(
             ApiError::new(StatusCode::UNAUTHORIZED, "Authentication required")

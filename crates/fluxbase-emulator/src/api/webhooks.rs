@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{
-    ApiError, ApiResult, AppState, authenticate, parse_body, parse_id, reply, require_scope,
-};
+use super::{ApiError, ApiResult, AppState, Caller, parse_body, parse_id, reply};
 use crate::Flavor;
 use crate::delivery::{AttemptOutcome, send_test};
 use crate::state::{DeliveryRecord, Subscription, WebhookRecord, now, rfc3339};
@@ -236,13 +234,8 @@ fn default_if_zero(v: Option<i64>, default: i64) -> i64 {
 }
 
 /// `GET /api/v1/webhooks`: a bare array (server) or `{webhooks, total}`.
-pub(super) async fn list(
-    State(shared): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "read:webhooks")?;
+pub(super) async fn list(State(shared): State<AppState>, caller: Caller) -> ApiResult {
+    caller.with_scope("read:webhooks")?;
     let flavor = shared.flavor();
     let state = shared.lock();
     let items: Vec<Value> = state
@@ -263,12 +256,11 @@ pub(super) async fn list(
 /// `POST /api/v1/webhooks`.
 pub(super) async fn create(
     State(shared): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
     body: Bytes,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "write:webhooks")?;
+    let principal = caller.with_scope("write:webhooks")?;
     let flavor = shared.flavor();
     let mut input: WebhookInput = parse_body(&headers, &body)?;
     let events = input.subscriptions(flavor)?;
@@ -338,12 +330,10 @@ fn webhook_id(raw: &str) -> Result<Uuid, ApiError> {
 /// `GET /api/v1/webhooks/{id}`.
 pub(super) async fn get(
     State(shared): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "read:webhooks")?;
+    caller.with_scope("read:webhooks")?;
     let id = webhook_id(&id)?;
     let state = shared.lock();
     let hook = state
@@ -356,13 +346,12 @@ pub(super) async fn get(
 /// (server), or a partial update answering the webhook (documented).
 pub(super) async fn update(
     State(shared): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
-    RawQuery(q): RawQuery,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "write:webhooks")?;
+    caller.with_scope("write:webhooks")?;
     let id = webhook_id(&id)?;
     let flavor = shared.flavor();
     let mut input: WebhookInput = parse_body(&headers, &body)?;
@@ -477,12 +466,10 @@ pub(super) async fn update(
 /// `DELETE /api/v1/webhooks/{id}`.
 pub(super) async fn delete(
     State(shared): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "write:webhooks")?;
+    caller.with_scope("write:webhooks")?;
     let id = webhook_id(&id)?;
     let mut state = shared.lock();
     let before = state.webhooks.len();
@@ -506,12 +493,10 @@ pub(super) async fn delete(
 /// the webhook is disabled, not logged.
 pub(super) async fn test(
     State(shared): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "write:webhooks")?;
+    caller.with_scope("write:webhooks")?;
     let id = webhook_id(&id)?;
     let hook = shared
         .lock()
@@ -604,12 +589,11 @@ fn render_delivery(d: &DeliveryRecord, flavor: Flavor) -> Value {
 /// when empty or unknown (server), `{deliveries}` (documented).
 pub(super) async fn deliveries(
     State(shared): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(q): RawQuery,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let principal = authenticate(&shared, &headers, q.as_deref())?;
-    require_scope(&principal, "read:webhooks")?;
+    caller.with_scope("read:webhooks")?;
     let id = webhook_id(&id)?;
     let flavor = shared.flavor();
     let limit = match query_param(q.as_deref(), "limit").map(str::parse::<i64>) {

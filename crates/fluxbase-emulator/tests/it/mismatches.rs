@@ -193,11 +193,8 @@ async fn mismatch_05_list_shapes() {
         .await;
     assert_eq!(a.text, "null");
     let admin = admin_client(&emu).await;
-    let a = Raw::new(&emu)
-        .header(
-            "Authorization",
-            &format!("Bearer {}", admin_token(&emu).await),
-        )
+    let a = Raw::admin(&emu)
+        .await
         .send("GET", "/api/v1/admin/invitations", None)
         .await;
     assert_eq!(a.json, json!({"invitations": null}));
@@ -230,17 +227,6 @@ async fn mismatch_05_list_shapes() {
         1
     );
     emu.shutdown().await;
-}
-
-async fn admin_token(emu: &fluxbase_emulator::RunningEmulator) -> String {
-    let a = Raw::new(emu)
-        .send(
-            "POST",
-            "/api/v1/admin/login",
-            Some(json!({"email": emu.admin().email, "password": emu.admin().password})),
-        )
-        .await;
-    a.json["access_token"].as_str().unwrap().to_owned()
 }
 
 /// §6.6: PATCH replaces the whole webhook and answers only a message.

@@ -12,7 +12,7 @@ use axum::routing::post;
 use fluxbase_emulator::{Emulator, Flavor, RunningEmulator};
 use fluxbase_webhooks::client::Client;
 use fluxbase_webhooks::{Event, Verified, Verifier};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -266,6 +266,24 @@ impl Raw {
     /// With the service key.
     pub(crate) fn service(emu: &RunningEmulator) -> Self {
         Self::new(emu).header("X-Service-Key", emu.service_key())
+    }
+
+    /// With the seeded user's access token (signed in over raw HTTP).
+    pub(crate) async fn user(emu: &RunningEmulator) -> Self {
+        let login = json!({"email": emu.user().email, "password": emu.user().password});
+        Self::bearer(emu, "/api/v1/auth/signin", login).await
+    }
+
+    /// With the seeded administrator's access token.
+    pub(crate) async fn admin(emu: &RunningEmulator) -> Self {
+        let login = json!({"email": emu.admin().email, "password": emu.admin().password});
+        Self::bearer(emu, "/api/v1/admin/login", login).await
+    }
+
+    async fn bearer(emu: &RunningEmulator, path: &str, login: Value) -> Self {
+        let a = Self::new(emu).send("POST", path, Some(login)).await;
+        let token = a.json["access_token"].as_str().unwrap().to_owned();
+        Self::new(emu).header("Authorization", &format!("Bearer {token}"))
     }
 
     pub(crate) fn header(mut self, name: &str, value: &str) -> Self {

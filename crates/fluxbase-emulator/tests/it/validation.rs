@@ -265,10 +265,7 @@ async fn client_key_input() {
         (400, Some("Invalid user ID"))
     );
     // A user may not list another user's keys.
-    let user = Raw::new(&emu).header(
-        "Authorization",
-        &format!("Bearer {}", user_token(&emu).await),
-    );
+    let user = Raw::user(&emu).await;
     let a = user
         .send(
             "GET",
@@ -280,33 +277,10 @@ async fn client_key_input() {
     emu.shutdown().await;
 }
 
-async fn user_token(emu: &fluxbase_emulator::RunningEmulator) -> String {
-    let a = Raw::new(emu)
-        .send(
-            "POST",
-            "/api/v1/auth/signin",
-            Some(json!({"email": emu.user().email, "password": emu.user().password})),
-        )
-        .await;
-    a.json["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn invitation_input() {
     let emu = emulator(Flavor::Server).await;
-    let admin = {
-        let a = Raw::new(&emu)
-            .send(
-                "POST",
-                "/api/v1/admin/login",
-                Some(json!({"email": emu.admin().email, "password": emu.admin().password})),
-            )
-            .await;
-        Raw::new(&emu).header(
-            "Authorization",
-            &format!("Bearer {}", a.json["access_token"].as_str().unwrap()),
-        )
-    };
+    let admin = Raw::admin(&emu).await;
     let a = admin
         .send(
             "POST",

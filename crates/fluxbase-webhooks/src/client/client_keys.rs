@@ -130,14 +130,7 @@ impl<'a> ClientKeys<'a> {
 
     async fn list_query(&self, query: &[(&str, &str)]) -> Result<Vec<ClientKey>, Error> {
         let answer = self.send(Method::GET, &[], query, None).await?;
-        let value = answer.json("client key list")?;
-        de::list(value, &["client_keys", "api_keys", "keys"]).map_err(|e| {
-            Error::decode(
-                answer.status,
-                "client key list",
-                serde::de::Error::custom(e),
-            )
-        })
+        answer.list(&["client_keys", "api_keys", "keys"], "client key list")
     }
 
     /// One key.

@@ -78,14 +78,7 @@ impl<'a> Invitations<'a> {
             url.query_pairs_mut().append_pair("include_expired", "true");
         }
         let answer = self.client.send(Method::GET, url, None).await?;
-        let value = answer.json("invitation list")?;
-        de::list(value, &["invitations"]).map_err(|e| {
-            Error::decode(
-                answer.status,
-                "invitation list",
-                serde::de::Error::custom(e),
-            )
-        })
+        answer.list(&["invitations"], "invitation list")
     }
 
     /// Checks a token (public; always HTTP 200 on the server, `valid: false`

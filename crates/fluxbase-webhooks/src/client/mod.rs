@@ -298,6 +298,17 @@ impl Answer {
         }
     }
 
+    /// Reads a list answered in any of its shapes (see [`de::list`]).
+    pub(crate) fn list<T: DeserializeOwned>(
+        &self,
+        keys: &[&str],
+        what: &str,
+    ) -> Result<Vec<T>, Error> {
+        let value = self.json(what)?;
+        de::list(value, keys)
+            .map_err(|e| Error::decode(self.status, what, serde::de::Error::custom(e)))
+    }
+
     /// Reads the body as `T`; an empty body reads as JSON `null`.
     pub(crate) fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
         let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {

@@ -419,6 +419,17 @@ impl CreateWebhook {
         self
     }
 
+    /// Adds headers sent with every delivery.
+    pub fn headers<K: Into<String>, V: Into<String>>(
+        mut self,
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.body
+            .headers
+            .extend(headers.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
     /// Who it sees rows for (server default: user).
     pub fn scope(mut self, scope: WebhookScope) -> Self {
         self.body.scope = Some(scope);
@@ -809,8 +820,7 @@ impl<'a> Webhooks<'a> {
             .client
             .send(Method::GET, self.client.endpoint(&["webhooks"]), None)
             .await?;
-        let value = answer.json("webhook list")?;
-        de::list(value, &["webhooks"]).map_err(|e| decode_msg(answer.status, "webhook list", e))
+        answer.list(&["webhooks"], "webhook list")
     }
 
     /// One webhook (`GET /api/v1/webhooks/{id}`).
@@ -906,8 +916,7 @@ impl<'a> Webhooks<'a> {
                 .append_pair("limit", &limit.to_string());
         }
         let answer = self.client.send(Method::GET, url, None).await?;
-        let value = answer.json("delivery list")?;
-        de::list(value, &["deliveries"]).map_err(|e| decode_msg(answer.status, "delivery list", e))
+        answer.list(&["deliveries"], "delivery list")
     }
 
     /// The same as [`Webhooks::deliveries`], under the documentation's name.
@@ -980,10 +989,6 @@ fn same_url(a: &str, b: &str) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
-}
-
-fn decode_msg(status: StatusCode, what: &str, msg: String) -> Error {
-    Error::decode(status, what, serde::de::Error::custom(msg))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cmd::emulator::FlavorArg;
-use crate::cmd::manage::webhooks::events_text;
+use crate::cmd::manage::webhooks::{delivery_status, events_text};
 
 /// How long the demo waits for a delivery before giving up.
 const WAIT: Duration = Duration::from_secs(10);
@@ -278,10 +278,7 @@ fn describe(event: &Event) -> String {
 }
 
 fn delivery_line(d: &Delivery) -> String {
-    let status = d
-        .status
-        .clone()
-        .unwrap_or_else(|| if d.succeeded() { "success" } else { "failed" }.to_owned());
+    let status = delivery_status(d);
     let attempt = d
         .attempt
         .map_or_else(String::new, |a| format!("attempt {a}  "));

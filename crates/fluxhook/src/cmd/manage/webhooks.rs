@@ -69,28 +69,26 @@ impl From<ScopeArg> for WebhookScope {
     }
 }
 
+/// Settings shared by create and update.
 #[derive(Debug, Args)]
-struct CreateArgs {
-    /// Where deliveries go.
-    #[arg(value_name = "URL")]
-    endpoint: String,
-    /// A name (default: the URL).
+struct Settings {
+    /// A name (create default: the URL).
     #[arg(long)]
     name: Option<String>,
     /// A description.
     #[arg(long)]
     description: Option<String>,
-    /// What to subscribe to, repeatable: TABLE (every operation),
-    /// TABLE:OP[,OP] such as users:INSERT,UPDATE, or a documented event name
-    /// such as user.created (refused by the server, which has no such events).
+    /// What to subscribe to, repeatable (update: replaces the list): TABLE
+    /// (every operation), TABLE:OP[,OP] such as users:INSERT,UPDATE, or a
+    /// documented event name such as user.created (refused by the server,
+    /// which has no such events).
     #[arg(long = "event", value_name = "FILTER")]
     events: Vec<String>,
-    /// The signing secret (its UTF-8 bytes are the HMAC key).
+    /// The signing secret (its UTF-8 bytes are the HMAC key). The server
+    /// replaces the whole webhook on update and never returns the secret,
+    /// so an update must give it again (or --no-secret).
     #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
     secret: Option<String>,
-    /// Create it disabled.
-    #[arg(long)]
-    disabled: bool,
     /// Total delivery attempts per event (server default 3).
     #[arg(long)]
     max_retries: Option<u32>,
@@ -100,12 +98,24 @@ struct CreateArgs {
     /// Per-attempt timeout in seconds (server default 30).
     #[arg(long)]
     timeout_seconds: Option<u32>,
-    /// A header sent with every delivery, repeatable.
+    /// A header sent with every delivery, repeatable (update: replaces them).
     #[arg(long = "header", value_name = "NAME=VALUE")]
     headers: Vec<String>,
     /// Who it sees rows for (server default: user).
     #[arg(long, value_enum)]
     scope: Option<ScopeArg>,
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// Where deliveries go.
+    #[arg(value_name = "URL")]
+    endpoint: String,
+    #[command(flatten)]
+    settings: Settings,
+    /// Create it disabled.
+    #[arg(long)]
+    disabled: bool,
 }
 
 #[derive(Debug, Args)]
@@ -115,20 +125,8 @@ struct UpdateArgs {
     /// A new delivery URL.
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
-    /// A new name.
-    #[arg(long)]
-    name: Option<String>,
-    /// A new description.
-    #[arg(long)]
-    description: Option<String>,
-    /// Replace the subscriptions (repeatable; same syntax as create).
-    #[arg(long = "event", value_name = "FILTER")]
-    events: Vec<String>,
-    /// The secret after the update. The server replaces the whole webhook
-    /// and never returns the secret, so it must be given again (or
-    /// --no-secret).
-    #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
-    secret: Option<String>,
+    #[command(flatten)]
+    settings: Settings,
     /// Stop signing deliveries.
     #[arg(long)]
     no_secret: bool,
@@ -138,21 +136,43 @@ struct UpdateArgs {
     /// Disable deliveries.
     #[arg(long)]
     disable: bool,
-    /// Total delivery attempts per event.
-    #[arg(long)]
-    max_retries: Option<u32>,
-    /// Backoff unit in seconds.
-    #[arg(long)]
-    retry_backoff_seconds: Option<u32>,
-    /// Per-attempt timeout in seconds.
-    #[arg(long)]
-    timeout_seconds: Option<u32>,
-    /// Replace the extra headers (repeatable).
-    #[arg(long = "header", value_name = "NAME=VALUE")]
-    headers: Vec<String>,
-    /// Who it sees rows for.
-    #[arg(long, value_enum)]
-    scope: Option<ScopeArg>,
+}
+
+/// Applies [`Settings`] to a `CreateWebhook` or an `UpdateWebhook` (the two
+/// builders share these setters).
+macro_rules! apply_settings {
+    ($req:expr, $s:expr) => {{
+        let s: Settings = $s;
+        let mut req = $req;
+        if let Some(v) = s.name {
+            req = req.name(v);
+        }
+        if let Some(v) = s.description {
+            req = req.description(v);
+        }
+        if !s.events.is_empty() {
+            req = req.events(filters(&s.events)?);
+        }
+        if let Some(v) = s.secret {
+            req = req.secret(v);
+        }
+        if let Some(v) = s.max_retries {
+            req = req.max_retries(v);
+        }
+        if let Some(v) = s.retry_backoff_seconds {
+            req = req.retry_backoff_seconds(v);
+        }
+        if let Some(v) = s.timeout_seconds {
+            req = req.timeout_seconds(v);
+        }
+        if !s.headers.is_empty() {
+            req = req.headers(header_pairs(&s.headers)?);
+        }
+        if let Some(v) = s.scope {
+            req = req.scope(v.into());
+        }
+        req
+    }};
 }
 
 pub(crate) fn run_webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
@@ -240,74 +260,20 @@ fn header_pairs(raw: &[String]) -> Result<Vec<(String, String)>, Failure> {
 }
 
 fn create_request(a: CreateArgs) -> Result<CreateWebhook, Failure> {
-    let mut req = CreateWebhook::new(a.endpoint)
-        .events(filters(&a.events)?)
-        .enabled(!a.disabled);
-    if let Some(v) = a.name {
-        req = req.name(v);
-    }
-    if let Some(v) = a.description {
-        req = req.description(v);
-    }
-    if let Some(v) = a.secret {
-        req = req.secret(v);
-    }
-    if let Some(v) = a.max_retries {
-        req = req.max_retries(v);
-    }
-    if let Some(v) = a.retry_backoff_seconds {
-        req = req.retry_backoff_seconds(v);
-    }
-    if let Some(v) = a.timeout_seconds {
-        req = req.timeout_seconds(v);
-    }
-    for (k, v) in header_pairs(&a.headers)? {
-        req = req.header(k, v);
-    }
-    if let Some(s) = a.scope {
-        req = req.scope(s.into());
-    }
-    Ok(req)
+    let req = CreateWebhook::new(a.endpoint).enabled(!a.disabled);
+    Ok(apply_settings!(req, a.settings))
 }
 
 fn update_request(a: UpdateArgs) -> Result<UpdateWebhook, Failure> {
-    let mut req = UpdateWebhook::new();
+    let mut req = apply_settings!(UpdateWebhook::new(), a.settings);
     if let Some(v) = a.endpoint {
         req = req.url(v);
     }
-    if let Some(v) = a.name {
-        req = req.name(v);
-    }
-    if let Some(v) = a.description {
-        req = req.description(v);
-    }
-    if !a.events.is_empty() {
-        req = req.events(filters(&a.events)?);
-    }
     if a.no_secret {
         req = req.remove_secret();
-    } else if let Some(v) = a.secret {
-        req = req.secret(v);
     }
-    if a.enable {
-        req = req.enabled(true);
-    } else if a.disable {
-        req = req.enabled(false);
-    }
-    if let Some(v) = a.max_retries {
-        req = req.max_retries(v);
-    }
-    if let Some(v) = a.retry_backoff_seconds {
-        req = req.retry_backoff_seconds(v);
-    }
-    if let Some(v) = a.timeout_seconds {
-        req = req.timeout_seconds(v);
-    }
-    if !a.headers.is_empty() {
-        req = req.headers(header_pairs(&a.headers)?);
-    }
-    if let Some(s) = a.scope {
-        req = req.scope(s.into());
+    if a.enable || a.disable {
+        req = req.enabled(a.enable);
     }
     Ok(req)
 }
@@ -370,10 +336,7 @@ pub(crate) fn print_deliveries(log: &[Delivery]) {
         return;
     }
     for d in log {
-        let status = d
-            .status
-            .clone()
-            .unwrap_or_else(|| if d.succeeded() { "success" } else { "failed" }.to_owned());
+        let status = delivery_status(d);
         let attempt = d
             .attempt
             .map_or_else(String::new, |n| format!("attempt {n}"));
@@ -389,4 +352,11 @@ pub(crate) fn print_deliveries(log: &[Delivery]) {
             attempt
         );
     }
+}
+
+/// `pending`/`success`/`failed`, from whichever fields the server sent.
+pub(crate) fn delivery_status(d: &Delivery) -> String {
+    d.status
+        .clone()
+        .unwrap_or_else(|| if d.succeeded() { "success" } else { "failed" }.to_owned())
 }

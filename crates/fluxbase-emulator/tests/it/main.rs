@@ -9,6 +9,7 @@
 mod support;
 
 mod auth;
+mod client_errors;
 mod client_keys;
 mod delivery;
 mod invitations;

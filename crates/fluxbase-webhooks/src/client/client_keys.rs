@@ -153,12 +153,9 @@ impl<'a> ClientKeys<'a> {
     /// Unknown id: 500 from the server, 404 elsewhere.
     pub async fn update(&self, id: &str, changes: UpdateClientKey) -> Result<ClientKey, Error> {
         let answer = self.send(Method::PATCH, &[id], &[], Some(&changes)).await?;
-        let value: serde_json::Value = answer.json("client key update")?;
-        if value.get("id").is_some() {
-            serde_json::from_value(value)
-                .map_err(|e| Error::decode(answer.status, "client key update", e))
-        } else {
-            self.get(id).await
+        match answer.object_or_message("id", "client key update")? {
+            Some(key) => Ok(key),
+            None => self.get(id).await,
         }
     }
 

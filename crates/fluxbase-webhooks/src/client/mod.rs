@@ -309,6 +309,22 @@ impl Answer {
             .map_err(|e| Error::decode(self.status, what, serde::de::Error::custom(e)))
     }
 
+    /// The answer as `T` when it is the object (it has `key`); `None` when it
+    /// is only a message (`{message}`, `{success, message}`).
+    pub(crate) fn object_or_message<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<T>, Error> {
+        let value: serde_json::Value = self.json(what)?;
+        if value.get(key).is_none() {
+            return Ok(None);
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| Error::decode(self.status, what, e))
+    }
+
     /// Reads the body as `T`; an empty body reads as JSON `null`.
     pub(crate) fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
         let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {

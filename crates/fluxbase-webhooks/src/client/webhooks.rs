@@ -855,12 +855,9 @@ impl<'a> Webhooks<'a> {
         let body = changes.merge(&current)?;
         let url = self.client.endpoint(&["webhooks", id]);
         let answer = self.client.send(Method::PATCH, url, Some(&body)).await?;
-        let value: serde_json::Value = answer.json("webhook update")?;
-        if value.get("url").is_some() {
-            serde_json::from_value(value)
-                .map_err(|e| Error::decode(answer.status, "webhook update", e))
-        } else {
-            self.get(id).await
+        match answer.object_or_message("url", "webhook update")? {
+            Some(webhook) => Ok(webhook),
+            None => self.get(id).await,
         }
     }
 

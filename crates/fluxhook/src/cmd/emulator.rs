@@ -38,18 +38,23 @@ pub(crate) struct EmulatorArgs {
     #[arg(long, env = "FLUXBASE_ADMIN_EMAIL", default_value = fluxbase_emulator::DEFAULT_ADMIN_EMAIL)]
     admin_email: String,
     /// The seeded administrator's password (12 to 72 bytes).
-    #[arg(long, env = "FLUXBASE_ADMIN_PASSWORD", hide_env_values = true,
+    #[arg(long, env = "FLUXBASE_ADMIN_PASSWORD", hide_env_values = true, allow_hyphen_values = true,
           default_value = fluxbase_emulator::DEFAULT_ADMIN_PASSWORD)]
     admin_password: String,
     /// The seeded user's email.
     #[arg(long, env = "FLUXBASE_EMAIL", default_value = fluxbase_emulator::DEFAULT_USER_EMAIL)]
     user_email: String,
     /// The seeded user's password (12 to 72 bytes).
-    #[arg(long, env = "FLUXBASE_PASSWORD", hide_env_values = true,
+    #[arg(long, env = "FLUXBASE_PASSWORD", hide_env_values = true, allow_hyphen_values = true,
           default_value = fluxbase_emulator::DEFAULT_USER_PASSWORD)]
     user_password: String,
     /// The service key it accepts (default: a random `sk_…`).
-    #[arg(long, env = "FLUXBASE_SERVICE_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "FLUXBASE_SERVICE_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     service_key: Option<String>,
     /// How long one `retry_backoff_seconds` lasts, in milliseconds.
     #[arg(long, default_value_t = 1000)]

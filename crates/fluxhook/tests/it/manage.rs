@@ -241,6 +241,11 @@ async fn invitations_from_the_shell() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("account created for new@example.com"));
 
+    // Tokens are URL-safe base64: they may start with '-'.
+    let out = as_admin(&emu, &["invitations", "validate", "-not-a-token"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "invalid: Invitation not found\n");
+
     let out = as_admin(&emu, &["invitations", "revoke", "unknown"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("Invitation not found"));

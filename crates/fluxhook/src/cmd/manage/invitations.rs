@@ -43,25 +43,30 @@ enum InvitationsCommand {
     /// Check a token.
     Validate {
         /// The invitation token.
-        #[arg(value_name = "TOKEN")]
+        #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
         invitation: String,
     },
     /// Accept an invitation, creating the dashboard account.
     Accept {
         /// The invitation token.
-        #[arg(value_name = "TOKEN")]
+        #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
         invitation: String,
         /// The new account's display name.
         #[arg(long)]
         name: String,
         /// The new account's password (12 to 72 bytes).
-        #[arg(long, env = "FLUXBASE_NEW_PASSWORD", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "FLUXBASE_NEW_PASSWORD",
+            hide_env_values = true,
+            allow_hyphen_values = true
+        )]
         new_password: String,
     },
     /// Revoke (delete) an invitation by its token.
     Revoke {
         /// The invitation token.
-        #[arg(value_name = "TOKEN")]
+        #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
         invitation: String,
     },
 }

@@ -30,7 +30,13 @@ pub(crate) struct Connection {
     #[arg(long, env = "FLUXBASE_EMAIL", global = true)]
     email: Option<String>,
     /// The user's password.
-    #[arg(long, env = "FLUXBASE_PASSWORD", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "FLUXBASE_PASSWORD",
+        hide_env_values = true,
+        allow_hyphen_values = true,
+        global = true
+    )]
     password: Option<String>,
     /// Log in as this dashboard administrator (`POST /api/v1/admin/login`).
     #[arg(long, env = "FLUXBASE_ADMIN_EMAIL", global = true)]
@@ -40,17 +46,25 @@ pub(crate) struct Connection {
         long,
         env = "FLUXBASE_ADMIN_PASSWORD",
         hide_env_values = true,
+        allow_hyphen_values = true,
         global = true
     )]
     admin_password: Option<String>,
     /// An access token (`Authorization: Bearer`).
-    #[arg(long, env = "FLUXBASE_TOKEN", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "FLUXBASE_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true,
+        global = true
+    )]
     token: Option<String>,
     /// A client key (`X-Client-Key`).
     #[arg(
         long,
         env = "FLUXBASE_CLIENT_KEY",
         hide_env_values = true,
+        allow_hyphen_values = true,
         global = true
     )]
     client_key: Option<String>,
@@ -59,6 +73,7 @@ pub(crate) struct Connection {
         long,
         env = "FLUXBASE_SERVICE_KEY",
         hide_env_values = true,
+        allow_hyphen_values = true,
         global = true
     )]
     service_key: Option<String>,

@@ -87,7 +87,12 @@ struct Settings {
     /// The signing secret (its UTF-8 bytes are the HMAC key). The server
     /// replaces the whole webhook on update and never returns the secret,
     /// so an update must give it again (or --no-secret).
-    #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "FLUXBASE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     secret: Option<String>,
     /// Total delivery attempts per event (server default 3).
     #[arg(long)]

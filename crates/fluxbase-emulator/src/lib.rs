@@ -10,6 +10,18 @@
 //! | `/api/v1/admin/invitations[/{token}]`, `/api/v1/invitations/{token}/{validate,accept}` | invitations |
 //! | `POST /api/v1/emulator/events` | fire an event (emulator only) |
 //!
+//! ## Firing events
+//!
+//! [`RunningEmulator::trigger`] takes any [`Event`];
+//! [`RunningEmulator::trigger_sample`] a name (`INSERT`, `UPDATE`, `DELETE`
+//! on `auth.users`, `user.created`, ...). Over HTTP,
+//! `POST /api/v1/emulator/events` takes a row event
+//! (`{"event":"UPDATE","table":"orders","record":{…},"old_record":{…}}`;
+//! `schema` defaults to `auth` for `users`, `public` otherwise), a documented
+//! event (`{"event":"user.created","data":{"user_id":"…","email":"…"}}`), or
+//! just a known name (`{"event":"INSERT"}`) for its sample, and answers 202
+//! with the ids of the webhooks it was queued for.
+//!
 //! ## Differences from a real server
 //!
 //! - No SSRF blocking: the emulator delivers to loopback on purpose (a real
@@ -116,6 +128,7 @@ pub enum Error {
 
 /// An email and password seeded into the emulator.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Login {
     /// The email.
     pub email: String,

@@ -17,6 +17,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod dedupe;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 mod error;
 mod event;
 mod payload;

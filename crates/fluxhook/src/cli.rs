@@ -26,6 +26,16 @@ pub(crate) enum Command {
     Send(SendArgs),
     /// Receive webhooks: print each verified event, answer the rest with the reason.
     Listen(ListenArgs),
+    /// Run a local Fluxbase management API that really delivers webhooks.
+    Emulator(crate::cmd::emulator::EmulatorArgs),
+    /// Manage webhooks (list, create, get, update, delete, test, deliveries).
+    Webhooks(crate::cmd::manage::webhooks::WebhooksArgs),
+    /// Manage client keys (API keys on older servers).
+    Keys(crate::cmd::manage::keys::KeysArgs),
+    /// Manage dashboard invitations.
+    Invitations(crate::cmd::manage::invitations::InvitationsArgs),
+    /// Emulator, receiver and management client end to end on loopback, step by step.
+    Demo(crate::cmd::demo::DemoArgs),
 }
 
 /// A signature scheme to produce.

@@ -9,6 +9,9 @@ mod verify;
 
 pub(crate) mod listen;
 mod send;
+pub(crate) mod demo;
+pub(crate) mod emulator;
+pub(crate) mod manage;
 
 /// Exit status for usage and I/O errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
@@ -20,5 +23,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Send(args) => send::run(args),
         Command::Listen(args) => listen::run(args),
+        Command::Emulator(args) => emulator::run(args),
+        Command::Webhooks(args) => manage::webhooks::run_webhooks(args),
+        Command::Keys(args) => manage::keys::run_keys(args),
+        Command::Invitations(args) => manage::invitations::run_invitations(args),
+        Command::Demo(args) => demo::run(args),
     }
 }

@@ -1,8 +1,15 @@
-//! End-to-end tests of the `fluxhook` binary.
+//! Integration tests of the `fluxhook` binary: the real executable, real
+//! servers on loopback.
 
+// A failed step fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
+mod demo;
+mod emulator;
 mod listen_send;
+mod manage;
 mod sign_verify;
 
 use std::path::PathBuf;

@@ -1,0 +1,367 @@
+//! The HTTP API: routes, error bodies, request bodies and authentication.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::Flavor;
+use crate::state::{Principal, Shared};
+
+mod auth;
+mod events;
+mod invitations;
+mod keys;
+mod webhooks;
+
+pub(crate) type AppState = Arc<Shared>;
+
+/// The routes, for `shared`'s flavor.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let keys_root = match shared.flavor() {
+        Flavor::Server => "/api/v1/client-keys",
+        Flavor::Documented => "/api/v1/api-keys",
+    };
+    let mut router = Router::new()
+        .route("/api/v1/auth/signin", post(auth::sign_in))
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/api/v1/webhooks/{id}/test", post(webhooks::test))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(keys_root, get(keys::list).post(keys::create))
+        .route(
+            &format!("{keys_root}/{{id}}"),
+            get(keys::get).patch(keys::update).delete(keys::delete),
+        )
+        .route(&format!("{keys_root}/{{id}}/revoke"), post(keys::revoke))
+        .route(
+            "/api/v1/admin/invitations",
+            get(invitations::list).post(invitations::create),
+        )
+        .route(
+            "/api/v1/admin/invitations/{token}",
+            delete(invitations::revoke),
+        )
+        .route(
+            "/api/v1/invitations/{token}/validate",
+            get(invitations::validate),
+        )
+        .route(
+            "/api/v1/invitations/{token}/accept",
+            post(invitations::accept),
+        )
+        .route("/api/v1/emulator/events", post(events::trigger));
+    if shared.config.admin_enabled {
+        router = router.route("/api/v1/admin/login", post(auth::admin_login));
+    }
+    router
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_route)
+        .with_state(shared)
+}
+
+/// The global error handler's answer for a route that does not exist:
+/// `{"error": "Cannot GET /x", "code": 404}` (a numeric code).
+async fn unknown_route(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    ApiError::new(StatusCode::NOT_FOUND, format!("Cannot {method} {path}"))
+        .with("code", json!(404))
+        .into_response()
+}
+
+/// An error answer: `{"error": …}` plus optional keys.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    body: Map<String, Value>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        let mut body = Map::new();
+        body.insert("error".to_owned(), Value::String(message.into()));
+        Self { status, body }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    pub(crate) fn invalid_body() -> Self {
+        Self::bad_request("Invalid request body")
+    }
+
+    /// Adds a key to the body.
+    pub(crate) fn with(mut self, key: &str, value: Value) -> Self {
+        self.body.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Adds a string `code`.
+    pub(crate) fn code(self, code: &str) -> Self {
+        self.with("code", Value::String(code.to_owned()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(Value::Object(self.body))).into_response()
+    }
+}
+
+pub(crate) type ApiResult = Result<Response, ApiError>;
+
+/// A JSON answer.
+pub(crate) fn reply<T: Serialize>(status: StatusCode, body: &T) -> ApiResult {
+    Ok((status, axum::Json(body)).into_response())
+}
+
+/// Reads a JSON body the way the server's framework does: it needs
+/// `Content-Type: application/json`, ignores unknown keys, and matches
+/// top-level keys case-insensitively. Anything else is 400
+/// `Invalid request body`.
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !is_json {
+        return Err(ApiError::invalid_body());
+    }
+    let mut value: Value = serde_json::from_slice(body).map_err(|_| ApiError::invalid_body())?;
+    if let Value::Object(map) = &mut value {
+        fold_keys(map);
+    }
+    serde_json::from_value(value).map_err(|_| ApiError::invalid_body())
+}
+
+/// Renames `Name` to `name` & co. when `name` is not there already.
+fn fold_keys(map: &mut Map<String, Value>) {
+    let mixed: Vec<String> = map
+        .keys()
+        .filter(|k| k.chars().any(char::is_uppercase))
+        .cloned()
+        .collect();
+    for key in mixed {
+        let lower = key.to_lowercase();
+        if !map.contains_key(&lower)
+            && let Some(v) = map.remove(&key)
+        {
+            map.insert(lower, v);
+        }
+    }
+}
+
+/// Parses a path id, or answers 400 with `message`.
+pub(crate) fn parse_id(raw: &str, message: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request(message))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Authentication for webhooks and client keys, in the server's order:
+/// service key, Bearer token, client key.
+fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Principal, ApiError> {
+    let authorization = header(headers, "authorization");
+    let service = header(headers, "x-service-key")
+        .or_else(|| authorization.and_then(|a| a.strip_prefix("ServiceKey ").map(str::trim)));
+    if let Some(key) = service {
+        return if key == shared.config.service_key {
+            Ok(Principal::Service)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Invalid service key",
+            ))
+        };
+    }
+    if let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) {
+        return shared
+            .lock()
+            .sessions
+            .get(token.trim())
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "Invalid or expired Bearer token")
+            });
+    }
+    // The header was renamed from X-API-Key to X-Client-Key; the documented
+    // flavor is the older server.
+    let key = match shared.flavor() {
+        Flavor::Server => header(headers, "x-client-key").map(str::to_owned),
+        Flavor::Documented => header(headers, "x-api-key").map(str::to_owned).or_else(|| {
+            query.and_then(|q| {
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| *k == "apikey")
+                    .map(|(_, v)| v.to_owned())
+            })
+        }),
+    };
+    if let Some(key) = key {
+        let mut state = shared.lock();
+        let now = crate::state::now();
+        return match state.keys.iter_mut().find(|k| k.key == key) {
+            Some(k) if k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now) => {
+                k.last_used_at = Some(now);
+                Ok(Principal::ClientKey {
+                    scopes: k.scopes.clone(),
+                    user_id: k.user_id,
+                })
+            }
+            _ => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Invalid or expired client key",
+            )),
+        };
+    }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "Authentication required. Provide Bearer token, X-Client-Key, or X-Service-Key",
+    ))
+}
+
+/// The authenticated caller of a webhook or client-key route (service key,
+/// Bearer token or client key).
+pub(crate) struct Caller(Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &AppState) -> Result<Self, ApiError> {
+        authenticate(shared, &parts.headers, parts.uri.query()).map(Caller)
+    }
+}
+
+impl Caller {
+    /// The caller, when it may use `scope`.
+    pub(crate) fn with_scope(self, scope: &str) -> Result<Principal, ApiError> {
+        require_scope(&self.0, scope)?;
+        Ok(self.0)
+    }
+}
+
+/// A dashboard administrator's session (invitation routes).
+pub(crate) struct Admin(pub(crate) Principal);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &AppState) -> Result<Self, ApiError> {
+        authenticate_admin(shared, &parts.headers).map(Admin)
+    }
+}
+
+/// Scopes apply to client keys only (service keys and tokens pass).
+fn require_scope(principal: &Principal, scope: &str) -> Result<(), ApiError> {
+    match principal {
+        Principal::ClientKey { scopes, .. } if !scopes.iter().any(|s| s == scope || s == "*") => {
+            Err(
+                ApiError::new(StatusCode::FORBIDDEN, "Insufficient permissions")
+                    .with("required_scope", Value::String(scope.to_owned())),
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Authentication for admin routes: a token (Bearer prefix optional) whose
+/// role is `admin` or `dashboard_admin`; keys are not accepted.
+fn authenticate_admin(shared: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let Some(raw) = header(headers, "authorization") else {
+        return Err(
+            ApiError::new(StatusCode::UNAUTHORIZED, "Authentication required")
+                .code("MISSING_AUTHENTICATION"),
+        );
+    };
+    let token = raw.strip_prefix("Bearer ").unwrap_or(raw).trim();
+    let principal = shared.lock().sessions.get(token).cloned().ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "Invalid or expired token").code("INVALID_TOKEN")
+    })?;
+    match &principal {
+        Principal::Dashboard { role, .. } if role == "dashboard_admin" || role == "admin" => {
+            Ok(principal)
+        }
+        _ => Err(
+            ApiError::new(StatusCode::FORBIDDEN, "Insufficient permissions")
+                .code("INSUFFICIENT_PERMISSIONS"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_fold_case_insensitively() {
+        let mut map: Map<String, Value> =
+            serde_json::from_str(r#"{"Name":"a","URL":"u","url":"keep","Events":[]}"#).unwrap();
+        fold_keys(&mut map);
+        assert_eq!(map["name"], "a");
+        assert_eq!(map["url"], "keep");
+        assert!(map.contains_key("events"));
+    }
+
+    #[test]
+    fn bodies_need_the_json_content_type() {
+        #[derive(serde::Deserialize)]
+        struct B {
+            #[allow(dead_code)]
+            name: Option<String>,
+        }
+        let mut headers = HeaderMap::new();
+        assert!(parse_body::<B>(&headers, b"{}").is_err());
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().unwrap(),
+        );
+        assert!(parse_body::<B>(&headers, b"{}").is_ok());
+        assert!(parse_body::<B>(&headers, b"").is_err());
+        assert!(parse_body::<B>(&headers, b"{\"name\":5}").is_err());
+    }
+}

@@ -1,0 +1,471 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## What it serves
+//!
+//! | routes | |
+//! | --- | --- |
+//! | `POST /api/v1/auth/signin`, `POST /api/v1/admin/login` | logins for the seeded user and administrator |
+//! | `/api/v1/webhooks[/{id}[/test\|/deliveries]]` | webhooks, test deliveries, the delivery log |
+//! | `/api/v1/client-keys` (flavor `server`), `/api/v1/api-keys` (flavor `documented`) | client keys |
+//! | `/api/v1/admin/invitations[/{token}]`, `/api/v1/invitations/{token}/{validate,accept}` | invitations |
+//! | `POST /api/v1/emulator/events` | fire an event (emulator only) |
+//!
+//! ## Firing events
+//!
+//! [`RunningEmulator::trigger`] takes any [`Event`];
+//! [`RunningEmulator::trigger_sample`] a name (`INSERT`, `UPDATE`, `DELETE`
+//! on `auth.users`, `user.created`, ...). Over HTTP,
+//! `POST /api/v1/emulator/events` takes a row event
+//! (`{"event":"UPDATE","table":"orders","record":{…},"old_record":{…}}`;
+//! `schema` defaults to `auth` for `users`, `public` otherwise), a documented
+//! event (`{"event":"user.created","data":{"user_id":"…","email":"…"}}`), or
+//! just a known name (`{"event":"INSERT"}`) for its sample, and answers 202
+//! with the ids of the webhooks it was queued for.
+//!
+//! ## Differences from a real server
+//!
+//! - No SSRF blocking: the emulator delivers to loopback on purpose (a real
+//!   server does the same only in debug mode).
+//! - No rate limits, no idempotency keys, no CAPTCHA, no cookies.
+//! - Each webhook's events are delivered one at a time, in order, retries
+//!   included (the server may reorder a retried event after newer ones).
+//! - The backoff unit is configurable ([`EmulatorBuilder::backoff_unit`])
+//!   and retries are sent when due (the server's 30 s ticker may add delay).
+//! - State lives in memory and is gone when the emulator stops.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fluxbase_webhooks::Event;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+mod api;
+mod delivery;
+mod state;
+mod wire;
+
+pub use delivery::{Attempt, AttemptOutcome};
+
+use state::Shared;
+
+/// Which answers the emulator gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Flavor {
+    /// What the Fluxbase server really answers (bare arrays, `null` lists,
+    /// `enabled`, `{table, operations}` events, 500s for many bad inputs,
+    /// `t=…,v1=…` signatures, row payloads).
+    #[default]
+    Server,
+    /// What the Management SDK documentation describes (`{webhooks, total}`,
+    /// `is_active`, string events, `{success, …}` test results, the legacy
+    /// `/api-keys` path and `X-API-Key`, `user.created` payloads signed with
+    /// bare hex).
+    Documented,
+}
+
+impl Flavor {
+    /// Both flavors.
+    pub const ALL: [Flavor; 2] = [Flavor::Server, Flavor::Documented];
+
+    /// `server` or `documented`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Documented => "documented",
+        }
+    }
+}
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Flavor {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "server" => Ok(Self::Server),
+            "documented" => Ok(Self::Documented),
+            other => Err(Error::Config(format!(
+                "unknown flavor `{other}`: use server or documented"
+            ))),
+        }
+    }
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The address is not a loopback address.
+    #[error("the emulator binds loopback addresses only, not {0}")]
+    NotLoopback(SocketAddr),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A setting is invalid (e.g. a seeded password shorter than 12 bytes).
+    #[error("{0}")]
+    Config(String),
+    /// The HTTP client for deliveries could not be built.
+    #[error("cannot build the delivery client: {0}")]
+    Client(String),
+}
+
+/// An email and password seeded into the emulator.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Login {
+    /// The email.
+    pub email: String,
+    /// The password.
+    pub password: String,
+}
+
+impl Login {
+    fn new(email: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            password: password.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The seeded administrator's email unless set.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@example.com";
+/// The seeded administrator's password unless set.
+pub const DEFAULT_ADMIN_PASSWORD: &str = "fluxhook-admin-password";
+/// The seeded user's email unless set.
+pub const DEFAULT_USER_EMAIL: &str = "user@example.com";
+/// The seeded user's password unless set.
+pub const DEFAULT_USER_PASSWORD: &str = "fluxhook-User-password-1";
+
+/// Configures and starts an emulator; from [`Emulator::builder`].
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct EmulatorBuilder {
+    pub(crate) addr: SocketAddr,
+    pub(crate) flavor: Flavor,
+    pub(crate) backoff_unit: Duration,
+    pub(crate) admin: Login,
+    pub(crate) user: Login,
+    pub(crate) two_factor_user: Option<Login>,
+    pub(crate) service_key: Option<String>,
+    pub(crate) admin_enabled: bool,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            flavor: Flavor::Server,
+            backoff_unit: Duration::from_secs(1),
+            admin: Login::new(DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD),
+            user: Login::new(DEFAULT_USER_EMAIL, DEFAULT_USER_PASSWORD),
+            two_factor_user: None,
+            service_key: None,
+            admin_enabled: true,
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// Where to listen (default `127.0.0.1:0`, a free port). Loopback only.
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Which answers to give (default [`Flavor::Server`]).
+    pub fn flavor(mut self, flavor: Flavor) -> Self {
+        self.flavor = flavor;
+        self
+    }
+
+    /// What one `retry_backoff_seconds` lasts (default one second). After
+    /// failed attempt `n` the next waits `n × retry_backoff_seconds × unit`;
+    /// tests set a few milliseconds.
+    pub fn backoff_unit(mut self, unit: Duration) -> Self {
+        self.backoff_unit = unit;
+        self
+    }
+
+    /// The dashboard administrator (`POST /api/v1/admin/login`).
+    pub fn admin(mut self, email: impl Into<String>, password: impl Into<String>) -> Self {
+        self.admin = Login::new(email, password);
+        self
+    }
+
+    /// The application user (`POST /api/v1/auth/signin`).
+    pub fn user(mut self, email: impl Into<String>, password: impl Into<String>) -> Self {
+        self.user = Login::new(email, password);
+        self
+    }
+
+    /// A second application user whose sign-in answers `requires_2fa`.
+    pub fn two_factor_user(
+        mut self,
+        email: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.two_factor_user = Some(Login::new(email, password));
+        self
+    }
+
+    /// The service key (`X-Service-Key`) it accepts; default: a random
+    /// `sk_…` key, see [`RunningEmulator::service_key`].
+    pub fn service_key(mut self, key: impl Into<String>) -> Self {
+        self.service_key = Some(key.into());
+        self
+    }
+
+    /// Whether `POST /api/v1/admin/login` exists (default `true`; a server
+    /// without the admin interface answers 404).
+    pub fn admin_enabled(mut self, enabled: bool) -> Self {
+        self.admin_enabled = enabled;
+        self
+    }
+
+    /// Binds and starts serving.
+    ///
+    /// # Errors
+    ///
+    /// A non-loopback address, a port already in use, a seeded password
+    /// shorter than 12 or longer than 72 bytes, an empty email.
+    pub async fn spawn(self) -> Result<RunningEmulator, Error> {
+        if !self.addr.ip().is_loopback() {
+            return Err(Error::NotLoopback(self.addr));
+        }
+        for (what, login) in std::iter::once(("admin", &self.admin))
+            .chain(std::iter::once(("user", &self.user)))
+            .chain(self.two_factor_user.iter().map(|l| ("two-factor user", l)))
+        {
+            if login.email.trim().is_empty() {
+                return Err(Error::Config(format!("the {what} email is empty")));
+            }
+            if !(12..=72).contains(&login.password.len()) {
+                return Err(Error::Config(format!(
+                    "the {what} password must be 12 to 72 bytes long"
+                )));
+            }
+        }
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        let shared = Shared::new(self, addr)?;
+        let (server_shutdown_tx, mut server_shutdown_rx) = watch::channel(false);
+        let app = api::router(Arc::clone(&shared));
+        let server = tokio::spawn(async move {
+            let signal = async move {
+                let _ = server_shutdown_rx.wait_for(|stop| *stop).await;
+            };
+            if let Err(err) = axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await
+            {
+                tracing::error!(error = %err, "emulator server stopped");
+            }
+        });
+        tracing::info!(%addr, flavor = %shared.config.flavor, "Fluxbase emulator listening");
+        Ok(RunningEmulator {
+            shared,
+            addr,
+            server: Some(server),
+            server_shutdown: server_shutdown_tx,
+        })
+    }
+}
+
+/// A local Fluxbase management API with a real delivery engine.
+///
+/// ```no_run
+/// use fluxbase_emulator::{Emulator, Flavor};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let emulator = Emulator::builder().flavor(Flavor::Server).spawn().await?;
+/// println!("management API at {}", emulator.url());
+/// let fired = emulator.trigger_sample("INSERT")?;
+/// emulator.wait_idle().await;
+/// println!("delivered to {} webhooks", fired.webhooks.len());
+/// emulator.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Emulator;
+
+impl Emulator {
+    /// A builder with the defaults (loopback, free port, server flavor,
+    /// one-second backoff unit, the default seeded logins).
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+}
+
+/// A running emulator. Dropping it stops the server and the delivery
+/// engine; [`RunningEmulator::shutdown`] also waits for them.
+pub struct RunningEmulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    server: Option<JoinHandle<()>>,
+    server_shutdown: watch::Sender<bool>,
+}
+
+/// What [`RunningEmulator::trigger`] queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Triggered {
+    /// The event name.
+    pub event: String,
+    /// Ids of the webhooks the event was queued for.
+    pub webhooks: Vec<String>,
+}
+
+impl RunningEmulator {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The flavor it answers in.
+    pub fn flavor(&self) -> Flavor {
+        self.shared.config.flavor
+    }
+
+    /// The seeded administrator.
+    pub fn admin(&self) -> &Login {
+        &self.shared.config.admin
+    }
+
+    /// The seeded application user.
+    pub fn user(&self) -> &Login {
+        &self.shared.config.user
+    }
+
+    /// The service key it accepts.
+    pub fn service_key(&self) -> &str {
+        &self.shared.config.service_key
+    }
+
+    /// Fires `event`: queues one delivery to every enabled webhook it matches
+    /// (see the crate docs for the matching rules) and returns at once.
+    ///
+    /// # Errors
+    ///
+    /// An [`Event::Unparsed`] event, which has no wire form to send.
+    pub fn trigger(&self, event: Event) -> Result<Triggered, TriggerError> {
+        delivery::trigger(&self.shared, event)
+    }
+
+    /// Fires [`Event::sample`] of `name` (`INSERT`, `UPDATE`, `DELETE` on
+    /// `auth.users`, `user.created`, ...), stamped now.
+    ///
+    /// # Errors
+    ///
+    /// An unknown name.
+    pub fn trigger_sample(&self, name: &str) -> Result<Triggered, TriggerError> {
+        let event = Event::sample(name, fluxbase_webhooks::Timestamp::now())
+            .ok_or_else(|| TriggerError(format!("no sample event named `{name}`")))?;
+        self.trigger(event)
+    }
+
+    /// Waits until every queued delivery, retries included, is done.
+    pub async fn wait_idle(&self) {
+        let mut rx = self.shared.pending.subscribe();
+        let mut stop = self.shared.shutdown.subscribe();
+        tokio::select! {
+            _ = rx.wait_for(|n| *n == 0) => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+    }
+
+    /// Every delivery attempt so far, oldest first, with the backoff waited
+    /// before it (the emulator's own record, for tests).
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.shared.lock().attempts.clone()
+    }
+
+    /// Makes an invitation expire now (to exercise 410 and
+    /// `Invitation has expired`). Returns whether the token exists.
+    pub fn expire_invitation(&self, token: &str) -> bool {
+        let mut state = self.shared.lock();
+        match state.invitations.iter_mut().find(|i| i.token == token) {
+            Some(inv) => {
+                inv.expires_at = state::now() - time::Duration::seconds(1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops serving and delivering, and waits until both have stopped.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let mut tasks = std::mem::take(&mut *self.shared.tasks());
+        // The workers stop at the signal; a worker that failed is done too.
+        while tasks.join_next().await.is_some() {}
+    }
+
+    fn stop(&self) {
+        self.server_shutdown.send_replace(true);
+        self.shared.shutdown.send_replace(true);
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("addr", &self.addr)
+            .field("flavor", &self.shared.config.flavor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An event [`RunningEmulator::trigger`] cannot send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TriggerError(pub(crate) String);

@@ -1,0 +1,345 @@
+//! Shared test setup: emulators, clients, a real receiving server, raw HTTP.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use fluxbase_emulator::{Emulator, Flavor, RunningEmulator};
+use fluxbase_webhooks::client::Client;
+use fluxbase_webhooks::{Event, Verified, Verifier};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+
+/// Generates `mod $name { server(), documented() }` running `$name(flavor)`.
+macro_rules! both_flavors {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn server() {
+                super::$name(fluxbase_emulator::Flavor::Server).await
+            }
+            #[tokio::test]
+            async fn documented() {
+                super::$name(fluxbase_emulator::Flavor::Documented).await
+            }
+        }
+    )*};
+}
+pub(crate) use both_flavors;
+
+/// How long a test waits for something that should happen at once.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
+
+/// An emulator of `flavor` with a fast backoff unit.
+pub(crate) async fn emulator(flavor: Flavor) -> RunningEmulator {
+    Emulator::builder()
+        .flavor(flavor)
+        .backoff_unit(Duration::from_millis(5))
+        .spawn()
+        .await
+        .unwrap()
+}
+
+/// A client for `emu` with no credentials.
+pub(crate) fn client(emu: &RunningEmulator) -> Client {
+    Client::builder()
+        .base_url(emu.url())
+        .timeout(PATIENCE)
+        .build()
+        .unwrap()
+}
+
+/// A client signed in as the seeded user.
+pub(crate) async fn user_client(emu: &RunningEmulator) -> Client {
+    let c = client(emu);
+    c.auth()
+        .sign_in(&emu.user().email, &emu.user().password)
+        .await
+        .unwrap();
+    c
+}
+
+/// A client logged in as the seeded administrator.
+pub(crate) async fn admin_client(emu: &RunningEmulator) -> Client {
+    let c = client(emu);
+    c.auth()
+        .admin_login(&emu.admin().email, &emu.admin().password)
+        .await
+        .unwrap();
+    c
+}
+
+/// A client using the service key.
+pub(crate) fn service_client(emu: &RunningEmulator) -> Client {
+    let c = client(emu);
+    c.auth().service_key(emu.service_key());
+    c
+}
+
+/// Waits for the emulator's queue to drain.
+pub(crate) async fn settle(emu: &RunningEmulator) {
+    tokio::time::timeout(PATIENCE, emu.wait_idle())
+        .await
+        .expect("deliveries did not finish");
+}
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    /// The verification and typed event, or why it was refused.
+    pub(crate) outcome: Result<(Verified, Event), fluxbase_webhooks::Error>,
+    /// What the receiver answered.
+    pub(crate) answered: u16,
+    pub(crate) at: Instant,
+}
+
+impl Received {
+    /// The typed event of a delivery that verified.
+    pub(crate) fn event(&self) -> &Event {
+        match &self.outcome {
+            Ok((_, event)) => event,
+            Err(e) => panic!("delivery was refused: {e}"),
+        }
+    }
+
+    pub(crate) fn verified(&self) -> &Verified {
+        match &self.outcome {
+            Ok((v, _)) => v,
+            Err(e) => panic!("delivery was refused: {e}"),
+        }
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// What the receiving app shares with its handler.
+#[derive(Clone)]
+pub(crate) struct Sink {
+    verifier: Arc<Verifier>,
+    script: Arc<Mutex<VecDeque<u16>>>,
+    tx: mpsc::UnboundedSender<Received>,
+}
+
+/// The receiving app under test.
+///
+/// Today a plain axum handler verifies with the core API
+/// (`Verifier::verify_headers` + `Event::from_slice`). Swapping in the tower
+/// layer is this one line: `layered_app(sink)`, a route whose handler reads
+/// the `Verified` and `Event` the `VerifyLayer` puts in the extensions.
+fn app(sink: Sink) -> Router {
+    plain_app(sink)
+}
+
+fn plain_app(sink: Sink) -> Router {
+    Router::new()
+        .route("/hook", post(plain_handler))
+        .with_state(sink)
+}
+
+async fn plain_handler(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let outcome = sink
+        .verifier
+        .verify_headers(&headers, &body)
+        .and_then(|v| Ok((v, Event::from_slice(&body)?)));
+    let answered = match &outcome {
+        Ok(_) => sink.script.lock().unwrap().pop_front().unwrap_or(200),
+        Err(e) => e.code().http_status(),
+    };
+    let _ = sink.tx.send(Received {
+        headers,
+        body,
+        outcome,
+        answered,
+        at: Instant::now(),
+    });
+    StatusCode::from_u16(answered).unwrap()
+}
+
+/// A real HTTP server on `127.0.0.1:0` receiving webhooks at `/hook`.
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    rx: mpsc::UnboundedReceiver<Received>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Receiver {
+    /// Starts a receiver answering 200 to every verified delivery.
+    pub(crate) async fn start(verifier: Verifier) -> Self {
+        Self::scripted(verifier, []).await
+    }
+
+    /// Starts a receiver answering `statuses` in turn to verified
+    /// deliveries, then 200.
+    pub(crate) async fn scripted(
+        verifier: Verifier,
+        statuses: impl IntoIterator<Item = u16>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sink = Sink {
+            verifier: Arc::new(verifier),
+            script: Arc::new(Mutex::new(statuses.into_iter().collect())),
+            tx,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app(sink))
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            url: format!("http://{addr}/hook"),
+            rx,
+            _stop: stop,
+        }
+    }
+
+    /// The next request, waiting at most [`PATIENCE`].
+    pub(crate) async fn next(&mut self) -> Received {
+        tokio::time::timeout(PATIENCE, self.rx.recv())
+            .await
+            .expect("no delivery arrived")
+            .expect("receiver stopped")
+    }
+
+    /// Everything received so far, without waiting.
+    pub(crate) fn drain(&mut self) -> Vec<Received> {
+        let mut all = Vec::new();
+        while let Ok(r) = self.rx.try_recv() {
+            all.push(r);
+        }
+        all
+    }
+}
+
+/// A URL on which nothing listens.
+pub(crate) async fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/hook")
+}
+
+/// Raw HTTP to the emulator, for what the typed client hides.
+pub(crate) struct Raw {
+    http: reqwest::Client,
+    base: String,
+    auth: Vec<(String, String)>,
+}
+
+/// A raw answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) text: String,
+    pub(crate) json: Value,
+}
+
+impl Raw {
+    /// Anonymous.
+    pub(crate) fn new(emu: &RunningEmulator) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: emu.url(),
+            auth: Vec::new(),
+        }
+    }
+
+    /// With the service key.
+    pub(crate) fn service(emu: &RunningEmulator) -> Self {
+        Self::new(emu).header("X-Service-Key", emu.service_key())
+    }
+
+    /// With the seeded user's access token (signed in over raw HTTP).
+    pub(crate) async fn user(emu: &RunningEmulator) -> Self {
+        let login = json!({"email": emu.user().email, "password": emu.user().password});
+        Self::bearer(emu, "/api/v1/auth/signin", login).await
+    }
+
+    /// With the seeded administrator's access token.
+    pub(crate) async fn admin(emu: &RunningEmulator) -> Self {
+        let login = json!({"email": emu.admin().email, "password": emu.admin().password});
+        Self::bearer(emu, "/api/v1/admin/login", login).await
+    }
+
+    async fn bearer(emu: &RunningEmulator, path: &str, login: Value) -> Self {
+        let a = Self::new(emu).send("POST", path, Some(login)).await;
+        let token = a.json["access_token"].as_str().unwrap().to_owned();
+        Self::new(emu).header("Authorization", &format!("Bearer {token}"))
+    }
+
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
+        self.auth.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub(crate) async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (k, v) in &self.auth {
+            req = req.header(k, v);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Self::answer(req).await
+    }
+
+    /// Sends `body` as is, with `content_type` if given.
+    pub(crate) async fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .body(body);
+        for (k, v) in &self.auth {
+            req = req.header(k, v);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        Self::answer(req).await
+    }
+
+    async fn answer(req: reqwest::RequestBuilder) -> Answer {
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, text, json }
+    }
+}
+
+/// Creates a webhook for `url` over raw HTTP with the service key, in the
+/// body shape of `flavor`, and returns its id.
+pub(crate) async fn raw_webhook(emu: &RunningEmulator, body: Value) -> String {
+    let a = Raw::service(emu)
+        .send("POST", "/api/v1/webhooks", Some(body))
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    a.json["id"].as_str().unwrap().to_owned()
+}

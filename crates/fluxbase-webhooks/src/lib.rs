@@ -16,10 +16,10 @@
 //! span per delivery.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod dedupe;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
+pub mod dedupe;
 mod error;
 mod event;
 mod payload;

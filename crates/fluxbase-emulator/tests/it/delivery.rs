@@ -223,7 +223,7 @@ async fn no_secret_no_signature() {
     assert_eq!(got.header("x-webhook-signature"), None);
     assert_eq!(got.header("user-agent"), Some("Fluxbase-Webhooks/1.0"));
     assert_eq!(
-        got.outcome.unwrap_err().code(),
+        got.outcome.unwrap_err(),
         fluxbase_webhooks::Code::MissingSignature
     );
     emu.shutdown().await;

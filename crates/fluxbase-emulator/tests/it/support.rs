@@ -4,14 +4,18 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::post;
 use fluxbase_emulator::{Emulator, Flavor, RunningEmulator};
 use fluxbase_webhooks::client::Client;
-use fluxbase_webhooks::{Event, Verified, Verifier};
+use fluxbase_webhooks::tower::VerifyLayer;
+use fluxbase_webhooks::{Code, Event, Verified, Verifier};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -95,7 +99,9 @@ pub(crate) struct Received {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// The verification and typed event, or why it was refused.
-    pub(crate) outcome: Result<(Verified, Event), fluxbase_webhooks::Error>,
+    /// What the receiver made of it: verified and typed, or refused with
+    /// this code (as answered in the problem document).
+    pub(crate) outcome: Result<(Verified, Event), Code>,
     /// What the receiver answered.
     pub(crate) answered: u16,
     pub(crate) at: Instant,
@@ -136,33 +142,58 @@ pub(crate) struct Sink {
 
 /// The receiving app under test.
 ///
-/// Today a plain axum handler verifies with the core API
-/// (`Verifier::verify_headers` + `Event::from_slice`). Swapping in the tower
-/// layer is this one line: `layered_app(sink)`, a route whose handler reads
-/// the `Verified` and `Event` the `VerifyLayer` puts in the extensions.
+/// The receiver is the axum integration: `VerifyLayer` verifies each
+/// delivery and the handler reads the `Verified` and `Event` the layer put
+/// in the request. An outer middleware records what the layer refused,
+/// with the request headers and the code of the problem document.
 fn app(sink: Sink) -> Router {
-    plain_app(sink)
-}
-
-fn plain_app(sink: Sink) -> Router {
+    let layer = VerifyLayer::new(Verifier::clone(&sink.verifier));
     Router::new()
-        .route("/hook", post(plain_handler))
+        .route("/hook", post(handler))
+        .route_layer(layer)
+        .layer(middleware::from_fn_with_state(
+            sink.clone(),
+            record_refusals,
+        ))
         .with_state(sink)
 }
 
-async fn plain_handler(State(sink): State<Sink>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let outcome = sink
-        .verifier
-        .verify_headers(&headers, &body)
-        .and_then(|v| Ok((v, Event::from_slice(&body)?)));
-    let answered = match &outcome {
-        Ok(_) => sink.script.lock().unwrap().pop_front().unwrap_or(200),
-        Err(e) => e.code().http_status(),
-    };
+async fn record_refusals(State(sink): State<Sink>, req: Request, next: Next) -> Response {
+    let headers = req.headers().clone();
+    let response = next.run(req).await;
+    let problem = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v == "application/problem+json");
+    if !problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap();
+    let doc: Value = serde_json::from_slice(&bytes).unwrap();
+    let code = Code::from_str_code(doc["code"].as_str().unwrap()).unwrap();
+    let _ = sink.tx.send(Received {
+        headers,
+        body: Bytes::new(),
+        outcome: Err(code),
+        answered: parts.status.as_u16(),
+        at: Instant::now(),
+    });
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+async fn handler(
+    State(sink): State<Sink>,
+    Extension(verified): Extension<Verified>,
+    Extension(event): Extension<Event>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let answered = sink.script.lock().unwrap().pop_front().unwrap_or(200);
     let _ = sink.tx.send(Received {
         headers,
         body,
-        outcome,
+        outcome: Ok((verified, event)),
         answered,
         at: Instant::now(),
     });

@@ -4,18 +4,13 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use clap::Args;
 use fluxbase_emulator::{Emulator, Flavor, RunningEmulator};
 use fluxbase_webhooks::client::{Client, Delivery, EventFilter};
-use fluxbase_webhooks::{Code, Event, Key, Scheme, Verifier};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use fluxbase_webhooks::{Event, Key, Verifier};
 
 use crate::cmd::emulator::FlavorArg;
+use crate::cmd::listen::{self, Receiver};
 use crate::cmd::manage::webhooks::{delivery_status, events_text};
 
 /// How long the demo waits for a delivery before giving up.
@@ -40,50 +35,6 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(demo(args.flavor.into()))
 }
 
-/// What the receiver saw of one delivery.
-#[derive(Debug)]
-enum Seen {
-    /// Verified and parsed.
-    Event {
-        event: Box<Event>,
-        scheme: Scheme,
-        key_id: Option<String>,
-    },
-    /// Refused, with the reason code.
-    Rejected(Code),
-}
-
-/// The demo's receiver: one route that verifies each delivery's signature
-/// over the raw body with the core API, parses the typed event, and passes
-/// it to the demo. Everything a receiver needs is in this function, so it
-/// can be replaced by one built on the framework integration.
-fn receiver(verifier: Verifier, seen: mpsc::UnboundedSender<Seen>) -> Router {
-    let handler = move |headers: HeaderMap, body: Bytes| {
-        let (verifier, seen) = (verifier.clone(), seen.clone());
-        async move {
-            let checked = verifier
-                .verify_headers(&headers, &body)
-                .and_then(|v| Ok((v, Event::from_slice(&body)?)));
-            match checked {
-                Ok((verified, event)) => {
-                    let _ = seen.send(Seen::Event {
-                        event: Box::new(event),
-                        scheme: verified.scheme(),
-                        key_id: verified.key_id().map(str::to_owned),
-                    });
-                    StatusCode::OK
-                }
-                Err(err) => {
-                    let _ = seen.send(Seen::Rejected(err.code()));
-                    StatusCode::from_u16(err.code().http_status())
-                        .unwrap_or(StatusCode::UNAUTHORIZED)
-                }
-            }
-        }
-    };
-    Router::new().route("/webhook", post(handler))
-}
-
 fn step(n: u32, text: impl AsRef<str>) {
     println!("{n}. {}", text.as_ref());
 }
@@ -105,21 +56,13 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
 
     let secret = fresh_secret();
     let verifier = Verifier::from_keys([Key::new(secret.as_str()).id(KEY_ID)]);
-    let (tx, mut seen) = mpsc::unbounded_channel();
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let receiver_url = format!("http://{}/webhook", listener.local_addr()?);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, receiver(verifier, tx))
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    // The same receiver as `fluxhook listen`: axum with `VerifyLayer`.
+    let mut receiver = Receiver::start(([127, 0, 0, 1], 0).into(), "/webhook", verifier).await?;
+    let receiver_url = receiver.url();
     step(
         2,
         format!(
-            "Started a receiver at {receiver_url}; it checks X-Fluxbase-Signature against a fresh secret (key id \"{KEY_ID}\")"
+            "Started a receiver at {receiver_url} (axum + VerifyLayer); it checks X-Fluxbase-Signature against a fresh secret (key id \"{KEY_ID}\")"
         ),
     );
 
@@ -165,11 +108,11 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
             }
         ),
     );
-    report(&mut seen).await?;
+    report(&mut receiver).await?;
 
     fire(
         &emu,
-        &mut seen,
+        &mut receiver,
         6,
         "INSERT",
         "Fired INSERT on auth.users (a new user signed up)",
@@ -177,7 +120,7 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
     .await?;
     fire(
         &emu,
-        &mut seen,
+        &mut receiver,
         7,
         "UPDATE",
         "Fired UPDATE on auth.users with old_record (the user changed their email)",
@@ -185,7 +128,7 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
     .await?;
     fire(
         &emu,
-        &mut seen,
+        &mut receiver,
         8,
         "user.created",
         "Fired user.created, the event shape the SDK documentation describes",
@@ -209,15 +152,14 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
         log.len()
     );
 
-    let _ = stop.send(());
-    let _ = server.await;
+    receiver.shutdown().await;
     emu.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn fire(
     emu: &RunningEmulator,
-    seen: &mut mpsc::UnboundedReceiver<Seen>,
+    receiver: &mut Receiver,
     n: u32,
     name: &str,
     text: &str,
@@ -227,29 +169,31 @@ async fn fire(
         anyhow::bail!("{name} matched no webhook");
     }
     step(n, text);
-    report(seen).await
+    report(receiver).await
 }
 
 /// Waits for the receiver's next delivery and prints it.
-async fn report(seen: &mut mpsc::UnboundedReceiver<Seen>) -> anyhow::Result<()> {
-    let got = tokio::time::timeout(WAIT, seen.recv())
+async fn report(receiver: &mut Receiver) -> anyhow::Result<()> {
+    let got = tokio::time::timeout(WAIT, receiver.next())
         .await
         .map_err(|_| anyhow::anyhow!("the receiver got no delivery within {WAIT:?}"))?
         .ok_or_else(|| anyhow::anyhow!("the receiver stopped"))?;
     match got {
-        Seen::Event {
-            event,
-            scheme,
-            key_id,
-        } => {
-            println!("     received {}", describe(&event));
+        listen::Delivery::Verified(received) => {
+            let verified = &received.verified;
+            println!("     received {}", describe(&received.event));
             println!(
-                "       verified: {scheme} signature, key \"{}\"",
-                key_id.as_deref().unwrap_or("?")
+                "       verified: {} signature, key \"{}\"",
+                verified.scheme(),
+                verified.key_id().unwrap_or("?")
             );
             Ok(())
         }
-        Seen::Rejected(code) => anyhow::bail!("the receiver refused a delivery: {code}"),
+        listen::Delivery::Refused(refusal) => anyhow::bail!(
+            "the receiver refused a delivery: {}: {}",
+            refusal.code,
+            refusal.message
+        ),
     }
 }
 

@@ -7,11 +7,11 @@ use crate::cli::{Cli, Command};
 mod sign;
 mod verify;
 
-pub(crate) mod listen;
-mod send;
 pub(crate) mod demo;
 pub(crate) mod emulator;
+pub(crate) mod listen;
 pub(crate) mod manage;
+mod send;
 
 /// Exit status for usage and I/O errors.
 pub(crate) const EXIT_USAGE: u8 = 2;

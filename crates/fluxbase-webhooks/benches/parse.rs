@@ -125,7 +125,10 @@ fn verify_and_parse(c: &mut Criterion) {
     let (name, body) = PAYLOADS[0];
     let verifier = Verifier::new(SECRET);
     let header = Signer::new(SECRET).sign_now(body).to_string();
-    assert!(matches!(verifier.verify_event(&header, body), Ok(Event::Insert(_))));
+    assert!(matches!(
+        verifier.verify_event(&header, body),
+        Ok(Event::Insert(_))
+    ));
     let mut group = c.benchmark_group(format!("verify+parse/{name}"));
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("fluxhook verify_event", |b| {

@@ -10,6 +10,13 @@ use crate::signature::{Scheme, SignatureHeader, Tag};
 
 pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
+// The keyed states are as good as the secret for forging signatures: their
+// SHA-256 states must be wiped when dropped (sha2's `zeroize` feature).
+const _: () = {
+    fn wiped_on_drop<T: hmac::digest::zeroize::ZeroizeOnDrop>() {}
+    let _ = wiped_on_drop::<sha2::block_api::Sha256VarCore>;
+};
+
 /// A MAC state keyed once, cloned for every message.
 ///
 /// Cloning copies the inner and outer hash states, so a request never hashes
@@ -39,6 +46,13 @@ impl KeyedMac {
             ));
         }
         mac
+    }
+
+    /// The tag of `body` in `scheme`: [`KeyedMac::start`], the body, finish.
+    pub(crate) fn tag(&self, scheme: Scheme, timestamp: Option<i64>, body: &[u8]) -> Tag {
+        let mut mac = self.start(scheme, timestamp);
+        mac.update(body);
+        finish(mac)
     }
 }
 
@@ -123,9 +137,7 @@ impl Signer {
 
     /// The raw 32-byte tag for `body` in `scheme`.
     pub fn tag(&self, scheme: Scheme, timestamp: i64, body: &[u8]) -> Tag {
-        let mut mac = self.mac.start(scheme, Some(timestamp));
-        mac.update(body);
-        finish(mac)
+        self.mac.tag(scheme, Some(timestamp), body)
     }
 
     /// The 64 lowercase hex digits of [`Signer::tag`]; for the hex scheme this

@@ -170,6 +170,14 @@ impl SignatureHeader {
     }
 
     fn parse_bytes(value: &[u8]) -> Result<Self, Error> {
+        match Self::parse_canonical(value) {
+            Some(canonical) => Ok(canonical),
+            None => Self::parse_general(value),
+        }
+    }
+
+    /// Any scheme, by the rules in the module docs.
+    fn parse_general(value: &[u8]) -> Result<Self, Error> {
         if !is_visible_ascii(value) {
             return Err(Malformed::NotAscii.into());
         }
@@ -187,35 +195,35 @@ impl SignatureHeader {
                 .map(Self::hex)
                 .ok_or_else(|| Malformed::InvalidHex.into());
         }
-        if let Some(canonical) = Self::parse_canonical(value) {
-            return Ok(canonical);
-        }
         Self::parse_timestamped(value)
     }
 
-    /// The exact form the Fluxbase server sends, `t=<digits>,v1=<64 chars>`
-    /// (no sign, no leading zero, no space, one value), read without
+    /// The exact form the Fluxbase server sends, `t=<digits>,v1=<64 hex
+    /// digits>` (no sign, no leading zero, no space, one value), read without
     /// splitting. `None` for anything else, which the general rules then
-    /// read; on this form both give the same result.
+    /// read; on this form both give the same result. Every byte of this form
+    /// is visible ASCII, so it needs no separate check.
     fn parse_canonical(value: &[u8]) -> Option<Self> {
-        let rest = value.strip_prefix(b"t=")?;
-        // At most 18 digits, so that the number fits an i64 whatever they are.
-        let comma = rest.iter().take(19).position(|&b| b == b',')?;
-        let (digits, rest) = rest.split_at(comma);
-        let hex_digits = rest.strip_prefix(b",v1=")?;
-        if hex_digits.len() != TAG_LEN * 2
-            || !matches!(digits.first(), Some(b'1'..=b'9'))
-            || !digits.iter().all(u8::is_ascii_digit)
-        {
+        // The value ends with exactly 64 digits, which fixes where `t` ends.
+        let (head, hex_digits) = value.split_at_checked(value.len().checked_sub(TAG_LEN * 2)?)?;
+        let digits = head.strip_prefix(b"t=")?.strip_suffix(b",v1=")?;
+        // 1 to 18 digits, the first not 0: a positive number that fits an i64.
+        if !(1..=18).contains(&digits.len()) || digits[0] == b'0' {
             return None;
         }
-        let timestamp = digits
-            .iter()
-            .fold(0i64, |t, &d| t * 10 + i64::from(d - b'0'));
+        let mut timestamp = 0i64;
+        for &d in digits {
+            let digit = d.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            timestamp = timestamp * 10 + i64::from(digit);
+        }
+        let tag = decode_tag(hex_digits)?;
         Some(Self {
             scheme: Scheme::Timestamped,
             timestamp: Some(timestamp),
-            tags: smallvec::smallvec![decode_tag(hex_digits)],
+            tags: SmallVec::from_buf([Some(tag)]),
         })
     }
 
@@ -405,45 +413,53 @@ fn is_visible_ascii(value: &[u8]) -> bool {
     })
 }
 
-/// Marks a byte that is not a hex digit in [`HEX_VALUE`].
-const NOT_HEX: u8 = 0x10;
-
-/// The value of each hex digit (either case); [`NOT_HEX`] for other bytes.
-const HEX_VALUE: [u8; 256] = {
-    let mut table = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
-
 /// Decodes exactly 64 hex digits (either case) into a tag.
 ///
-/// Every digit goes through one table lookup and the validity of all of
-/// them is checked once at the end, so the loop has no branch per digit.
+/// Eight digits are decoded at a time as one `u64` (SWAR), and their
+/// validity is checked once at the end, so the loop has no branch per digit.
 pub(crate) fn decode_tag(hex_digits: &[u8]) -> Option<Tag> {
-    let (pairs, []) = hex_digits.as_chunks::<2>() else {
+    let (chunks, []) = hex_digits.as_chunks::<8>() else {
         return None;
     };
-    if pairs.len() != TAG_LEN {
+    if chunks.len() != TAG_LEN / 4 {
         return None;
     }
     let mut tag = [0u8; TAG_LEN];
-    let mut invalid = 0u8;
-    for (byte, &[hi, lo]) in tag.iter_mut().zip(pairs) {
-        let (hi, lo) = (HEX_VALUE[usize::from(hi)], HEX_VALUE[usize::from(lo)]);
-        invalid |= hi | lo;
-        *byte = (hi << 4) | (lo & 0x0f);
+    let mut valid = HIGH_BITS;
+    for (out, chunk) in tag.as_chunks_mut::<4>().0.iter_mut().zip(chunks) {
+        let (bytes, ok) = decode_8_hex_digits(u64::from_le_bytes(*chunk));
+        *out = bytes.to_le_bytes();
+        valid &= ok;
     }
-    (invalid & NOT_HEX == 0).then_some(tag)
+    (valid == HIGH_BITS).then_some(tag)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = ONES * 0x80;
+
+/// Sets the high bit of each byte of `x` that is at least `low`, for bytes
+/// below 0x80 (so that no sum carries into the next byte).
+const fn at_least(x: u64, low: u8) -> u64 {
+    x + ONES * (0x80 - low as u64)
+}
+
+/// Decodes the 8 hex digits in `digits` (first digit in the lowest byte)
+/// into 4 bytes. The second value has the high bit of every byte set where
+/// that byte is a hex digit.
+fn decode_8_hex_digits(digits: u64) -> (u32, u64) {
+    let ascii = digits & !HIGH_BITS;
+    let digit = at_least(ascii, b'0') & !at_least(ascii, b'9' + 1);
+    let lower = ascii | (ONES * 0x20);
+    let letter = at_least(lower, b'a') & !at_least(lower, b'f' + 1);
+    let valid = (digit | letter) & !digits & HIGH_BITS;
+    // '0'..='9' are 0x30..=0x39; 'A'..='F' and 'a'..='f' have bit 6 set and
+    // 1..=6 in the low nibble.
+    let nibbles = (ascii & (ONES * 0x0f)) + ((ascii >> 6) & ONES) * 9;
+    // Byte 2k becomes (digit 2k << 4) | digit 2k+1; then gather bytes 0, 2, 4, 6.
+    let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let pairs = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+    let bytes = (pairs | (pairs >> 16)) & 0xffff_ffff;
+    (bytes as u32, valid)
 }
 
 /// Base-10 `i64` with an optional sign, as Go's `strconv.ParseInt(s, 10, 64)`
@@ -587,7 +603,7 @@ mod tests {
             let mut tag = [0u8; TAG_LEN];
             hex::decode_to_slice(digits, &mut tag).ok().map(|()| tag)
         };
-        for position in [0, 7, 63] {
+        for position in 0..64 {
             for b in 0..=u8::MAX {
                 let mut digits = HEX.as_bytes().to_vec();
                 digits[position] = b;
@@ -656,10 +672,14 @@ mod tests {
             format!("t=1,v1={HEX}"),
             format!("t=999999999999999999,v1={HEX}"),
             format!("t=1234567890,v1={}", HEX.to_uppercase()),
-            format!("t=1234567890,v1={}", "z".repeat(64)),
         ];
         // Near misses the canonical reader must leave to the general rules.
         let others = [
+            format!("t=1234567890,v1={}", "z".repeat(64)),
+            format!("t=1234567890,v1={}\u{e9}", &HEX[2..]),
+            format!("t=1234567890,v1={}\x7f", &HEX[1..]),
+            format!(" t=1,v1={HEX}"),
+            format!("t=1,v1={HEX} "),
             format!("t=0,v1={HEX}"),
             format!("t=01,v1={HEX}"),
             format!("t=+1,v1={HEX}"),
@@ -677,7 +697,7 @@ mod tests {
         ];
         for value in &canonical {
             let fast = SignatureHeader::parse_canonical(value.as_bytes());
-            let general = SignatureHeader::parse_timestamped(value.as_bytes()).ok();
+            let general = SignatureHeader::parse_general(value.as_bytes()).ok();
             assert!(fast.is_some(), "{value}");
             assert_eq!(fast, general, "{value}");
         }
@@ -685,7 +705,7 @@ mod tests {
             assert_eq!(SignatureHeader::parse_canonical(value.as_bytes()), None);
             assert_eq!(
                 SignatureHeader::parse(value),
-                SignatureHeader::parse_timestamped(value.as_bytes()),
+                SignatureHeader::parse_general(value.as_bytes()),
                 "{value}"
             );
         }

@@ -204,7 +204,7 @@ impl SignatureHeader {
     /// read; on this form both give the same result. Every byte of this form
     /// is visible ASCII, so it needs no separate check.
     fn parse_canonical(value: &[u8]) -> Option<Self> {
-        // The value ends with exactly 64 digits, which fixes where `t` ends.
+        // The value ends with exactly 64 hex digits, which fixes where `t` ends.
         let (head, hex_digits) = value.split_at_checked(value.len().checked_sub(TAG_LEN * 2)?)?;
         let digits = head.strip_prefix(b"t=")?.strip_suffix(b",v1=")?;
         // 1 to 18 digits, the first not 0: a positive number that fits an i64.
@@ -346,7 +346,7 @@ impl SignatureHeader {
 /// Constant-time equality of two tags: the XOR of every 8-byte word is
 /// OR-ed together with no early exit, and [`subtle`] turns the result into a
 /// [`Choice`] without a data-dependent branch.
-pub(crate) fn tag_eq(a: &Tag, b: &Tag) -> Choice {
+fn tag_eq(a: &Tag, b: &Tag) -> Choice {
     let (a, _) = a.as_chunks::<8>();
     let (b, _) = b.as_chunks::<8>();
     let diff = a.iter().zip(b).fold(0u64, |acc, (x, y)| {

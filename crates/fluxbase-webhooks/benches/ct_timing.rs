@@ -11,6 +11,8 @@
 //!   verification (`Verification::finish`: HMAC finalization and the
 //!   comparison of every candidate tag) for a tag wrong in its first byte vs
 //!   wrong in its last byte. An early-exit comparison leaks here.
+//! - `verify_at (first vs last byte wrong)`: the same through the one-shot
+//!   path ([`Verifier::verify_at`]), which compares without a `Verification`.
 //! - `ct_eq (equal vs first byte wrong)` and `(first vs last byte wrong)`:
 //!   the `subtle` comparison of 32-byte tags the verifier uses.
 //! - `early-exit loop (control)`: a byte loop that stops at the first
@@ -150,6 +152,14 @@ fn main() {
                 .unwrap_or_else(|e| panic!("{e}"));
             let _ = v.update(&body);
             let _ = black_box(v.finish());
+        }),
+        false,
+    );
+    let values = headers.clone().map(|h| h.to_string());
+    report(
+        "verify_at (first vs last byte wrong)",
+        measure(samples / 4, 1, |class| {
+            let _ = black_box(verifier.verify_at(&values[class], &body, now));
         }),
         false,
     );

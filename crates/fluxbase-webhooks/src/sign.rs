@@ -10,6 +10,13 @@ use crate::signature::{Scheme, SignatureHeader, Tag};
 
 pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
+// The keyed states are as good as the secret for forging signatures: their
+// SHA-256 states must be wiped when dropped (sha2's `zeroize` feature).
+const _: () = {
+    fn wiped_on_drop<T: hmac::digest::zeroize::ZeroizeOnDrop>() {}
+    let _ = wiped_on_drop::<sha2::block_api::Sha256VarCore>;
+};
+
 /// A MAC state keyed once, cloned for every message.
 ///
 /// Cloning copies the inner and outer hash states, so a request never hashes
@@ -31,14 +38,29 @@ impl KeyedMac {
     /// place: the signed message is never built in memory.
     pub(crate) fn start(&self, scheme: Scheme, timestamp: Option<i64>) -> HmacSha256 {
         let mut mac = self.0.clone();
-        if scheme == Scheme::Timestamped {
-            let mut buf = itoa_buf();
-            mac.update(format_timestamp_prefix(
-                timestamp.unwrap_or_default(),
-                &mut buf,
-            ));
-        }
+        feed_prefix(&mut mac, scheme, timestamp);
         mac
+    }
+
+    /// The tag of `body` in `scheme`, the whole computation in one frame so
+    /// the state is never moved.
+    pub(crate) fn tag(&self, scheme: Scheme, timestamp: Option<i64>, body: &[u8]) -> Tag {
+        let mut mac = self.0.clone();
+        feed_prefix(&mut mac, scheme, timestamp);
+        mac.update(body);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// Feeds `"<t>."` for the timestamped scheme, nothing for the others.
+#[inline]
+fn feed_prefix(mac: &mut HmacSha256, scheme: Scheme, timestamp: Option<i64>) {
+    if scheme == Scheme::Timestamped {
+        let mut buf = [0u8; 24];
+        mac.update(format_timestamp_prefix(
+            timestamp.unwrap_or_default(),
+            &mut buf,
+        ));
     }
 }
 
@@ -46,26 +68,34 @@ pub(crate) fn finish(mac: HmacSha256) -> Tag {
     mac.finalize().into_bytes().into()
 }
 
-fn itoa_buf() -> [u8; 24] {
-    [0u8; 24]
-}
+/// `"00" "01" ... "99"`: two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
 
 /// Writes `"<t>."` into `buf` without allocating and returns it.
 fn format_timestamp_prefix(t: i64, buf: &mut [u8; 24]) -> &[u8] {
-    let mut pos = buf.len();
-    pos -= 1;
+    let mut pos = buf.len() - 1;
     buf[pos] = b'.';
-    let negative = t < 0;
     let mut n = t.unsigned_abs();
-    loop {
-        pos -= 1;
-        buf[pos] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
     }
-    if negative {
+    if n >= 10 {
+        let pair = n as usize * 2;
+        pos -= 2;
+        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        pos -= 1;
+        buf[pos] = b'0' + n as u8;
+    }
+    if t < 0 {
         pos -= 1;
         buf[pos] = b'-';
     }
@@ -123,9 +153,7 @@ impl Signer {
 
     /// The raw 32-byte tag for `body` in `scheme`.
     pub fn tag(&self, scheme: Scheme, timestamp: i64, body: &[u8]) -> Tag {
-        let mut mac = self.mac.start(scheme, Some(timestamp));
-        mac.update(body);
-        finish(mac)
+        self.mac.tag(scheme, Some(timestamp), body)
     }
 
     /// The 64 lowercase hex digits of [`Signer::tag`]; for the hex scheme this
@@ -161,7 +189,7 @@ mod tests {
 
     #[test]
     fn prefix_formatting() {
-        let mut buf = itoa_buf();
+        let mut buf = [0u8; 24];
         assert_eq!(format_timestamp_prefix(0, &mut buf), b"0.");
         assert_eq!(format_timestamp_prefix(-1000, &mut buf), b"-1000.");
         assert_eq!(
@@ -172,6 +200,13 @@ mod tests {
             format_timestamp_prefix(i64::MAX, &mut buf),
             b"9223372036854775807."
         );
+        for t in (-1000..1000).chain([1_700_000_000, 99, 100, 101, -99, -100, -101]) {
+            assert_eq!(
+                format_timestamp_prefix(t, &mut buf),
+                format!("{t}.").as_bytes(),
+                "{t}"
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::fmt;
 use std::ops::{BitOr, BitOrAssign};
 
 use smallvec::SmallVec;
+use subtle::{Choice, ConstantTimeEq};
 
 use crate::error::{Error, Malformed};
 
@@ -169,10 +170,15 @@ impl SignatureHeader {
     }
 
     fn parse_bytes(value: &[u8]) -> Result<Self, Error> {
-        if value
-            .iter()
-            .any(|&b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
-        {
+        match Self::parse_canonical(value) {
+            Some(canonical) => Ok(canonical),
+            None => Self::parse_general(value),
+        }
+    }
+
+    /// Any scheme, by the rules in the module docs.
+    fn parse_general(value: &[u8]) -> Result<Self, Error> {
+        if !is_visible_ascii(value) {
             return Err(Malformed::NotAscii.into());
         }
         let value = value.trim_ascii();
@@ -190,6 +196,35 @@ impl SignatureHeader {
                 .ok_or_else(|| Malformed::InvalidHex.into());
         }
         Self::parse_timestamped(value)
+    }
+
+    /// The exact form the Fluxbase server sends, `t=<digits>,v1=<64 hex
+    /// digits>` (no sign, no leading zero, no space, one value), read without
+    /// splitting. `None` for anything else, which the general rules then
+    /// read; on this form both give the same result. Every byte of this form
+    /// is visible ASCII, so it needs no separate check.
+    fn parse_canonical(value: &[u8]) -> Option<Self> {
+        // The value ends with exactly 64 hex digits, which fixes where `t` ends.
+        let (head, hex_digits) = value.split_at_checked(value.len().checked_sub(TAG_LEN * 2)?)?;
+        let digits = head.strip_prefix(b"t=")?.strip_suffix(b",v1=")?;
+        // 1 to 18 digits, the first not 0: a positive number that fits an i64.
+        if !(1..=18).contains(&digits.len()) || digits[0] == b'0' {
+            return None;
+        }
+        let mut timestamp = 0i64;
+        for &d in digits {
+            let digit = d.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            timestamp = timestamp * 10 + i64::from(digit);
+        }
+        let tag = decode_tag(hex_digits)?;
+        Some(Self {
+            scheme: Scheme::Timestamped,
+            timestamp: Some(timestamp),
+            tags: SmallVec::from_buf([Some(tag)]),
+        })
     }
 
     /// The server's `ParseWebhookSignature` rules (see the module docs).
@@ -296,9 +331,28 @@ impl SignatureHeader {
         self.tags.is_empty()
     }
 
-    pub(crate) fn raw_tags(&self) -> &[Option<Tag>] {
-        &self.tags
+    /// Whether `expected` equals any value of the header, in constant time:
+    /// every value is compared in full, whatever matched before.
+    pub(crate) fn matches(&self, expected: &Tag) -> Choice {
+        self.tags
+            .iter()
+            .flatten()
+            .fold(Choice::from(0), |hit, candidate| {
+                hit | tag_eq(expected, candidate)
+            })
     }
+}
+
+/// Constant-time equality of two tags: the XOR of every 8-byte word is
+/// OR-ed together with no early exit, and [`subtle`] turns the result into a
+/// [`Choice`] without a data-dependent branch.
+fn tag_eq(a: &Tag, b: &Tag) -> Choice {
+    let (a, _) = a.as_chunks::<8>();
+    let (b, _) = b.as_chunks::<8>();
+    let diff = a.iter().zip(b).fold(0u64, |acc, (x, y)| {
+        acc | (u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y))
+    });
+    diff.ct_eq(&0)
 }
 
 impl fmt::Display for SignatureHeader {
@@ -351,16 +405,88 @@ impl std::str::FromStr for SignatureHeader {
     }
 }
 
-/// Decodes exactly 64 hex digits (either case) into a tag.
-pub(crate) fn decode_tag(hex_digits: &[u8]) -> Option<Tag> {
-    let mut tag = [0u8; TAG_LEN];
-    (hex_digits.len() == TAG_LEN * 2 && hex::decode_to_slice(hex_digits, &mut tag).is_ok())
-        .then_some(tag)
+/// Whether every byte is a tab or visible ASCII (space included). Written
+/// without an early exit so that it compiles to a vector loop.
+fn is_visible_ascii(value: &[u8]) -> bool {
+    value.iter().fold(true, |ok, &b| {
+        ok & ((0x20..0x7f).contains(&b) | (b == b'\t'))
+    })
 }
 
-/// Base-10 `i64` with an optional sign, as Go's `strconv.ParseInt(s, 10, 64)`.
-fn parse_i64(digits: &[u8]) -> Option<i64> {
-    std::str::from_utf8(digits).ok()?.parse().ok()
+/// Decodes exactly 64 hex digits (either case) into a tag.
+///
+/// Eight digits are decoded at a time as one `u64` (SWAR), and their
+/// validity is checked once at the end, so the loop has no branch per digit.
+pub(crate) fn decode_tag(hex_digits: &[u8]) -> Option<Tag> {
+    let (chunks, []) = hex_digits.as_chunks::<8>() else {
+        return None;
+    };
+    if chunks.len() != TAG_LEN / 4 {
+        return None;
+    }
+    let mut tag = [0u8; TAG_LEN];
+    let mut valid = HIGH_BITS;
+    for (out, chunk) in tag.as_chunks_mut::<4>().0.iter_mut().zip(chunks) {
+        let (bytes, ok) = decode_8_hex_digits(u64::from_le_bytes(*chunk));
+        *out = bytes.to_le_bytes();
+        valid &= ok;
+    }
+    (valid == HIGH_BITS).then_some(tag)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = ONES * 0x80;
+
+/// Sets the high bit of each byte of `x` that is at least `low`, for bytes
+/// below 0x80 (so that no sum carries into the next byte).
+const fn at_least(x: u64, low: u8) -> u64 {
+    x + ONES * (0x80 - low as u64)
+}
+
+/// Decodes the 8 hex digits in `digits` (first digit in the lowest byte)
+/// into 4 bytes. The second value has the high bit of every byte set where
+/// that byte is a hex digit.
+fn decode_8_hex_digits(digits: u64) -> (u32, u64) {
+    let ascii = digits & !HIGH_BITS;
+    let digit = at_least(ascii, b'0') & !at_least(ascii, b'9' + 1);
+    let lower = ascii | (ONES * 0x20);
+    let letter = at_least(lower, b'a') & !at_least(lower, b'f' + 1);
+    let valid = (digit | letter) & !digits & HIGH_BITS;
+    // '0'..='9' are 0x30..=0x39; 'A'..='F' and 'a'..='f' have bit 6 set and
+    // 1..=6 in the low nibble.
+    let nibbles = (ascii & (ONES * 0x0f)) + ((ascii >> 6) & ONES) * 9;
+    // Byte 2k becomes (digit 2k << 4) | digit 2k+1; then gather bytes 0, 2, 4, 6.
+    let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let pairs = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+    let bytes = (pairs | (pairs >> 16)) & 0xffff_ffff;
+    (bytes as u32, valid)
+}
+
+/// Base-10 `i64` with an optional sign, as Go's `strconv.ParseInt(s, 10, 64)`
+/// (and Rust's `i64::from_str`): at least one digit, nothing else, no
+/// overflow.
+fn parse_i64(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut magnitude: u64 = 0;
+    for &d in digits {
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        magnitude = magnitude.checked_mul(10)?.checked_add(u64::from(digit))?;
+    }
+    if negative {
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    }
 }
 
 fn strip_prefix_ignore_case<'a>(value: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
@@ -469,6 +595,136 @@ mod tests {
         let h = SignatureHeader::parse(format!("t=12,v1={},v1=zz", HEX.to_uppercase())).unwrap();
         assert_eq!(h.to_string(), format!("t=12,v1={HEX},v1="));
         assert_eq!(SignatureHeader::parse(h.to_string()).unwrap(), h);
+    }
+
+    #[test]
+    fn hex_decoding_agrees_with_the_hex_crate() {
+        let reference = |digits: &[u8]| {
+            let mut tag = [0u8; TAG_LEN];
+            hex::decode_to_slice(digits, &mut tag).ok().map(|()| tag)
+        };
+        for position in 0..64 {
+            for b in 0..=u8::MAX {
+                let mut digits = HEX.as_bytes().to_vec();
+                digits[position] = b;
+                assert_eq!(decode_tag(&digits), reference(&digits), "{b:#04x}");
+            }
+        }
+        let upper = HEX.to_uppercase();
+        assert_eq!(decode_tag(upper.as_bytes()), reference(HEX.as_bytes()));
+        for len in [0, 2, 62, 63, 65, 66] {
+            assert_eq!(decode_tag(&b"a".repeat(len)), None, "{len}");
+        }
+    }
+
+    #[test]
+    fn integer_parsing_agrees_with_std() {
+        for s in [
+            "0",
+            "+0",
+            "-0",
+            "7",
+            "+7",
+            "-7",
+            "0001234567890",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "18446744073709551616",
+            "",
+            "+",
+            "-",
+            "--1",
+            "+-1",
+            "1.5",
+            " 1",
+            "1 ",
+            "0x1",
+            "1e3",
+            "\u{661}",
+        ] {
+            assert_eq!(parse_i64(s.as_bytes()), s.parse::<i64>().ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn visible_ascii() {
+        assert!(is_visible_ascii(b"t=1,\tv1= ~"));
+        for bad in [
+            &b"\x7f"[..],
+            b"\x1f",
+            b"\n",
+            b"\r",
+            b"\x00",
+            b"\x80",
+            b"\xff",
+        ] {
+            assert!(!is_visible_ascii(&[b"t=1,v1=".as_slice(), bad].concat()));
+        }
+    }
+
+    #[test]
+    fn the_canonical_form_reads_as_the_general_rules_read_it() {
+        let canonical = [
+            format!("t=1234567890,v1={HEX}"),
+            format!("t=1,v1={HEX}"),
+            format!("t=999999999999999999,v1={HEX}"),
+            format!("t=1234567890,v1={}", HEX.to_uppercase()),
+        ];
+        // Near misses the canonical reader must leave to the general rules.
+        let others = [
+            format!("t=1234567890,v1={}", "z".repeat(64)),
+            format!("t=1234567890,v1={}\u{e9}", &HEX[2..]),
+            format!("t=1234567890,v1={}\x7f", &HEX[1..]),
+            format!(" t=1,v1={HEX}"),
+            format!("t=1,v1={HEX} "),
+            format!("t=0,v1={HEX}"),
+            format!("t=01,v1={HEX}"),
+            format!("t=+1,v1={HEX}"),
+            format!("t=-1,v1={HEX}"),
+            format!("t=,v1={HEX}"),
+            format!("t=1 ,v1={HEX}"),
+            format!("t=1,v1={HEX},v1={HEX}"),
+            format!("t=1,v1={HEX}0"),
+            format!("t=1,v1={}", &HEX[1..]),
+            format!("t=1,v2={HEX}"),
+            format!("t=1,t=2,v1={HEX}"),
+            format!("t=99999999999999999999,v1={HEX}"),
+            format!("t=9223372036854775807,v1={HEX}"),
+            format!("t=9223372036854775808,v1={HEX}"),
+        ];
+        for value in &canonical {
+            let fast = SignatureHeader::parse_canonical(value.as_bytes());
+            let general = SignatureHeader::parse_general(value.as_bytes()).ok();
+            assert!(fast.is_some(), "{value}");
+            assert_eq!(fast, general, "{value}");
+        }
+        for value in &others {
+            assert_eq!(SignatureHeader::parse_canonical(value.as_bytes()), None);
+            assert_eq!(
+                SignatureHeader::parse(value),
+                SignatureHeader::parse_general(value.as_bytes()),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn tags_compare_whole() {
+        let tag = decode_tag(HEX.as_bytes()).unwrap();
+        assert!(bool::from(tag_eq(&tag, &tag)));
+        for i in 0..TAG_LEN {
+            for bit in 0..8 {
+                let mut other = tag;
+                other[i] ^= 1 << bit;
+                assert!(!bool::from(tag_eq(&tag, &other)), "byte {i} bit {bit}");
+            }
+        }
+        let h = SignatureHeader::parse(format!("t=1,v1=zz,v1={HEX},v1=00")).unwrap();
+        assert!(bool::from(h.matches(&tag)));
+        assert!(!bool::from(h.matches(&[0; TAG_LEN])));
     }
 
     #[test]

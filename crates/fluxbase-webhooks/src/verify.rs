@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use hmac::Mac;
 use smallvec::SmallVec;
-use subtle::{Choice, ConstantTimeEq};
 
 use crate::error::{Error, Malformed};
 use crate::event::Event;
@@ -320,9 +319,24 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<Verified, Error> {
-        let mut v = self.begin_at(header, now)?;
-        v.update(body)?;
-        v.finish()
+        // The same checks in the same order as `begin_at`, `update` and
+        // `finish`, without their state: the MAC states live on the stack
+        // and the keyring is borrowed, not reference-counted.
+        let header = SignatureHeader::parse(header)?;
+        self.admit(&header, now)?;
+        self.check_len(body.len() as u64)?;
+        let keys = self.keys.load();
+        let mut matched = None;
+        for (index, key) in keys.iter().enumerate() {
+            if key.usable_at(now) {
+                let expected = key.mac.tag(header.scheme(), header.timestamp(), body);
+                if bool::from(header.matches(&expected)) && matched.is_none() {
+                    matched = Some((index, key.id.clone()));
+                }
+            }
+        }
+        let (index, id) = matched.ok_or(Error::SignatureMismatch)?;
+        Ok(Verified::matched(&header, index, id, body.len() as u64))
     }
 
     /// Verifies, then parses the body into an [`Event`].
@@ -347,9 +361,7 @@ impl Verifier {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<Verified, Error> {
-        let mut v = self.begin_headers_at(headers, SystemTime::now())?;
-        v.update(body)?;
-        v.finish()
+        self.verify_at(self.select_http_header(headers)?, body, SystemTime::now())
     }
 
     /// Starts an incremental verification: the header is parsed and the
@@ -466,28 +478,39 @@ impl Verifier {
         header: SignatureHeader,
         now: SystemTime,
     ) -> Result<Verification, Error> {
-        let scheme = header.scheme();
-        if !self.schemes.contains(scheme) {
-            return Err(Malformed::SchemeNotAllowed(scheme).into());
-        }
-        if let Some(t) = header.timestamp() {
-            self.check_window(t, now)?;
-        }
-        let keys = self.keys.load_full();
-        let macs = keys
+        self.admit(&header, now)?;
+        let macs = self
+            .keys
+            .load()
             .iter()
             .enumerate()
             .filter(|(_, k)| k.usable_at(now))
-            .map(|(i, k)| (i, k.mac.start(scheme, header.timestamp())))
+            .map(|(index, k)| KeyState {
+                index,
+                id: k.id.clone(),
+                mac: k.mac.start(header.scheme(), header.timestamp()),
+            })
             .collect();
         Ok(Verification {
             header,
-            keys,
             macs,
             len: 0,
             limit: self.body_limit,
             over_limit: false,
         })
+    }
+
+    /// Whether the header's scheme is accepted and its timestamp, if any,
+    /// inside the window.
+    fn admit(&self, header: &SignatureHeader, now: SystemTime) -> Result<(), Error> {
+        let scheme = header.scheme();
+        if !self.schemes.contains(scheme) {
+            return Err(Malformed::SchemeNotAllowed(scheme).into());
+        }
+        match header.timestamp() {
+            Some(t) => self.check_window(t, now),
+            None => Ok(()),
+        }
     }
 
     fn check_window(&self, t: i64, now: SystemTime) -> Result<(), Error> {
@@ -535,11 +558,19 @@ impl fmt::Debug for Verifier {
 /// [`Verifier::verify`] over the whole body.
 pub struct Verification {
     header: SignatureHeader,
-    keys: Arc<Keyring>,
-    macs: SmallVec<[(usize, HmacSha256); 2]>,
+    /// One state per key usable when the verification began; two fit inline
+    /// (a secret and the one it replaces).
+    macs: SmallVec<[KeyState; 2]>,
     len: u64,
     limit: u64,
     over_limit: bool,
+}
+
+/// A key's MAC state during an incremental verification.
+struct KeyState {
+    index: usize,
+    id: Option<Arc<str>>,
+    mac: HmacSha256,
 }
 
 impl Verification {
@@ -557,8 +588,8 @@ impl Verification {
             return Err(Error::PayloadTooLarge { limit: self.limit });
         }
         self.len = len;
-        for (_, mac) in &mut self.macs {
-            mac.update(chunk);
+        for state in &mut self.macs {
+            state.mac.update(chunk);
         }
         Ok(())
     }
@@ -584,26 +615,15 @@ impl Verification {
         if self.over_limit {
             return Err(Error::PayloadTooLarge { limit: self.limit });
         }
-        let mut matched: Option<usize> = None;
-        for (index, mac) in self.macs {
-            let expected = finish(mac);
-            let mut hit = Choice::from(0);
-            for candidate in self.header.raw_tags().iter().flatten() {
-                hit |= expected.ct_eq(candidate);
-            }
-            if bool::from(hit) && matched.is_none() {
-                matched = Some(index);
+        let mut matched = None;
+        for state in self.macs {
+            let expected = finish(state.mac);
+            if bool::from(self.header.matches(&expected)) && matched.is_none() {
+                matched = Some((state.index, state.id));
             }
         }
-        let index = matched.ok_or(Error::SignatureMismatch)?;
-        Ok(Verified {
-            scheme: self.header.scheme(),
-            timestamp: self.header.timestamp(),
-            key_index: index,
-            key_id: self.keys.get(index).and_then(|k| k.id.clone()),
-            body_len: self.len,
-            body: (),
-        })
+        let (index, id) = matched.ok_or(Error::SignatureMismatch)?;
+        Ok(Verified::matched(&self.header, index, id, self.len))
     }
 }
 
@@ -642,6 +662,24 @@ pub struct Verified<B = ()> {
     key_id: Option<Arc<str>>,
     body_len: u64,
     body: B,
+}
+
+impl Verified {
+    fn matched(
+        header: &SignatureHeader,
+        key_index: usize,
+        key_id: Option<Arc<str>>,
+        body_len: u64,
+    ) -> Self {
+        Self {
+            scheme: header.scheme(),
+            timestamp: header.timestamp(),
+            key_index,
+            key_id,
+            body_len,
+            body: (),
+        }
+    }
 }
 
 impl<B> Verified<B> {

@@ -6,6 +6,7 @@
 // tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod allocations;
 mod fuzz_corpus;
 mod props;
 mod vectors;

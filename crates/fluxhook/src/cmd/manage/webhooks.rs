@@ -82,6 +82,8 @@ struct Settings {
     /// (every operation), TABLE:OP[,OP] such as users:INSERT,UPDATE, or a
     /// documented event name such as user.created (refused by the server,
     /// which has no such events).
+    // The text is `--help` output: `[,OP]` is not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long = "event", value_name = "FILTER")]
     events: Vec<String>,
     /// The signing secret (its UTF-8 bytes are the HMAC key). The server

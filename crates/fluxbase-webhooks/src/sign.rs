@@ -56,50 +56,14 @@ impl KeyedMac {
 #[inline]
 fn feed_prefix(mac: &mut HmacSha256, scheme: Scheme, timestamp: Option<i64>) {
     if scheme == Scheme::Timestamped {
-        let mut buf = [0u8; 24];
-        mac.update(format_timestamp_prefix(
-            timestamp.unwrap_or_default(),
-            &mut buf,
-        ));
+        let mut digits = itoa::Buffer::new();
+        mac.update(digits.format(timestamp.unwrap_or_default()).as_bytes());
+        mac.update(b".");
     }
 }
 
 pub(crate) fn finish(mac: HmacSha256) -> Tag {
     mac.finalize().into_bytes().into()
-}
-
-/// `"00" "01" ... "99"`: two digits per division.
-const DIGIT_PAIRS: &[u8; 200] = b"\
-    0001020304050607080910111213141516171819\
-    2021222324252627282930313233343536373839\
-    4041424344454647484950515253545556575859\
-    6061626364656667686970717273747576777879\
-    8081828384858687888990919293949596979899";
-
-/// Writes `"<t>."` into `buf` without allocating and returns it.
-fn format_timestamp_prefix(t: i64, buf: &mut [u8; 24]) -> &[u8] {
-    let mut pos = buf.len() - 1;
-    buf[pos] = b'.';
-    let mut n = t.unsigned_abs();
-    while n >= 100 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
-        pos -= 2;
-        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    }
-    if n >= 10 {
-        let pair = n as usize * 2;
-        pos -= 2;
-        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    } else {
-        pos -= 1;
-        buf[pos] = b'0' + n as u8;
-    }
-    if t < 0 {
-        pos -= 1;
-        buf[pos] = b'-';
-    }
-    &buf[pos..]
 }
 
 /// Signs bodies the way the Fluxbase server does, in any [`Scheme`].
@@ -159,7 +123,7 @@ impl Signer {
     /// The 64 lowercase hex digits of [`Signer::tag`]; for the hex scheme this
     /// is exactly the legacy `X-Webhook-Signature` value.
     pub fn hex_tag(&self, scheme: Scheme, timestamp: i64, body: &[u8]) -> String {
-        hex::encode(self.tag(scheme, timestamp, body))
+        const_hex::encode(self.tag(scheme, timestamp, body))
     }
 }
 
@@ -186,28 +150,6 @@ pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_formatting() {
-        let mut buf = [0u8; 24];
-        assert_eq!(format_timestamp_prefix(0, &mut buf), b"0.");
-        assert_eq!(format_timestamp_prefix(-1000, &mut buf), b"-1000.");
-        assert_eq!(
-            format_timestamp_prefix(i64::MIN, &mut buf),
-            b"-9223372036854775808."
-        );
-        assert_eq!(
-            format_timestamp_prefix(i64::MAX, &mut buf),
-            b"9223372036854775807."
-        );
-        for t in (-1000..1000).chain([1_700_000_000, 99, 100, 101, -99, -100, -101]) {
-            assert_eq!(
-                format_timestamp_prefix(t, &mut buf),
-                format!("{t}.").as_bytes(),
-                "{t}"
-            );
-        }
-    }
 
     #[test]
     fn contract_vectors() {

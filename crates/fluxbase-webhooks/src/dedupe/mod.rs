@@ -95,7 +95,7 @@ pub fn replay_key(header: &SignatureHeader) -> String {
         .chain_update(b"fluxhook replay v1\0")
         .chain_update(header.to_string().as_bytes())
         .finalize();
-    format!("replay:{}", hex::encode(digest))
+    format!("replay:{}", const_hex::encode(digest))
 }
 
 /// The default key of a delivery's event: `event:` and 64 hex digits of
@@ -138,7 +138,7 @@ pub fn event_key(body: &[u8]) -> Option<String> {
             None => h.update([0]),
         }
     }
-    Some(format!("event:{}", hex::encode(h.finalize())))
+    Some(format!("event:{}", const_hex::encode(h.finalize())))
 }
 
 /// An in-process [`DedupeStore`]: bounded in size, entries expire.

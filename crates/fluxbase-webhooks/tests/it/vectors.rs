@@ -74,7 +74,7 @@ impl Case {
         if let Some(b) = &self.body {
             b.clone().into_bytes()
         } else if let Some(h) = &self.body_hex {
-            hex::decode(h).unwrap()
+            const_hex::decode(h).unwrap()
         } else if let Some(r) = &self.body_repeat {
             r.text.repeat(r.count).into_bytes()
         } else {
@@ -97,7 +97,7 @@ impl Case {
             } => {
                 let bytes = match (secret, secret_hex) {
                     (Some(s), _) => s.clone().into_bytes(),
-                    (None, Some(h)) => hex::decode(h).unwrap(),
+                    (None, Some(h)) => const_hex::decode(h).unwrap(),
                     (None, None) => panic!("{}: secret without bytes", self.name),
                 };
                 let mut key = Key::new(bytes);

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tracing::Span;
-use tracing::field::Empty;
+use tracing::field::{Empty, Value};
 
 use crate::dedupe::{BoxFuture, Dedupe, Delivery};
 use crate::error::{Code, Error};
@@ -341,16 +341,37 @@ pub(crate) fn delivery_span() -> Span {
 /// The outcome recorded for an accepted delivery.
 pub(crate) const OUTCOME_VERIFIED: &str = "verified";
 
-/// Records an accepted delivery on its span.
+/// Records an accepted delivery on its span, all fields in one call (a
+/// formatting subscriber re-renders the span's fields on every `record`).
 pub(crate) fn record_verified(span: &Span, verified: &Verified) {
-    span.record("outcome", OUTCOME_VERIFIED);
-    span.record("scheme", verified.scheme().as_str());
-    span.record("key_index", verified.key_index() as u64);
-    if let Some(id) = verified.key_id() {
-        span.record("key_id", id);
-    }
-    span.record("body_len", verified.body_len());
+    let key_index = verified.key_index() as u64;
+    let key_id = verified.key_id();
+    let body_len = verified.body_len();
+    record_fields(
+        span,
+        &[
+            ("outcome", Some(&OUTCOME_VERIFIED as &dyn Value)),
+            ("scheme", Some(&verified.scheme().as_str() as &dyn Value)),
+            ("key_index", Some(&key_index as &dyn Value)),
+            ("key_id", key_id.as_ref().map(|id| id as &dyn Value)),
+            ("body_len", Some(&body_len as &dyn Value)),
+        ],
+    );
     tracing::debug!(parent: span, "webhook delivery verified");
+}
+
+/// Records several fields of a delivery span with one `record_all`.
+fn record_fields(span: &Span, values: &[(&str, Option<&dyn Value>); 5]) {
+    let Some(meta) = span.metadata() else {
+        return; // A disabled span records nothing.
+    };
+    let fields = meta.fields();
+    let found = values.map(|(name, value)| (fields.field(name), value));
+    let [a, b, c, d, e] = &found;
+    let (Some(fa), Some(fb), Some(fc), Some(fd), Some(fe)) = (&a.0, &b.0, &c.0, &d.0, &e.0) else {
+        return;
+    };
+    span.record_all(&fields.value_set(&[(fa, a.1), (fb, b.1), (fc, c.1), (fd, d.1), (fe, e.1)]));
 }
 
 /// Records the dedupe outcome of an accepted delivery on its span.
@@ -377,9 +398,15 @@ pub(crate) fn record_forget_failed(span: &Span, err: &crate::StoreError) {
 /// Records a refused delivery on its span.
 pub(crate) fn record_refused(span: &Span, err: &Error, body_len: u64) {
     let code = err.code();
-    span.record("outcome", code.as_str());
-    span.record("body_len", body_len);
     let status = code.http_status();
+    if let Some(fields) = span.metadata().map(|m| m.fields())
+        && let (Some(outcome), Some(len)) = (fields.field("outcome"), fields.field("body_len"))
+    {
+        span.record_all(&fields.value_set(&[
+            (&outcome, Some(&code.as_str() as &dyn Value)),
+            (&len, Some(&body_len as &dyn Value)),
+        ]));
+    }
     // The message of an unparsable body may quote it; every other message
     // is safe to log.
     if code == Code::InvalidPayload {
@@ -425,28 +452,41 @@ mod http_body {
     }
 
     /// When a body must have arrived. Inert without a tokio runtime (the
-    /// timer needs one) or without a read timeout.
-    pub(crate) struct Deadline(Option<(Pin<Box<tokio::time::Sleep>>, u64)>);
+    /// timer needs one) or without a read timeout. The timer is armed only
+    /// the first time the body is not ready, so a body that arrives with
+    /// its headers (most webhooks) never touches the timer wheel.
+    pub(crate) struct Deadline {
+        timeout: Option<std::time::Duration>,
+        started: std::time::Instant,
+        sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
 
     impl Deadline {
         fn after(timeout: Option<std::time::Duration>) -> Self {
-            Self(
-                timeout
-                    .filter(|_| tokio::runtime::Handle::try_current().is_ok())
-                    .map(|t| (Box::pin(tokio::time::sleep(t)), t.as_secs())),
-            )
+            Self {
+                timeout,
+                started: std::time::Instant::now(),
+                sleep: None,
+            }
         }
 
         /// The timeout error once the deadline has passed (registering for a
         /// wake-up if not).
         fn passed(&mut self, cx: &mut Context<'_>) -> Option<Error> {
-            let (sleep, after_secs) = self.0.as_mut()?;
+            let timeout = self.timeout?;
+            if self.sleep.is_none() {
+                tokio::runtime::Handle::try_current().ok()?;
+                // A timeout too large to add to a clock reading never fires.
+                let at = tokio::time::Instant::from_std(self.started.checked_add(timeout)?);
+                self.sleep = Some(Box::pin(tokio::time::sleep_until(at)));
+            }
+            let sleep = self.sleep.as_mut()?;
             sleep
                 .as_mut()
                 .poll(cx)
                 .is_ready()
                 .then_some(Error::BodyTimeout {
-                    after_secs: *after_secs,
+                    after_secs: timeout.as_secs(),
                 })
         }
     }

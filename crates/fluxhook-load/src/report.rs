@@ -1,0 +1,119 @@
+//! What every report shares: the machine it ran on and number formatting.
+
+use serde::Serialize;
+
+/// The machine and how busy it was.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Machine {
+    /// `model name` from `/proc/cpuinfo`.
+    pub(crate) cpu: String,
+    /// CPUs this process may run on.
+    pub(crate) cpus: usize,
+    /// `/proc/loadavg`: 1, 5 and 15 minute load averages.
+    pub(crate) load_average: [f64; 3],
+}
+
+impl Machine {
+    pub(crate) fn read() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            cpu,
+            cpus,
+            load_average: load_average(),
+        }
+    }
+}
+
+/// The 1, 5 and 15 minute load averages (zeros when unknown).
+pub(crate) fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut it = text.split_whitespace().map(|v| v.parse().unwrap_or(0.0));
+    [
+        it.next().unwrap_or(0.0),
+        it.next().unwrap_or(0.0),
+        it.next().unwrap_or(0.0),
+    ]
+}
+
+pub(crate) fn load_text(l: [f64; 3]) -> String {
+    format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2])
+}
+
+/// KiB as MiB with one decimal.
+pub(crate) fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// A signed KiB difference as MiB.
+pub(crate) fn mib_delta(kib: i64) -> String {
+    format!("{:+.1} MiB", kib as f64 / 1024.0)
+}
+
+/// Microseconds as milliseconds with three decimals.
+pub(crate) fn ms(micros: u64) -> String {
+    format!("{:.3} ms", micros as f64 / 1000.0)
+}
+
+/// Prints rows of cells as aligned columns (first column left, the rest right).
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c == 0 {
+                line.push_str(&format!("{cell:<w$}", w = widths[c]));
+            } else {
+                line.push_str(&format!("  {cell:>w$}", w = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Difference of two KiB counts.
+pub(crate) fn delta(after: u64, before: u64) -> i64 {
+    i64::try_from(after).unwrap_or(i64::MAX) - i64::try_from(before).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(&[
+            vec!["a".into(), "1".into(), "22".into()],
+            vec!["long name".into(), "333".into(), "4".into()],
+        ]);
+        assert_eq!(t, "a            1  22\nlong name  333   4\n");
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(mib(1536), "1.5 MiB");
+        assert_eq!(mib_delta(-1024), "-1.0 MiB");
+        assert_eq!(ms(1500), "1.500 ms");
+        assert_eq!(delta(1, 3), -2);
+    }
+}

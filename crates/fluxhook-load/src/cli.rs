@@ -197,6 +197,9 @@ pub(crate) struct CompareArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct MemoryArgs {
+    /// The server under test (plain shows what axum and hyper alone keep).
+    #[arg(long, value_enum, default_value_t = Mode::Verified)]
+    pub(crate) mode: Mode,
     /// Concurrent connections, each sending bodies exactly at the limit.
     #[arg(long, default_value_t = 64)]
     pub(crate) concurrency: usize,
@@ -212,6 +215,10 @@ pub(crate) struct MemoryArgs {
     /// Seconds to wait after the load before reading RSS again.
     #[arg(long, default_value_t = 3.0)]
     pub(crate) pause: f64,
+    /// Put the padding in a top-level field rather than in the record, so
+    /// the parsed event stays small (shows what the parsed record costs).
+    #[arg(long)]
+    pub(crate) pad_outside_record: bool,
     /// The "few MiB" of allowed growth on top of concurrency × limit.
     #[arg(long, default_value_t = 4)]
     pub(crate) slack_mib: u64,

@@ -320,13 +320,7 @@ async fn exchange(
         .send_request(request)
         .await
         .context("request failed")?;
-    let status = response.status();
-    let body = Limited::new(response.into_body(), MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| anyhow!("cannot read the answer: {e}"))?
-        .to_bytes();
-    Ok(Answer { status, body })
+    read_answer(response).await
 }
 
 async fn connect<B>(addr: SocketAddr) -> anyhow::Result<SendRequest<B>>
@@ -348,6 +342,16 @@ where
     Ok(sender)
 }
 
+async fn read_answer(response: http::Response<hyper::body::Incoming>) -> anyhow::Result<Answer> {
+    let status = response.status();
+    let body = Limited::new(response.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| anyhow!("cannot read the answer: {e}"))?
+        .to_bytes();
+    Ok(Answer { status, body })
+}
+
 /// `GET path` on a fresh connection.
 pub(crate) async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<Answer> {
     let mut sender = connect::<Empty<Bytes>>(addr).await?;
@@ -358,13 +362,7 @@ pub(crate) async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<Answer> 
     let response = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(request))
         .await
         .map_err(|_| anyhow!("GET {path}: no answer within {REQUEST_TIMEOUT:?}"))??;
-    let status = response.status();
-    let body = Limited::new(response.into_body(), MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| anyhow!("cannot read the answer: {e}"))?
-        .to_bytes();
-    Ok(Answer { status, body })
+    read_answer(response).await
 }
 
 /// A multi-threaded runtime for the client side.

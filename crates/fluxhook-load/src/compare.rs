@@ -36,10 +36,15 @@ pub(crate) struct ValidDeliveries {
 
 impl ValidDeliveries {
     pub(crate) fn new(addr: SocketAddr, secret: &str, size: usize) -> Self {
+        Self::of(addr, secret, row_body(1, size, OffsetDateTime::now_utc()))
+    }
+
+    /// Deliveries of `body`.
+    pub(crate) fn of(addr: SocketAddr, secret: &str, body: Bytes) -> Self {
         Self {
             addr,
             sign: Sign::new(secret),
-            body: row_body(1, size, OffsetDateTime::now_utc()),
+            body,
             wrong: AtomicU64::new(0),
             first_wrong: Mutex::new(None),
         }
@@ -96,6 +101,9 @@ struct Row {
     p99_us: u64,
     max_us: u64,
     mean_us: f64,
+    /// Server CPU time (user + system) per answered request, in µs: what
+    /// the server spends, whoever else shares the cores.
+    server_cpu_us_per_request: f64,
     /// Answers other than 204, and requests with no answer.
     wrong_answers: u64,
     /// Server RSS after warm-up, before the measured load.
@@ -116,6 +124,7 @@ struct Ratios {
     p99: f64,
     p99_target: f64,
     p99_met: bool,
+    server_cpu_per_request: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,6 +156,7 @@ struct Side {
     script: Arc<ValidDeliveries>,
     stats: RunStats,
     before: Mem,
+    cpu: Duration,
 }
 
 async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
@@ -178,6 +188,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             script,
             stats: RunStats::empty()?,
             before,
+            cpu: Duration::ZERO,
         });
     }
     let limits = Limits {
@@ -192,7 +203,9 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
             let side = &mut sides[i];
+            let cpu_before = side.server.cpu()?;
             let run = client::drive(side.server.addr, side.script.clone(), limits).await?;
+            side.cpu += side.server.cpu()?.saturating_sub(cpu_before);
             side.stats.add(&run)?;
         }
     }
@@ -215,6 +228,8 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             p99_us: l.value_at_quantile(0.99),
             max_us: l.max(),
             mean_us: l.mean(),
+            server_cpu_us_per_request: side.cpu.as_secs_f64() * 1e6
+                / side.stats.answered.max(1) as f64,
             wrong_answers: wrong,
             rss_before_kib: side.before.rss_kib,
             peak_rss_kib: mem.peak_kib,
@@ -225,6 +240,10 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let rps = ratio(rows[1].requests_per_second, rows[0].requests_per_second);
     let p99 = ratio(rows[1].p99_us as f64, rows[0].p99_us as f64);
+    let cpu = ratio(
+        rows[1].server_cpu_us_per_request,
+        rows[0].server_cpu_us_per_request,
+    );
     let report = Report {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         machine,
@@ -240,6 +259,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             p99,
             p99_target: TARGET_P99_RATIO,
             p99_met: p99 <= TARGET_P99_RATIO,
+            server_cpu_per_request: cpu,
         },
         rows,
     };
@@ -310,6 +330,12 @@ fn text(r: &Report) -> String {
             String::new(),
         ],
         vec![
+            "server CPU per request".into(),
+            format!("{:.1} µs", p.server_cpu_us_per_request),
+            format!("{:.1} µs", v.server_cpu_us_per_request),
+            format!("{:.3}", r.ratios.server_cpu_per_request),
+        ],
+        vec![
             "server RSS before".into(),
             report::mib(p.rss_before_kib),
             report::mib(v.rss_before_kib),
@@ -342,16 +368,12 @@ fn text(r: &Report) -> String {
     ];
     rows.iter_mut().for_each(|row| row.truncate(4));
     format!(
-        "compare: {} connections, {}-byte bodies, {} round(s), server CPUs {}\n\
-         machine: {}, {} CPUs, load average {} (after: {})\n\n{}",
+        "compare: {} connections, {}-byte bodies, {} round(s)\n{}\n\n{}",
         r.concurrency,
         r.body_bytes,
         r.rounds,
-        r.server_cpus.as_deref().unwrap_or("any"),
-        r.machine.cpu,
-        r.machine.cpus,
-        report::load_text(r.machine.load_average),
-        report::load_text(r.load_average_after),
+        r.machine
+            .line(r.load_average_after, r.server_cpus.as_deref()),
         report::table(&rows)
     )
 }

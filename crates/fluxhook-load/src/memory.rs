@@ -1,5 +1,5 @@
 //! `memory`: bodies exactly at the limit, `concurrency` at once, against a
-//! verified server; its peak RSS growth against `concurrency × limit`, and
+//! verified (or, for reference, plain) server; its peak RSS growth against `concurrency × limit`, and
 //! what it keeps once the requests are over.
 
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::cli::{DEFAULT_SECRET, MemoryArgs};
 use crate::client::{self, Limits};
 use crate::compare::ValidDeliveries;
+use crate::payload::{row_body, row_body_padded_outside};
 use crate::process::{ServeCommand, Server};
 use crate::report::{self, Machine};
 
@@ -21,6 +22,8 @@ struct Report {
     machine: Machine,
     load_average_after: [f64; 3],
     server_cpus: Option<String>,
+    mode: &'static str,
+    padding_outside_record: bool,
     concurrency: usize,
     limit_bytes: u64,
     requests: u64,
@@ -51,7 +54,8 @@ pub(crate) fn run(args: MemoryArgs) -> anyhow::Result<ExitCode> {
     if args.concurrency == 0 || args.requests == 0 || args.limit == 0 {
         bail!("--concurrency, --requests and --limit must be at least 1");
     }
-    if !(args.duration > 0.0 && args.duration.is_finite()) || !(args.pause >= 0.0) {
+    let positive = args.duration > 0.0 && args.duration.is_finite();
+    if !positive || args.pause.is_nan() || args.pause < 0.0 {
         bail!("--duration must be positive and --pause not negative");
     }
     let size = usize::try_from(args.limit).context("--limit does not fit in memory")?;
@@ -64,7 +68,7 @@ async fn measure(args: MemoryArgs, size: usize) -> anyhow::Result<ExitCode> {
     let server = Server::spawn(&ServeCommand {
         args: vec![
             "--mode".into(),
-            "verified".into(),
+            args.mode.as_str().into(),
             "--limit".into(),
             args.limit.to_string(),
         ],
@@ -86,7 +90,13 @@ async fn measure(args: MemoryArgs, size: usize) -> anyhow::Result<ExitCode> {
     let baseline = server.mem()?;
     server.reset_peak()?;
 
-    let at_limit = Arc::new(ValidDeliveries::new(server.addr, &secret, size));
+    let now = time::OffsetDateTime::now_utc();
+    let body = if args.pad_outside_record {
+        row_body_padded_outside(1, size, now)
+    } else {
+        row_body(1, size, now)
+    };
+    let at_limit = Arc::new(ValidDeliveries::of(server.addr, &secret, body));
     let limits = Limits {
         concurrency: args.concurrency,
         requests: args.requests,
@@ -112,6 +122,8 @@ async fn measure(args: MemoryArgs, size: usize) -> anyhow::Result<ExitCode> {
         machine,
         load_average_after: load_after,
         server_cpus: args.placement.server_cpus.clone(),
+        mode: args.mode.as_str(),
+        padding_outside_record: args.pad_outside_record,
         concurrency: args.concurrency,
         limit_bytes: args.limit,
         requests: run.answered,
@@ -188,15 +200,12 @@ fn text(r: &Report) -> String {
         ],
     ];
     format!(
-        "memory: {} connections, bodies of exactly {} bytes (the limit), server CPUs {}\n\
-         machine: {}, {} CPUs, load average {} (after: {})\n\n{}",
+        "memory: {} server, {} connections, bodies of exactly {} bytes (the limit)\n{}\n\n{}",
+        r.mode,
         r.concurrency,
         r.limit_bytes,
-        r.server_cpus.as_deref().unwrap_or("any"),
-        r.machine.cpu,
-        r.machine.cpus,
-        report::load_text(r.machine.load_average),
-        report::load_text(r.load_average_after),
+        r.machine
+            .line(r.load_average_after, r.server_cpus.as_deref()),
         report::table(&rows)
     )
 }

@@ -47,6 +47,28 @@ impl Mem {
     }
 }
 
+/// CPU time process `pid` has used (user + system), from `/proc/<pid>/stat`.
+pub(crate) fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    // Fields after the command name (which may hold spaces) start at state;
+    // utime and stime are fields 14 and 15 of the line, in clock ticks of
+    // USER_HZ, which Linux fixes at 100 for this interface.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| anyhow!("unexpected {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| -> anyhow::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("unexpected {path}"))
+    };
+    let ticks = tick(11)? + tick(12)?;
+    Ok(Duration::from_millis(ticks * 10))
+}
+
 /// Fails unless `url` names a loopback host: the harness talks to nothing else.
 pub(crate) fn ensure_loopback_url(url: &str) -> anyhow::Result<()> {
     let parsed = url::Url::parse(url).with_context(|| format!("invalid URL {url:?}"))?;
@@ -221,6 +243,11 @@ impl Server {
         self.child.id()
     }
 
+    /// CPU time it has used.
+    pub(crate) fn cpu(&self) -> anyhow::Result<Duration> {
+        cpu_time(self.pid())
+    }
+
     /// Its memory now.
     pub(crate) fn mem(&self) -> anyhow::Result<Mem> {
         Mem::of(self.pid())
@@ -384,6 +411,17 @@ mod tests {
         assert!(ensure_loopback_url("redis://10.0.0.1:6379/").is_err());
         assert!(ensure_loopback_url("redis://cache.example.com/").is_err());
         assert!(ensure_loopback_url("not a url").is_err());
+    }
+
+    #[test]
+    fn reads_own_cpu_time() {
+        let before = cpu_time(std::process::id()).unwrap();
+        let mut x = 0u64;
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(cpu_time(std::process::id()).unwrap() >= before);
     }
 
     #[test]

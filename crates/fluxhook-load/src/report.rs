@@ -44,8 +44,23 @@ pub(crate) fn load_average() -> [f64; 3] {
     ]
 }
 
-pub(crate) fn load_text(l: [f64; 3]) -> String {
+fn load_text(l: [f64; 3]) -> String {
     format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2])
+}
+
+impl Machine {
+    /// The report line naming the machine, how busy it was at the start and
+    /// at the end (`after`), and where the servers ran.
+    pub(crate) fn line(&self, after: [f64; 3], server_cpus: Option<&str>) -> String {
+        format!(
+            "machine: {}, {} CPUs, load average {} (after: {}), server CPUs {}",
+            self.cpu,
+            self.cpus,
+            load_text(self.load_average),
+            load_text(after),
+            server_cpus.unwrap_or("any")
+        )
+    }
 }
 
 /// KiB as MiB with one decimal.

@@ -234,16 +234,16 @@ impl Mix {
     }
 
     fn note_wrong(&self, class: Class, what: String) {
-        if let Ok(mut wrong) = self.wrong.lock() {
-            if wrong.len() < WRONG_EXAMPLES {
-                let (status, code) = class.expected();
-                let code = code.map(|c| format!(" {c}")).unwrap_or_default();
-                wrong.push(format!(
-                    "{}: expected {}{code}, got {what}",
-                    class.name(),
-                    status.as_u16(),
-                ));
-            }
+        if let Ok(mut wrong) = self.wrong.lock()
+            && wrong.len() < WRONG_EXAMPLES
+        {
+            let (status, code) = class.expected();
+            let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+            wrong.push(format!(
+                "{}: expected {}{code}, got {what}",
+                class.name(),
+                status.as_u16(),
+            ));
         }
     }
 
@@ -474,7 +474,8 @@ pub(crate) fn run(args: SoakArgs) -> anyhow::Result<ExitCode> {
             bail!("{name} must be a positive number of seconds");
         }
     }
-    if !(args.rate >= 0.0 && args.rate.is_finite()) || !(args.warmup >= 0.0) {
+    let finite = args.rate.is_finite() && args.warmup.is_finite();
+    if !finite || args.rate < 0.0 || args.warmup < 0.0 {
         bail!("--rate and --warmup must not be negative");
     }
     if args.concurrency == 0 || args.requests == 0 || args.limit <= BODY as u64 {
@@ -804,8 +805,7 @@ fn text(r: &Report) -> String {
         })
         .collect();
     let mut out = format!(
-        "soak: {:.0} s at most, {} req/s, {} connections, store {} (duplicates: {}), limit {} B, server CPUs {}\n\
-         machine: {}, {} CPUs, load average {} (after: {})\n\
+        "soak: {:.0} s at most, {} req/s, {} connections, store {} (duplicates: {}), limit {} B\n{}\n\
          ran {:.1} s, {} requests; latency p50 {}, p99 {}, max {}\n\n{}\n",
         r.duration_seconds,
         if r.rate > 0.0 {
@@ -817,11 +817,8 @@ fn text(r: &Report) -> String {
         r.store,
         r.duplicates,
         r.limit_bytes,
-        r.server_cpus.as_deref().unwrap_or("any"),
-        r.machine.cpu,
-        r.machine.cpus,
-        report::load_text(r.machine.load_average),
-        report::load_text(r.load_average_after),
+        r.machine
+            .line(r.load_average_after, r.server_cpus.as_deref()),
         r.seconds,
         r.requests,
         report::ms(r.latency_p50_us),

@@ -528,7 +528,13 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
     let server = Server::spawn(&ServeCommand {
         args: serve_args,
         cpus: args.placement.server_cpus.clone(),
-        log: args.placement.server_log.clone(),
+        // Each WARN line is traced to its request through the `load` and
+        // `fluxbase_webhook` spans, which are INFO: keep them whatever the
+        // filter says.
+        log: format!(
+            "{},fluxhook_load=info,fluxbase_webhooks=info",
+            args.placement.server_log
+        ),
         secret: args.server_secret.clone().unwrap_or_else(|| secret.clone()),
     })?;
     let mix = Arc::new(Mix::new(server.addr, &secret, args.limit)?);

@@ -282,7 +282,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
 fn text(r: &Report) -> String {
     let (p, v) = (&r.rows[0], &r.rows[1]);
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
-    let mut rows = vec![
+    let rows = vec![
         vec![
             "".into(),
             "plain".into(),
@@ -366,7 +366,6 @@ fn text(r: &Report) -> String {
             String::new(),
         ],
     ];
-    rows.iter_mut().for_each(|row| row.truncate(4));
     format!(
         "compare: {} connections, {}-byte bodies, {} round(s)\n{}\n\n{}",
         r.concurrency,

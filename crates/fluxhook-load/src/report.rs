@@ -7,7 +7,7 @@ use serde::Serialize;
 pub(crate) struct Machine {
     /// `model name` from `/proc/cpuinfo`.
     pub(crate) cpu: String,
-    /// CPUs this process may run on.
+    /// CPUs of the machine.
     pub(crate) cpus: usize,
     /// `/proc/loadavg`: 1, 5 and 15 minute load averages.
     pub(crate) load_average: [f64; 3],
@@ -15,16 +15,18 @@ pub(crate) struct Machine {
 
 impl Machine {
     pub(crate) fn read() -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|info| {
-                info.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, v)| v.trim().to_owned())
-            })
-            .unwrap_or_else(|| "unknown".to_owned());
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = info
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".to_owned(), |(_, v)| v.trim().to_owned());
+        // Every CPU of the machine, not only those this process may use
+        // (under `taskset` that is one).
+        let cpus = match info.lines().filter(|l| l.starts_with("processor")).count() {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         Self {
             cpu,
             cpus,

@@ -12,6 +12,12 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 /// The secret both sides use unless `FLUXBASE_WEBHOOK_SECRET` says otherwise.
 pub(crate) const DEFAULT_SECRET: &str = "whsec-load";
 
+/// The secret the client signs with: `FLUXBASE_WEBHOOK_SECRET`, or the
+/// default; the servers it starts get it in their environment.
+pub(crate) fn client_secret() -> String {
+    std::env::var("FLUXBASE_WEBHOOK_SECRET").unwrap_or_else(|_| DEFAULT_SECRET.into())
+}
+
 /// Loopback load, memory and soak harness for fluxhook's `VerifyLayer`.
 #[derive(Debug, Parser)]
 #[command(name = "fluxhook-load", version, about)]

@@ -13,11 +13,11 @@ use http::{Request, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::cli::{CompareArgs, DEFAULT_SECRET, Mode};
+use crate::cli::{CompareArgs, Mode, client_secret};
 use crate::client::{self, Answer, Limits, Post, ReqBody, RunStats, Script};
 use crate::payload::{Sign, row_body, unix_now};
 use crate::process::{Mem, ServeCommand, Server};
-use crate::report::{self, Machine};
+use crate::report::{self, RunContext};
 
 /// Requests per second of the verified route over the plain one: at least this.
 pub(crate) const TARGET_RPS_RATIO: f64 = 0.90;
@@ -129,10 +129,8 @@ struct Ratios {
 
 #[derive(Debug, Serialize)]
 struct Report {
-    command: String,
-    machine: Machine,
-    load_average_after: [f64; 3],
-    server_cpus: Option<String>,
+    #[serde(flatten)]
+    context: RunContext,
     concurrency: usize,
     body_bytes: usize,
     rounds: u32,
@@ -160,8 +158,8 @@ struct Side {
 }
 
 async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    let machine = Machine::read();
-    let secret = std::env::var("FLUXBASE_WEBHOOK_SECRET").unwrap_or_else(|_| DEFAULT_SECRET.into());
+    let mut context = RunContext::start(args.placement.server_cpus.as_deref());
+    let secret = client_secret();
     let mut sides = Vec::new();
     for mode in [Mode::Plain, Mode::Verified] {
         let server = Server::spawn(&ServeCommand {
@@ -209,7 +207,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             side.stats.add(&run)?;
         }
     }
-    let load_after = report::load_average();
+    context.finish();
     let mut rows = Vec::new();
     for side in sides {
         let mem = side.server.mem()?;
@@ -245,10 +243,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         rows[0].server_cpu_us_per_request,
     );
     let report = Report {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        machine,
-        load_average_after: load_after,
-        server_cpus: args.placement.server_cpus.clone(),
+        context,
         concurrency: args.concurrency,
         body_bytes: args.body,
         rounds: args.rounds,
@@ -371,8 +366,7 @@ fn text(r: &Report) -> String {
         r.concurrency,
         r.body_bytes,
         r.rounds,
-        r.machine
-            .line(r.load_average_after, r.server_cpus.as_deref()),
+        r.context.line(),
         report::table(&rows)
     )
 }

@@ -9,19 +9,17 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::cli::{DEFAULT_SECRET, MemoryArgs};
+use crate::cli::{MemoryArgs, client_secret};
 use crate::client::{self, Limits};
 use crate::compare::ValidDeliveries;
 use crate::payload::{row_body, row_body_padded_outside};
 use crate::process::{ServeCommand, Server};
-use crate::report::{self, Machine};
+use crate::report::{self, RunContext};
 
 #[derive(Debug, Serialize)]
 struct Report {
-    command: String,
-    machine: Machine,
-    load_average_after: [f64; 3],
-    server_cpus: Option<String>,
+    #[serde(flatten)]
+    context: RunContext,
     mode: &'static str,
     padding_outside_record: bool,
     concurrency: usize,
@@ -63,8 +61,8 @@ pub(crate) fn run(args: MemoryArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn measure(args: MemoryArgs, size: usize) -> anyhow::Result<ExitCode> {
-    let machine = Machine::read();
-    let secret = std::env::var("FLUXBASE_WEBHOOK_SECRET").unwrap_or_else(|_| DEFAULT_SECRET.into());
+    let mut context = RunContext::start(args.placement.server_cpus.as_deref());
+    let secret = client_secret();
     let server = Server::spawn(&ServeCommand {
         args: vec![
             "--mode".into(),
@@ -107,7 +105,7 @@ async fn measure(args: MemoryArgs, size: usize) -> anyhow::Result<ExitCode> {
     let peak = server.mem()?;
     tokio::time::sleep(Duration::from_secs_f64(args.pause)).await;
     let after = server.mem()?;
-    let load_after = report::load_average();
+    context.finish();
     let logs = server.stop();
     if let Some(first) = at_limit.first_wrong().or_else(|| small.first_wrong()) {
         eprintln!("first wrong answer: {first}");
@@ -118,10 +116,7 @@ async fn measure(args: MemoryArgs, size: usize) -> anyhow::Result<ExitCode> {
     let growth = report::delta(peak.peak_kib, baseline.rss_kib);
     let kept = report::delta(after.rss_kib, baseline.rss_kib);
     let report = Report {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        machine,
-        load_average_after: load_after,
-        server_cpus: args.placement.server_cpus.clone(),
+        context,
         mode: args.mode.as_str(),
         padding_outside_record: args.pad_outside_record,
         concurrency: args.concurrency,
@@ -204,8 +199,7 @@ fn text(r: &Report) -> String {
         r.mode,
         r.concurrency,
         r.limit_bytes,
-        r.machine
-            .line(r.load_average_after, r.server_cpus.as_deref()),
+        r.context.line(),
         report::table(&rows)
     )
 }

@@ -50,17 +50,46 @@ fn load_text(l: [f64; 3]) -> String {
     format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2])
 }
 
-impl Machine {
+/// Where and when a run happened: the head of every report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RunContext {
+    /// The command line.
+    pub(crate) command: String,
+    /// The machine, and its load average at the start.
+    pub(crate) machine: Machine,
+    /// The load average at the end (the run's own load included).
+    pub(crate) load_average_after: [f64; 3],
+    /// The `taskset` CPU list of the servers, if pinned.
+    pub(crate) server_cpus: Option<String>,
+}
+
+impl RunContext {
+    /// Reads the machine at the start of a run.
+    pub(crate) fn start(server_cpus: Option<&str>) -> Self {
+        let machine = Machine::read();
+        Self {
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            load_average_after: machine.load_average,
+            machine,
+            server_cpus: server_cpus.map(str::to_owned),
+        }
+    }
+
+    /// Reads the load average at the end of the run.
+    pub(crate) fn finish(&mut self) {
+        self.load_average_after = load_average();
+    }
+
     /// The report line naming the machine, how busy it was at the start and
-    /// at the end (`after`), and where the servers ran.
-    pub(crate) fn line(&self, after: [f64; 3], server_cpus: Option<&str>) -> String {
+    /// at the end, and where the servers ran.
+    pub(crate) fn line(&self) -> String {
         format!(
             "machine: {}, {} CPUs, load average {} (after: {}), server CPUs {}",
-            self.cpu,
-            self.cpus,
-            load_text(self.load_average),
-            load_text(after),
-            server_cpus.unwrap_or("any")
+            self.machine.cpu,
+            self.machine.cpus,
+            load_text(self.machine.load_average),
+            load_text(self.load_average_after),
+            self.server_cpus.as_deref().unwrap_or("any")
         )
     }
 }

@@ -17,11 +17,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::cli::{DEFAULT_SECRET, DuplicatesArg, SoakArgs, Store};
+use crate::cli::{DuplicatesArg, SoakArgs, Store, client_secret};
 use crate::client::{self, Answer, Limits, Post, ReqBody, Script};
 use crate::payload::{Sign, row_body, unix_now};
 use crate::process::{LogTally, Mem, RedisServer, ServeCommand, Server, ensure_loopback_url};
-use crate::report::{self, Machine};
+use crate::report::{self, RunContext};
 use crate::serve::Stats;
 
 /// Size of every delivery that is not oversized.
@@ -439,10 +439,8 @@ struct LogCheck {
 
 #[derive(Debug, Serialize)]
 struct Report {
-    command: String,
-    machine: Machine,
-    load_average_after: [f64; 3],
-    server_cpus: Option<String>,
+    #[serde(flatten)]
+    context: RunContext,
     store: &'static str,
     duplicates: &'static str,
     duration_seconds: f64,
@@ -488,8 +486,8 @@ pub(crate) fn run(args: SoakArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
-    let machine = Machine::read();
-    let secret = std::env::var("FLUXBASE_WEBHOOK_SECRET").unwrap_or_else(|_| DEFAULT_SECRET.into());
+    let mut context = RunContext::start(args.placement.server_cpus.as_deref());
+    let secret = client_secret();
     let run_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
@@ -582,13 +580,11 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
     let stats: Stats = serde_json::from_slice(&stats_answer.body)
         .with_context(|| format!("unexpected /stats answer: {}", stats_answer.status))?;
     let mem = server.mem()?;
-    let load_after = report::load_average();
+    context.finish();
     let logs = server.stop();
     drop(redis);
 
-    let report = build_report(
-        &args, machine, load_after, &mix, &run, stats, &logs, samples, mem,
-    );
+    let report = build_report(&args, context, &mix, &run, stats, &logs, samples, mem);
     if args.placement.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -604,8 +600,7 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
 #[allow(clippy::too_many_arguments)]
 fn build_report(
     args: &SoakArgs,
-    machine: Machine,
-    load_after: [f64; 3],
+    context: RunContext,
     mix: &Mix,
     run: &client::RunStats,
     stats: Stats,
@@ -699,10 +694,7 @@ fn build_report(
     }
     let latency = &run.latency;
     Report {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        machine,
-        load_average_after: load_after,
-        server_cpus: args.placement.server_cpus.clone(),
+        context,
         store: args.store.as_str(),
         duplicates: args.duplicates.as_str(),
         duration_seconds: args.duration,
@@ -823,8 +815,7 @@ fn text(r: &Report) -> String {
         r.store,
         r.duplicates,
         r.limit_bytes,
-        r.machine
-            .line(r.load_average_after, r.server_cpus.as_deref()),
+        r.context.line(),
         r.seconds,
         r.requests,
         report::ms(r.latency_p50_us),

@@ -1,0 +1,290 @@
+//! The command line (clap derive; doc comments are the help).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fluxbase_webhooks::DEFAULT_BODY_LIMIT;
+
+/// Exit code of a usage or setup error (a failed check exits 1).
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// The secret both sides use unless `FLUXBASE_WEBHOOK_SECRET` says otherwise.
+pub(crate) const DEFAULT_SECRET: &str = "whsec-load";
+
+/// The secret the client signs with: `FLUXBASE_WEBHOOK_SECRET`, or the
+/// default; the servers it starts get it in their environment.
+pub(crate) fn client_secret() -> String {
+    std::env::var("FLUXBASE_WEBHOOK_SECRET").unwrap_or_else(|_| DEFAULT_SECRET.into())
+}
+
+/// Loopback load, memory and soak harness for fluxhook's `VerifyLayer`.
+#[derive(Debug, Parser)]
+#[command(name = "fluxhook-load", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+pub(crate) fn parse() -> Cli {
+    Cli::parse()
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server under test on loopback; prints `listening on http://ADDR` and runs until killed.
+    Serve(ServeArgs),
+    /// Plain route vs the same route behind VerifyLayer: req/s, latency and RSS side by side.
+    Compare(CompareArgs),
+    /// Peak RSS of a verified server receiving bodies exactly at the limit, many at once.
+    Memory(MemoryArgs),
+    /// A bounded mix of valid and hostile deliveries; every answer checked; exit 1 on any wrong one.
+    Soak(SoakArgs),
+}
+
+/// Runs the chosen subcommand.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => crate::serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Compare(args) => crate::compare::run(args),
+        Command::Memory(args) => crate::memory::run(args),
+        Command::Soak(args) => crate::soak::run(args),
+    }
+}
+
+/// Whether the route is wrapped in `VerifyLayer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mode {
+    /// The bare route: the handler reads the body, nothing is checked.
+    Plain,
+    /// The same route behind `VerifyLayer`.
+    Verified,
+}
+
+impl Mode {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Verified => "verified",
+        }
+    }
+}
+
+/// Where replays and re-deliveries are remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Store {
+    /// `MemoryStore` inside the server process.
+    Memory,
+    /// `RedisStore` on a loopback redis-server.
+    Redis,
+}
+
+impl Store {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis => "redis",
+        }
+    }
+}
+
+/// What the server does with a re-delivered event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DuplicatesArg {
+    /// The handler is called with the delivery marked duplicate (the library default).
+    Mark,
+    /// The layer answers 200 `{"duplicate":true}` without calling the handler.
+    Acknowledge,
+}
+
+impl DuplicatesArg {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Mark => "mark",
+            Self::Acknowledge => "acknowledge",
+        }
+    }
+}
+
+/// The server's log format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line (what `soak` reads).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Plain route, or the same route behind VerifyLayer.
+    #[arg(long, value_enum)]
+    pub(crate) mode: Mode,
+    /// Replay and duplicate detection (verified mode only).
+    #[arg(long, value_enum)]
+    pub(crate) dedupe: Option<Store>,
+    /// The Redis of `--dedupe redis` (loopback only).
+    #[arg(long, required_if_eq("dedupe", "redis"))]
+    pub(crate) redis_url: Option<String>,
+    /// Key prefix in Redis, so runs sharing one Redis stay apart.
+    #[arg(long, default_value = "fluxhook-load:")]
+    pub(crate) redis_prefix: String,
+    /// What to do with a re-delivered event.
+    #[arg(long, value_enum, default_value_t = DuplicatesArg::Mark)]
+    pub(crate) duplicates: DuplicatesArg,
+    /// Most keys the in-memory store holds.
+    #[arg(long, default_value_t = fluxbase_webhooks::dedupe::DEFAULT_MEMORY_CAPACITY)]
+    pub(crate) store_capacity: usize,
+    /// Body limit in bytes (both modes read the body through it).
+    #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
+    pub(crate) limit: u64,
+    /// Address to bind; must be a loopback address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub(crate) addr: SocketAddr,
+    /// The webhook secret.
+    #[arg(
+        long,
+        env = "FLUXBASE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = DEFAULT_SECRET
+    )]
+    pub(crate) secret: String,
+    /// Log filter (tracing-subscriber `EnvFilter` syntax).
+    #[arg(long, default_value = "info")]
+    pub(crate) log: String,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    /// Open a `load{class=..}` span per request from its `x-load-class`
+    /// header, so each log line says which kind of request caused it.
+    #[arg(long)]
+    pub(crate) tag_requests: bool,
+}
+
+/// Settings every client subcommand shares.
+#[derive(Debug, Args)]
+pub(crate) struct ServerPlacement {
+    /// Run the server(s) under `taskset -c CPUS` (e.g. `1`); run the
+    /// harness itself under `taskset -c 0` to give each side its own core.
+    #[arg(long)]
+    pub(crate) server_cpus: Option<String>,
+    /// The server's log filter (`serve --log`); `info` records a
+    /// `fluxbase_webhook` span per delivery, as a service logging at INFO does.
+    #[arg(long, default_value = "info")]
+    pub(crate) server_log: String,
+    /// Print one JSON document on stdout instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    /// Requests per measured run (the run also stops at --duration).
+    #[arg(long, default_value_t = 200_000)]
+    pub(crate) requests: u64,
+    /// Seconds per measured run at most.
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) duration: f64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) concurrency: usize,
+    /// Body size in bytes (a server-shaped INSERT padded to exactly this size).
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) body: usize,
+    /// Measured runs per mode, alternating plain and verified; figures add up over rounds.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: u32,
+    /// Unrecorded requests per server before the first round.
+    #[arg(long, default_value_t = 2_000)]
+    pub(crate) warmup: u64,
+    #[command(flatten)]
+    pub(crate) placement: ServerPlacement,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MemoryArgs {
+    /// The server under test (plain shows what axum and hyper alone keep).
+    #[arg(long, value_enum, default_value_t = Mode::Verified)]
+    pub(crate) mode: Mode,
+    /// Concurrent connections, each sending bodies exactly at the limit.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) concurrency: usize,
+    /// The server's body limit in bytes, and the size of every body.
+    #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
+    pub(crate) limit: u64,
+    /// Requests in all (the run also stops at --duration).
+    #[arg(long, default_value_t = 1_024)]
+    pub(crate) requests: u64,
+    /// Seconds at most.
+    #[arg(long, default_value_t = 60.0)]
+    pub(crate) duration: f64,
+    /// Seconds to wait after the load before reading RSS again.
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) pause: f64,
+    /// Put the padding in a top-level field rather than in the record, so
+    /// the parsed event stays small (shows what the parsed record costs).
+    #[arg(long)]
+    pub(crate) pad_outside_record: bool,
+    /// The "few MiB" of allowed growth on top of concurrency × limit.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) slack_mib: u64,
+    #[command(flatten)]
+    pub(crate) placement: ServerPlacement,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SoakArgs {
+    /// Seconds at most.
+    #[arg(long, default_value_t = 300.0)]
+    pub(crate) duration: f64,
+    /// Requests at most.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub(crate) requests: u64,
+    /// Where the server remembers replays and events.
+    #[arg(long, value_enum, default_value_t = Store::Memory)]
+    pub(crate) store: Store,
+    /// A running loopback Redis for `--store redis`; without it the soak
+    /// starts its own redis-server on a free loopback port.
+    #[arg(long)]
+    pub(crate) redis_url: Option<String>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) concurrency: usize,
+    /// Requests per second (0: as fast as the connections go).
+    #[arg(long, default_value_t = 2_000.0)]
+    pub(crate) rate: f64,
+    /// Seconds of warm-up before RSS is expected to stay flat.
+    #[arg(long, default_value_t = 60.0)]
+    pub(crate) warmup: f64,
+    /// Seconds between RSS samples.
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) sample_every: f64,
+    /// The server's body limit; oversized requests send one byte more.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub(crate) limit: u64,
+    /// Most keys the server's in-memory store holds.
+    #[arg(long, default_value_t = fluxbase_webhooks::dedupe::DEFAULT_MEMORY_CAPACITY)]
+    pub(crate) store_capacity: usize,
+    /// What the server does with re-delivered events.
+    #[arg(long, value_enum, default_value_t = DuplicatesArg::Mark)]
+    pub(crate) duplicates: DuplicatesArg,
+    /// Growth of RSS after warm-up still called flat, in MiB (on top of 5 %).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) flat_mib: u64,
+    /// The secret the server verifies with, when it must differ from the
+    /// client's (to see the soak catch wrong answers).
+    #[arg(long, hide = true)]
+    pub(crate) server_secret: Option<String>,
+    #[command(flatten)]
+    pub(crate) placement: ServerPlacement,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

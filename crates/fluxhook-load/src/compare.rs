@@ -1,0 +1,372 @@
+//! `compare`: the same route plain and behind `VerifyLayer`, under the same
+//! load, side by side.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::cli::{CompareArgs, Mode, client_secret};
+use crate::client::{self, Answer, Limits, Post, ReqBody, RunStats, Script};
+use crate::payload::{Sign, row_body, unix_now};
+use crate::process::{Mem, ServeCommand, Server};
+use crate::report::{self, RunContext};
+
+/// Requests per second of the verified route over the plain one: at least this.
+pub(crate) const TARGET_RPS_RATIO: f64 = 0.90;
+/// p99 latency of the verified route over the plain one: at most this.
+pub(crate) const TARGET_P99_RATIO: f64 = 1.20;
+
+/// Valid deliveries of one body, each signed when it is sent; every answer
+/// must be `204` (a verified server that refused them would look fast).
+pub(crate) struct ValidDeliveries {
+    addr: SocketAddr,
+    sign: Sign,
+    body: Bytes,
+    wrong: AtomicU64,
+    first_wrong: Mutex<Option<String>>,
+}
+
+impl ValidDeliveries {
+    pub(crate) fn new(addr: SocketAddr, secret: &str, size: usize) -> Self {
+        Self::of(addr, secret, row_body(1, size, OffsetDateTime::now_utc()))
+    }
+
+    /// Deliveries of `body`.
+    pub(crate) fn of(addr: SocketAddr, secret: &str, body: Bytes) -> Self {
+        Self {
+            addr,
+            sign: Sign::new(secret),
+            body,
+            wrong: AtomicU64::new(0),
+            first_wrong: Mutex::new(None),
+        }
+    }
+
+    /// Answers that were not `204`.
+    pub(crate) fn wrong(&self) -> u64 {
+        self.wrong.load(Ordering::Relaxed)
+    }
+
+    /// The first wrong answer, described.
+    pub(crate) fn first_wrong(&self) -> Option<String> {
+        self.first_wrong.lock().ok().and_then(|w| w.clone())
+    }
+}
+
+impl Script for ValidDeliveries {
+    type Ticket = ();
+
+    fn request(&self, _n: u64) -> anyhow::Result<((), Request<ReqBody>)> {
+        let signature = self.sign.header(unix_now(), &self.body);
+        let request = Post {
+            addr: self.addr,
+            signature: Some(&signature),
+            body: ReqBody::Full(Some(self.body.clone())),
+            class: None,
+            close: false,
+        }
+        .build()?;
+        Ok(((), request))
+    }
+
+    fn answer(&self, (): (), answer: Result<&Answer, &anyhow::Error>) {
+        let wrong = match answer {
+            Ok(a) if a.status == StatusCode::NO_CONTENT => return,
+            Ok(a) => format!("{} {}", a.status, String::from_utf8_lossy(&a.body)),
+            Err(e) => format!("{e:#}"),
+        };
+        self.wrong.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = self.first_wrong.lock() {
+            first.get_or_insert(wrong);
+        }
+    }
+}
+
+/// One mode's figures.
+#[derive(Debug, Serialize)]
+struct Row {
+    mode: &'static str,
+    requests: u64,
+    seconds: f64,
+    requests_per_second: f64,
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+    mean_us: f64,
+    /// Server CPU time (user + system) per answered request, in µs: what
+    /// the server spends, whoever else shares the cores.
+    server_cpu_us_per_request: f64,
+    /// Answers other than 204, and requests with no answer.
+    wrong_answers: u64,
+    /// Server RSS after warm-up, before the measured load.
+    rss_before_kib: u64,
+    /// Server peak RSS (`VmHWM`) during the measured load.
+    peak_rss_kib: u64,
+    /// Server RSS once the load ended.
+    rss_after_kib: u64,
+    /// WARN/ERROR lines the server logged.
+    server_warnings: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Ratios {
+    requests_per_second: f64,
+    requests_per_second_target: f64,
+    requests_per_second_met: bool,
+    p99: f64,
+    p99_target: f64,
+    p99_met: bool,
+    server_cpu_per_request: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    #[serde(flatten)]
+    context: RunContext,
+    concurrency: usize,
+    body_bytes: usize,
+    rounds: u32,
+    rows: Vec<Row>,
+    ratios: Ratios,
+}
+
+pub(crate) fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    if args.concurrency == 0 || args.requests == 0 || args.rounds == 0 {
+        bail!("--concurrency, --requests and --rounds must be at least 1");
+    }
+    if !(args.duration > 0.0 && args.duration.is_finite()) {
+        bail!("--duration must be a positive number of seconds");
+    }
+    client::runtime()?.block_on(compare(args))
+}
+
+struct Side {
+    mode: Mode,
+    server: Server,
+    script: Arc<ValidDeliveries>,
+    stats: RunStats,
+    before: Mem,
+    cpu: Duration,
+}
+
+async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let mut context = RunContext::start(args.placement.server_cpus.as_deref());
+    let secret = client_secret();
+    let mut sides = Vec::new();
+    for mode in [Mode::Plain, Mode::Verified] {
+        let server = Server::spawn(&ServeCommand {
+            args: vec!["--mode".into(), mode.as_str().into()],
+            cpus: args.placement.server_cpus.clone(),
+            log: args.placement.server_log.clone(),
+            secret: secret.clone(),
+        })
+        .with_context(|| format!("cannot start the {} server", mode.as_str()))?;
+        let script = Arc::new(ValidDeliveries::new(server.addr, &secret, args.body));
+        // Warm-up: connections, buffers, allocator; not recorded.
+        let warm = Limits {
+            concurrency: args.concurrency,
+            requests: args.warmup,
+            duration: Duration::from_secs(30),
+            rate: None,
+        };
+        client::drive(server.addr, script.clone(), warm).await?;
+        let before = server.mem()?;
+        server.reset_peak()?;
+        sides.push(Side {
+            mode,
+            server,
+            script,
+            stats: RunStats::empty()?,
+            before,
+            cpu: Duration::ZERO,
+        });
+    }
+    let limits = Limits {
+        concurrency: args.concurrency,
+        requests: args.requests,
+        duration: Duration::from_secs_f64(args.duration),
+        rate: None,
+    };
+    for round in 0..args.rounds {
+        // Alternate which mode goes first, so drift on a shared machine
+        // does not favour one.
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let side = &mut sides[i];
+            let cpu_before = side.server.cpu()?;
+            let run = client::drive(side.server.addr, side.script.clone(), limits).await?;
+            side.cpu += side.server.cpu()?.saturating_sub(cpu_before);
+            side.stats.add(&run)?;
+        }
+    }
+    context.finish();
+    let mut rows = Vec::new();
+    for side in sides {
+        let mem = side.server.mem()?;
+        let logs = side.server.stop();
+        let wrong = side.script.wrong();
+        if let Some(first) = side.script.first_wrong() {
+            eprintln!("{} server, first wrong answer: {first}", side.mode.as_str());
+        }
+        let l = &side.stats.latency;
+        rows.push(Row {
+            mode: side.mode.as_str(),
+            requests: side.stats.answered,
+            seconds: side.stats.elapsed.as_secs_f64(),
+            requests_per_second: side.stats.per_second(),
+            p50_us: l.value_at_quantile(0.50),
+            p99_us: l.value_at_quantile(0.99),
+            max_us: l.max(),
+            mean_us: l.mean(),
+            server_cpu_us_per_request: side.cpu.as_secs_f64() * 1e6
+                / side.stats.answered.max(1) as f64,
+            wrong_answers: wrong,
+            rss_before_kib: side.before.rss_kib,
+            peak_rss_kib: mem.peak_kib,
+            rss_after_kib: mem.rss_kib,
+            server_warnings: logs.total_warnings(),
+        });
+    }
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let rps = ratio(rows[1].requests_per_second, rows[0].requests_per_second);
+    let p99 = ratio(rows[1].p99_us as f64, rows[0].p99_us as f64);
+    let cpu = ratio(
+        rows[1].server_cpu_us_per_request,
+        rows[0].server_cpu_us_per_request,
+    );
+    let report = Report {
+        context,
+        concurrency: args.concurrency,
+        body_bytes: args.body,
+        rounds: args.rounds,
+        ratios: Ratios {
+            requests_per_second: rps,
+            requests_per_second_target: TARGET_RPS_RATIO,
+            requests_per_second_met: rps >= TARGET_RPS_RATIO,
+            p99,
+            p99_target: TARGET_P99_RATIO,
+            p99_met: p99 <= TARGET_P99_RATIO,
+            server_cpu_per_request: cpu,
+        },
+        rows,
+    };
+    if args.placement.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text(&report));
+    }
+    let failed = report
+        .rows
+        .iter()
+        .any(|r| r.wrong_answers > 0 || r.server_warnings > 0);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn text(r: &Report) -> String {
+    let (p, v) = (&r.rows[0], &r.rows[1]);
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    let rows = vec![
+        vec![
+            "".into(),
+            "plain".into(),
+            "verified".into(),
+            "verified/plain".into(),
+        ],
+        vec![
+            "requests".into(),
+            p.requests.to_string(),
+            v.requests.to_string(),
+            String::new(),
+        ],
+        vec![
+            "req/s".into(),
+            format!("{:.0}", p.requests_per_second),
+            format!("{:.0}", v.requests_per_second),
+            format!(
+                "{:.3} (target >= {:.2}: {})",
+                r.ratios.requests_per_second,
+                TARGET_RPS_RATIO,
+                verdict(r.ratios.requests_per_second_met)
+            ),
+        ],
+        vec![
+            "p50 latency".into(),
+            report::ms(p.p50_us),
+            report::ms(v.p50_us),
+            format!("{:.3}", v.p50_us as f64 / (p.p50_us.max(1)) as f64),
+        ],
+        vec![
+            "p99 latency".into(),
+            report::ms(p.p99_us),
+            report::ms(v.p99_us),
+            format!(
+                "{:.3} (target <= {:.2}: {})",
+                r.ratios.p99,
+                TARGET_P99_RATIO,
+                verdict(r.ratios.p99_met)
+            ),
+        ],
+        vec![
+            "max latency".into(),
+            report::ms(p.max_us),
+            report::ms(v.max_us),
+            String::new(),
+        ],
+        vec![
+            "server CPU per request".into(),
+            format!("{:.1} µs", p.server_cpu_us_per_request),
+            format!("{:.1} µs", v.server_cpu_us_per_request),
+            format!("{:.3}", r.ratios.server_cpu_per_request),
+        ],
+        vec![
+            "server RSS before".into(),
+            report::mib(p.rss_before_kib),
+            report::mib(v.rss_before_kib),
+            String::new(),
+        ],
+        vec![
+            "server peak RSS".into(),
+            report::mib(p.peak_rss_kib),
+            report::mib(v.peak_rss_kib),
+            String::new(),
+        ],
+        vec![
+            "server RSS after".into(),
+            report::mib(p.rss_after_kib),
+            report::mib(v.rss_after_kib),
+            String::new(),
+        ],
+        vec![
+            "wrong answers".into(),
+            p.wrong_answers.to_string(),
+            v.wrong_answers.to_string(),
+            String::new(),
+        ],
+        vec![
+            "server WARN/ERROR lines".into(),
+            p.server_warnings.to_string(),
+            v.server_warnings.to_string(),
+            String::new(),
+        ],
+    ];
+    format!(
+        "compare: {} connections, {}-byte bodies, {} round(s)\n{}\n\n{}",
+        r.concurrency,
+        r.body_bytes,
+        r.rounds,
+        r.context.line(),
+        report::table(&rows)
+    )
+}

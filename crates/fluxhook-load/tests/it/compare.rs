@@ -1,0 +1,43 @@
+//! `compare`: two servers, the same load, two rows.
+
+use crate::run_json;
+
+#[test]
+fn plain_and_verified_rows_from_one_run() {
+    let (code, report) = run_json(&[
+        "compare",
+        "--json",
+        "--requests",
+        "150",
+        "--duration",
+        "60",
+        "--concurrency",
+        "3",
+        "--rounds",
+        "2",
+        "--warmup",
+        "20",
+        "--body",
+        "1024",
+    ]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["mode"], "plain");
+    assert_eq!(rows[1]["mode"], "verified");
+    for row in rows {
+        // Two rounds of 150, every one answered 204 (a verified server
+        // refusing them would count as wrong, not as fast).
+        assert_eq!(row["requests"], 300, "{row}");
+        assert_eq!(row["wrong_answers"], 0, "{row}");
+        assert_eq!(row["server_warnings"], 0, "{row}");
+        let p50 = row["p50_us"].as_u64().unwrap();
+        let p99 = row["p99_us"].as_u64().unwrap();
+        assert!(0 < p50 && p50 <= p99 && p99 <= row["max_us"].as_u64().unwrap());
+        assert!(row["rss_before_kib"].as_u64().unwrap() > 0);
+    }
+    let ratio = report["ratios"]["requests_per_second"].as_f64().unwrap();
+    let expected = rows[1]["requests_per_second"].as_f64().unwrap()
+        / rows[0]["requests_per_second"].as_f64().unwrap();
+    assert!((ratio - expected).abs() < 1e-9);
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The load harness: builds fluxhook-load in release mode, then
+#   1. compare: the same axum route plain and behind VerifyLayer, signed
+#      1 KiB deliveries on 16 keep-alive connections, 3 alternating rounds of
+#      at most 10 s (or 1,000,000 requests) per mode: req/s, p50/p99/max
+#      latency, server CPU per request and RSS, side by side, with the ratios
+#      against the targets (>= 0.90 of the plain req/s, p99 <= 1.2x);
+#   2. memory: 64 connections sending bodies of exactly the 1 MiB limit to a
+#      verified server (1,024 requests, at most 60 s): peak RSS growth vs
+#      64 x 1 MiB + 4 MiB, and RSS after the load.
+# Servers bind 127.0.0.1 only. Waits (bounded) for a quiet machine first.
+#
+#   ./scripts/load.sh            # as above
+#   PIN=1 ./scripts/load.sh      # harness on CPU 0, servers on CPU 1 (taskset)
+#   ./scripts/load.sh --json     # JSON reports instead of tables
+# Extra arguments go to both subcommands (e.g. --json, --server-log warn).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/quiet-machine.sh
+
+echo "==> cargo build --release -p fluxhook-load"
+cargo build --release -p fluxhook-load --quiet
+bin=target/release/fluxhook-load
+pin_args
+
+status=0
+wait_for_quiet_machine
+echo "==> fluxhook-load compare"
+"${harness_prefix[@]}" "$bin" compare --requests 1000000 --duration 10 --concurrency 16 \
+  --rounds 3 --body 1024 "${server_flags[@]}" "$@" || status=$?
+
+wait_for_quiet_machine
+echo "==> fluxhook-load memory"
+"${harness_prefix[@]}" "$bin" memory --concurrency 64 --limit 1048576 --requests 1024 \
+  --duration 60 --pause 3 "${server_flags[@]}" "$@" || status=$?
+exit "$status"

@@ -77,8 +77,8 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::extract::{FromReceived, pre_verified, receive_with, self_verified};
 use crate::receive::{
-    Accepted, BodyReader, Receive, delivery_span, record_delivery, record_forget_failed,
-    record_refused, record_verified, unreadable_body,
+    Accepted, BodyReader, Receive, record_delivery, record_forget_failed, record_refused,
+    record_verified, unreadable_body,
 };
 use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified, Verifier};
 
@@ -153,7 +153,7 @@ async fn extract<T: FromReceived>(
         on_reject,
         "add it with App::app_data, or wrap the scope in Verify",
     )?;
-    let span = delivery_span();
+    let span = receive.span();
     let read = read(&receive, req.headers(), &mut payload).await;
     self_verified(read, &span, &receive.on_reject)
 }
@@ -312,7 +312,7 @@ where
         let service = Rc::clone(&self.service);
         let receive = Rc::clone(&self.receive);
         Box::pin(async move {
-            let span = delivery_span();
+            let span = receive.span();
             let mut payload = req.take_payload();
             let accepted = match read_body(&receive, req.headers(), &mut payload).await {
                 Ok(reader) => {

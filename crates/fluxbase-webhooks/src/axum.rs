@@ -59,7 +59,7 @@ use http_body_util::BodyExt;
 use crate::error::Error;
 use crate::event::Event;
 use crate::extract::{FromReceived, pre_verified, receive_with, self_verified};
-use crate::receive::{Receive, delivery_span, poll_body, unreadable_body};
+use crate::receive::{Receive, poll_body, unreadable_body};
 use crate::verify::{Verified, Verifier};
 
 pub use crate::extract::{FluxbaseEvent, Webhook, WebhookRejection};
@@ -181,7 +181,7 @@ where
         on_reject,
         "put it in the router state, in an Extension, or wrap the route in VerifyLayer",
     )?;
-    let span = delivery_span();
+    let span = receive.span();
     let read = read(&receive, &parts.headers, body).await;
     self_verified(read, &span, &receive.on_reject)
 }

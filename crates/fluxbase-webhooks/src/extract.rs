@@ -202,7 +202,11 @@ pub(crate) fn conclude<T: FromReceived>(
         Err(err) => {
             match span {
                 Some(span) => record_refused(span, &err, verified.body_len()),
-                None => record_refused(&crate::receive::delivery_span(), &err, verified.body_len()),
+                None => record_refused(
+                    &crate::receive::delivery_span(crate::receive::DEFAULT_SPAN_LEVEL),
+                    &err,
+                    verified.body_len(),
+                ),
             }
             Err(WebhookRejection::refused(err, hook))
         }

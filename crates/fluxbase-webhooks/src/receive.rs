@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tracing::Span;
 use tracing::field::{Empty, Value};
+use tracing::{Level, Span};
 
 use crate::dedupe::{BoxFuture, Dedupe, Delivery};
 use crate::error::{Code, Error};
@@ -32,6 +32,8 @@ pub(crate) struct Receive {
     pub(crate) dedupe: Option<Dedupe>,
     /// How long the whole body may take to arrive once the headers are in.
     pub(crate) read_timeout: Option<Duration>,
+    /// The level of the per-delivery span.
+    pub(crate) span_level: Level,
 }
 
 /// Default time the body of one delivery may take to arrive: 30 s.
@@ -53,7 +55,13 @@ impl Receive {
             on_reject: OnReject::default(),
             dedupe: None,
             read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            span_level: DEFAULT_SPAN_LEVEL,
         }
+    }
+
+    /// A new span for one delivery, at this receiver's level.
+    pub(crate) fn span(&self) -> Span {
+        delivery_span(self.span_level)
     }
 
     /// The error of a body that did not arrive in time.
@@ -218,6 +226,16 @@ macro_rules! receive_builder {
                 self
             }
 
+            /// The level of the `fluxbase_webhook` span opened for each
+            /// delivery (default DEBUG). Its fields: `outcome` (a code, or
+            /// `verified`), `scheme`, `key_index`, `key_id`, `body_len` and,
+            /// with dedupe, `duplicate`; the handler runs inside it. A
+            /// refusal is also logged at WARN, whatever this level.
+            pub fn span_level(mut self, level: tracing::Level) -> Self {
+                self.receive.span_level = level;
+                self
+            }
+
             /// The verifier in use.
             pub fn verifier(&self) -> &$crate::Verifier {
                 &self.receive.verifier
@@ -326,17 +344,36 @@ pub(crate) fn unreadable_body() -> Error {
 
 /// A new span for one delivery. Its fields are filled in as the delivery is
 /// decided; it never carries a secret, a signature or body content.
-pub(crate) fn delivery_span() -> Span {
-    tracing::info_span!(
-        "fluxbase_webhook",
-        outcome = Empty,
-        scheme = Empty,
-        key_index = Empty,
-        key_id = Empty,
-        body_len = Empty,
-        duplicate = Empty,
-    )
+///
+/// The span's level is set per receiver (default DEBUG, as tower-http's
+/// request spans): a span per request is worth its cost when someone looks
+/// at it, and a refusal is logged at WARN whatever the span level.
+pub(crate) fn delivery_span(level: Level) -> Span {
+    macro_rules! span {
+        ($level:expr) => {
+            tracing::span!(
+                $level,
+                "fluxbase_webhook",
+                outcome = Empty,
+                scheme = Empty,
+                key_index = Empty,
+                key_id = Empty,
+                body_len = Empty,
+                duplicate = Empty,
+            )
+        };
+    }
+    match level {
+        Level::ERROR => span!(Level::ERROR),
+        Level::WARN => span!(Level::WARN),
+        Level::INFO => span!(Level::INFO),
+        Level::DEBUG => span!(Level::DEBUG),
+        _ => span!(Level::TRACE),
+    }
 }
+
+/// The default level of delivery spans.
+pub(crate) const DEFAULT_SPAN_LEVEL: Level = Level::DEBUG;
 
 /// The outcome recorded for an accepted delivery.
 pub(crate) const OUTCOME_VERIFIED: &str = "verified";
@@ -410,9 +447,9 @@ pub(crate) fn record_refused(span: &Span, err: &Error, body_len: u64) {
     // The message of an unparsable body may quote it; every other message
     // is safe to log.
     if code == Code::InvalidPayload {
-        tracing::warn!(parent: span, code = code.as_str(), status, "webhook delivery refused");
+        tracing::warn!(parent: span, code = code.as_str(), status, body_len, "webhook delivery refused");
     } else {
-        tracing::warn!(parent: span, code = code.as_str(), status, reason = %err, "webhook delivery refused");
+        tracing::warn!(parent: span, code = code.as_str(), status, body_len, reason = %err, "webhook delivery refused");
     }
 }
 

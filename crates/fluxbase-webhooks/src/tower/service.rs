@@ -10,7 +10,7 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use super::{ResponseBody, ResponseFuture, VerifyLayer};
-use crate::receive::{Receive, delivery_span, record_refused};
+use crate::receive::{Receive, record_refused};
 use crate::verify::Verifier;
 
 /// Verifies each request, then calls the inner service with the same bytes
@@ -66,7 +66,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let span = delivery_span();
+        let span = self.receive.span();
         let (parts, body) = req.into_parts();
         let started = self.receive.start_http(&parts.headers, &body);
         match started {

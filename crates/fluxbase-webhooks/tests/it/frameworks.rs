@@ -477,7 +477,8 @@ async fn tracing_records_each_delivery_without_secrets_or_content() {
     let mismatch = format!("outcome=\"signature_mismatch\" body_len={}", body.len());
     assert_eq!(count(&mismatch, "for any configured secret"), 2, "{log}");
     let invalid_line = format!("outcome=\"invalid_payload\" body_len={}", invalid.len());
-    assert_eq!(count(&invalid_line, "status=400"), 2, "{log}");
+    let invalid_end = format!("status=400 body_len={}", invalid.len());
+    assert_eq!(count(&invalid_line, &invalid_end), 2, "{log}");
     // Behind the layer, the handler runs inside the delivery span.
     assert_eq!(count(&accepted, "tracing test handler ran"), 1, "{log}");
     for forbidden in [CURRENT, PREVIOUS, "whsec-wrong", marker] {

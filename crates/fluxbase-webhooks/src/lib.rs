@@ -77,3 +77,15 @@ pub use reject::{OnReject, Rejection};
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub use extract::{FluxbaseEvent, Webhook, WebhookRejection};
+
+/// The workspace README's Rust examples, compiled (and the first one run)
+/// as doc tests so the README cannot drift from the API.
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "actix",
+    feature = "redis",
+    feature = "client"
+))]
+#[doc = include_str!("../../../README.md")]
+pub struct WorkspaceReadme;

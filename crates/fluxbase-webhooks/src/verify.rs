@@ -422,16 +422,17 @@ impl Verifier {
         &self,
         headers: &'h http::HeaderMap,
     ) -> Result<&'h [u8], Error> {
-        self.select_header(
-            headers
-                .get_all(SIGNATURE_HEADER)
-                .iter()
-                .map(|v| v.as_bytes()),
-            headers
-                .get_all(LEGACY_SIGNATURE_HEADER)
-                .iter()
-                .map(|v| v.as_bytes()),
-        )
+        // Names parsed once, not at every lookup; the legacy header is
+        // looked up only when it is read.
+        static NAME: http::HeaderName = http::HeaderName::from_static(SIGNATURE_HEADER);
+        static LEGACY_NAME: http::HeaderName =
+            http::HeaderName::from_static(LEGACY_SIGNATURE_HEADER);
+        let values = |name| headers.get_all(name).into_iter().map(|v| v.as_bytes());
+        if self.legacy_header {
+            self.select_header(values(&NAME), values(&LEGACY_NAME))
+        } else {
+            self.select_header(values(&NAME), std::iter::empty())
+        }
     }
 
     /// Picks the header value to verify from every value of

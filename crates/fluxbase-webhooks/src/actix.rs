@@ -341,7 +341,7 @@ where
                         Some(delivery)
                     }
                     Err(err) => {
-                        record_refused(&span, &err, 0);
+                        record_refused(&span, &err, accepted.verified.body_len());
                         return Ok(refuse(req, receive.rejection(&err)));
                     }
                 },

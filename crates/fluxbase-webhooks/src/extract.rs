@@ -200,14 +200,10 @@ pub(crate) fn conclude<T: FromReceived>(
             Ok(value)
         }
         Err(err) => {
-            match span {
-                Some(span) => record_refused(span, &err, verified.body_len()),
-                None => record_refused(
-                    &crate::receive::delivery_span(crate::receive::DEFAULT_SPAN_LEVEL),
-                    &err,
-                    verified.body_len(),
-                ),
-            }
+            // Behind the layer or middleware, the current span is the
+            // delivery's: its outcome becomes this refusal.
+            let current = Span::current();
+            record_refused(span.unwrap_or(&current), &err, verified.body_len());
             Err(WebhookRejection::refused(err, hook))
         }
     }

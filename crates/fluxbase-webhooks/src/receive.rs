@@ -348,7 +348,7 @@ pub(crate) fn unreadable_body() -> Error {
 /// The span's level is set per receiver (default DEBUG, as tower-http's
 /// request spans): a span per request is worth its cost when someone looks
 /// at it, and a refusal is logged at WARN whatever the span level.
-pub(crate) fn delivery_span(level: Level) -> Span {
+fn delivery_span(level: Level) -> Span {
     macro_rules! span {
         ($level:expr) => {
             tracing::span!(
@@ -373,13 +373,18 @@ pub(crate) fn delivery_span(level: Level) -> Span {
 }
 
 /// The default level of delivery spans.
-pub(crate) const DEFAULT_SPAN_LEVEL: Level = Level::DEBUG;
+const DEFAULT_SPAN_LEVEL: Level = Level::DEBUG;
 
 /// The outcome recorded for an accepted delivery.
 pub(crate) const OUTCOME_VERIFIED: &str = "verified";
 
 /// Records an accepted delivery on its span, all fields in one call (a
 /// formatting subscriber re-renders the span's fields on every `record`).
+///
+/// Log events of a delivery are emitted inside its span (`in_scope`), not
+/// with an explicit `parent:`: a span below the subscriber's level is
+/// disabled, and an event whose explicit parent is disabled becomes a root
+/// event, cut off from the caller's spans too.
 pub(crate) fn record_verified(span: &Span, verified: &Verified) {
     let key_index = verified.key_index() as u64;
     let key_id = verified.key_id();
@@ -394,7 +399,7 @@ pub(crate) fn record_verified(span: &Span, verified: &Verified) {
             ("body_len", Some(&body_len as &dyn Value)),
         ],
     );
-    tracing::debug!(parent: span, "webhook delivery verified");
+    span.in_scope(|| tracing::debug!("webhook delivery verified"));
 }
 
 /// Records several fields of a delivery span with one `record_all`.
@@ -414,9 +419,14 @@ fn record_fields(span: &Span, values: &[(&str, Option<&dyn Value>); 5]) {
 /// Records the dedupe outcome of an accepted delivery on its span.
 pub(crate) fn record_delivery(span: &Span, delivery: &Delivery, acknowledged: bool) {
     span.record("duplicate", delivery.is_duplicate());
+    if delivery.is_unchecked() {
+        span.in_scope(|| {
+            tracing::warn!("replay store unavailable: delivery let through unchecked (fail-open)");
+        });
+    }
     if acknowledged {
         span.record("outcome", OUTCOME_ACKNOWLEDGED);
-        tracing::debug!(parent: span, "duplicate delivery acknowledged without the handler");
+        span.in_scope(|| tracing::debug!("duplicate delivery acknowledged without the handler"));
     }
 }
 
@@ -425,11 +435,12 @@ pub(crate) const OUTCOME_ACKNOWLEDGED: &str = "duplicate_acknowledged";
 
 /// Logs a failure to forget a failed delivery's event.
 pub(crate) fn record_forget_failed(span: &Span, err: &crate::StoreError) {
-    tracing::error!(
-        parent: span,
-        reason = %err,
-        "could not forget a failed delivery; its retry will look like a duplicate until the key expires"
-    );
+    span.in_scope(|| {
+        tracing::error!(
+            reason = %err,
+            "could not forget a failed delivery; its retry will look like a duplicate until the key expires"
+        );
+    });
 }
 
 /// Records a refused delivery on its span.
@@ -446,11 +457,13 @@ pub(crate) fn record_refused(span: &Span, err: &Error, body_len: u64) {
     }
     // The message of an unparsable body may quote it; every other message
     // is safe to log.
-    if code == Code::InvalidPayload {
-        tracing::warn!(parent: span, code = code.as_str(), status, body_len, "webhook delivery refused");
-    } else {
-        tracing::warn!(parent: span, code = code.as_str(), status, body_len, reason = %err, "webhook delivery refused");
-    }
+    span.in_scope(|| {
+        if code == Code::InvalidPayload {
+            tracing::warn!(code = code.as_str(), status, body_len, "webhook delivery refused");
+        } else {
+            tracing::warn!(code = code.as_str(), status, body_len, reason = %err, "webhook delivery refused");
+        }
+    });
 }
 
 #[cfg(feature = "tower")]
@@ -653,5 +666,43 @@ mod tests {
         assert_eq!(err, Error::PayloadTooLarge { limit: 10 });
         let err = receive.start(Some(10), None, missing).err().unwrap();
         assert_eq!(err, Error::MissingSignature);
+    }
+
+    /// Everything a fmt subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_callers_span_when_the_delivery_span_is_off() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(Level::INFO)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request", id = 7);
+            let _entered = request.enter();
+            // DEBUG by default: disabled under an INFO subscriber.
+            let span = Receive::new(Verifier::new("k")).span();
+            assert!(span.is_disabled());
+            record_refused(&span, &Error::MissingSignature, 12);
+        });
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            log.contains("request{id=7}") && log.contains("code=\"missing_signature\""),
+            "{log}"
+        );
     }
 }

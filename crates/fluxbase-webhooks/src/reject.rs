@@ -196,17 +196,39 @@ mod tests {
 
     #[test]
     fn every_code_has_its_status() {
-        for code in crate::Code::ALL {
-            let err = match code {
-                crate::Code::Replayed => Error::Replayed,
-                crate::Code::PayloadTooLarge => Error::PayloadTooLarge { limit: 1 },
-                crate::Code::InvalidPayload => Error::InvalidPayload(String::new()),
-                _ => Error::SignatureMismatch,
-            };
-            assert_eq!(
-                Rejection::problem(&err).status().as_u16(),
-                err.code().http_status()
-            );
+        use crate::error::Malformed;
+        // One error per code, and the status the table in DESIGN.md gives it.
+        let cases = [
+            (Error::MissingSignature, 401),
+            (Error::MalformedSignature(Malformed::InvalidHex), 401),
+            (Error::SignatureMismatch, 401),
+            (
+                Error::TimestampTooOld {
+                    age_secs: 301,
+                    tolerance_secs: 300,
+                },
+                401,
+            ),
+            (
+                Error::TimestampInFuture {
+                    ahead_secs: 61,
+                    max_skew_secs: 60,
+                },
+                401,
+            ),
+            (Error::Replayed, 409),
+            (Error::PayloadTooLarge { limit: 1 }, 413),
+            (Error::InvalidPayload(String::new()), 400),
+            (Error::StoreUnavailable(String::new()), 503),
+            (Error::BodyTimeout { after_secs: 30 }, 408),
+            (Error::UnsupportedEncoding("gzip".into()), 415),
+        ];
+        let codes: Vec<_> = cases.iter().map(|(err, _)| err.code()).collect();
+        assert_eq!(codes, crate::Code::ALL);
+        for (err, status) in cases {
+            let rejection = Rejection::problem(&err);
+            assert_eq!(rejection.status().as_u16(), status, "{err:?}");
+            assert_eq!(rejection.body().as_ref(), problem_json(&err).as_slice());
         }
     }
 

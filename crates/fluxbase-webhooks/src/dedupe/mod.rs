@@ -384,6 +384,7 @@ pub struct Delivery {
     duplicate: bool,
     event_key: Option<Arc<str>>,
     recorded: bool,
+    unchecked: bool,
 }
 
 impl Delivery {
@@ -395,6 +396,13 @@ impl Delivery {
     /// The key the event was recorded under, if it was tracked.
     pub fn event_key(&self) -> Option<&str> {
         self.event_key.as_deref()
+    }
+
+    /// Whether the store failed and the delivery was let through without
+    /// its replay or duplicate check (a fail-open policy). Integrations log
+    /// such a delivery at WARN.
+    pub fn is_unchecked(&self) -> bool {
+        self.unchecked
     }
 }
 
@@ -514,11 +522,12 @@ impl Dedupe {
     pub fn check(&self, keys: DeliveryKeys) -> BoxFuture<'static, Result<Delivery, Error>> {
         let this = self.clone();
         Box::pin(async move {
+            let mut unchecked = false;
             if let Some((key, ttl)) = &keys.replay {
                 match this.store.insert(key, *ttl).await {
                     Ok(true) => {}
                     Ok(false) => return Err(Error::Replayed),
-                    Err(e) if this.fail_open => drop(e),
+                    Err(_) if this.fail_open => unchecked = true,
                     Err(e) => return Err(Error::StoreUnavailable(e.0)),
                 }
             }
@@ -527,17 +536,22 @@ impl Dedupe {
                     duplicate: false,
                     event_key: None,
                     recorded: false,
+                    unchecked,
                 });
             };
             let (duplicate, recorded) = match this.store.insert(&key, this.event_ttl).await {
                 Ok(fresh) => (!fresh, fresh),
-                Err(_) if this.fail_open => (false, false),
+                Err(_) if this.fail_open => {
+                    unchecked = true;
+                    (false, false)
+                }
                 Err(e) => return Err(Error::StoreUnavailable(e.0)),
             };
             Ok(Delivery {
                 duplicate,
                 event_key: Some(key.into()),
                 recorded,
+                unchecked,
             })
         })
     }
@@ -692,7 +706,11 @@ mod tests {
         let open = Dedupe::new(Down).fail_open(true);
         let d = block_on(open.check(open.keys(&h, &v, &e, BODY))).unwrap();
         assert!(!d.is_duplicate());
+        assert!(d.is_unchecked());
         assert!(open.forget(&d).is_none());
+        let up = Dedupe::new(MemoryStore::new(10)).fail_open(true);
+        let d = block_on(up.check(up.keys(&h, &v, &e, BODY))).unwrap();
+        assert!(!d.is_unchecked());
     }
 
     #[test]

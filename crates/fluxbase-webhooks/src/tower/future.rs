@@ -52,6 +52,7 @@ struct Ready<S> {
     inner: S,
     request: Request<Full<Bytes>>,
     receive: Arc<Receive>,
+    body_len: u64,
 }
 
 struct Pending<S> {
@@ -145,6 +146,7 @@ where
                         mut inner,
                         mut request,
                         receive,
+                        body_len,
                     }) = ready.take()
                     else {
                         unreachable!("the request is taken only when leaving this state")
@@ -165,7 +167,7 @@ where
                             }
                         },
                         Err(err) => {
-                            record_refused(this.span, &err, 0);
+                            record_refused(this.span, &err, body_len);
                             State::Refused {
                                 rejection: receive.rejection(&err),
                             }
@@ -246,6 +248,7 @@ fn deliver<S>(
                         inner,
                         request,
                         receive,
+                        body_len,
                     },
                 ),
             })

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of every fuzz target from the conformance vectors
+"""Writes the seed corpus of the signature_header, payload and verify_chunks
+fuzz targets from the conformance vectors
 (crates/fluxbase-webhooks/tests/data/vectors.json). Seeds are named seed-*;
-files the fuzzer adds later are not committed."""
+files the fuzzer adds later are not committed. The tower_layer seeds
+(corpus/tower_layer/seed-*) are written by hand, one per answer the layer
+gives; this script leaves them alone."""
 
 import hashlib
 import json
@@ -42,7 +45,7 @@ def main():
             write("signature_header", f"{c['name']}-{i}", hb)
             if len(hb) < 256:
                 cuts = [len(body) // 3, len(body) // 2]
-                data = bytes([0, len(hb)]) + hb + bytes([len(cuts)])
+                data = bytes([0, len(hb), len(cuts)]) + hb
                 data += b"".join(struct.pack("<H", x % 65536) for x in cuts)
                 data += struct.pack("<H", 0) + body[:2048]
                 write("verify_chunks", c["name"], data)

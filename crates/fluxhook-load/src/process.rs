@@ -415,13 +415,20 @@ mod tests {
 
     #[test]
     fn reads_own_cpu_time() {
+        // Spinning must show up as CPU time (fields 14 and 15 of
+        // /proc/<pid>/stat, not the children's 16 and 17, which stay 0).
         let before = cpu_time(std::process::id()).unwrap();
         let mut x = 0u64;
         let spin = std::time::Instant::now();
-        while spin.elapsed() < Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_add(1));
+        while cpu_time(std::process::id()).unwrap() < before + Duration::from_millis(30) {
+            assert!(
+                spin.elapsed() < Duration::from_secs(10),
+                "10 s of spinning and no CPU time counted"
+            );
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
         }
-        assert!(cpu_time(std::process::id()).unwrap() >= before);
     }
 
     #[test]

@@ -443,6 +443,9 @@ async fn seeded_credentials_and_addresses_are_checked() {
 async fn garbage_never_breaks_it() {
     let emu = emulator(Flavor::Server).await;
     let raw = Raw::service(&emu);
+    // Invitations are the dashboard's: a service key is refused before the
+    // body is read there.
+    let admin = Raw::admin(&emu).await;
     let deep = "[".repeat(10_000);
     let paths = [
         "/api/v1/webhooks",
@@ -461,8 +464,13 @@ async fn garbage_never_breaks_it() {
         b"{\"email\":[]}",
     ];
     for path in paths {
+        let who = if path.starts_with("/api/v1/admin/") {
+            &admin
+        } else {
+            &raw
+        };
         for body in bodies {
-            let a = raw
+            let a = who
                 .send_bytes("POST", path, Some("application/json"), body.to_vec())
                 .await;
             assert!(

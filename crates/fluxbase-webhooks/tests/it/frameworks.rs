@@ -18,9 +18,7 @@ use http_body_util::Full;
 use crate::support::servers::{
     actix_route, axum_route, other_verifier, serve_actix, serve_axum, serve_hyper,
 };
-use crate::support::{
-    Body, CURRENT, PREVIOUS, Req, exchange, insert_body, send, sign, unix_now, verifier,
-};
+use crate::support::{Body, CURRENT, PREVIOUS, Req, insert_body, send, sign, unix_now, verifier};
 
 /// An axum handler answering the event's name.
 async fn typed(FluxbaseEvent(event): FluxbaseEvent) -> String {
@@ -306,7 +304,7 @@ async fn rejection_hook_replaces_the_answer_everywhere() {
     ];
     for server in [&layered, &extractor, &actix_extractor, &actix_middleware] {
         for (req, status, content_type, body) in &cases {
-            let reply = exchange(server.addr, req).await.reply;
+            let reply = send(server.addr, req).await;
             assert_eq!(reply.status, *status, "{}: {reply:?}", server.name);
             assert_eq!(
                 reply.header("content-type"),
@@ -355,7 +353,7 @@ async fn default_limit_is_one_mebibyte_and_legacy_header_is_opt_in() {
     .await;
     let sig = sign(CURRENT, Scheme::Timestamped, unix_now(), b"{}");
     let over = Req::post(Body::DeclaredOnly(DEFAULT_BODY_LIMIT + 1)).signature(&sig);
-    let reply = exchange(server.addr, &over).await.reply;
+    let reply = send(server.addr, &over).await;
     assert_eq!(
         (reply.status, reply.problem_code().as_str()),
         (413, "payload_too_large")

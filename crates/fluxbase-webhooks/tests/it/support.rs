@@ -133,25 +133,16 @@ impl Reply {
     }
 }
 
-/// What a raw exchange observed.
-pub(crate) struct Exchange {
-    pub(crate) reply: Reply,
-    /// Whether the whole request body had been sent when the answer came.
-    pub(crate) body_finished: bool,
-}
-
-/// Sends `req` and reads the answer, over a fresh connection.
+/// Sends `req` and reads the answer, over a fresh connection. A body that
+/// never ends (`ChunkedUnfinished`, `Stalled`, `DeclaredOnly`) gets an answer
+/// only if the server stops reading it: otherwise this panics after `GUARD`.
 pub(crate) async fn send(addr: SocketAddr, req: &Req) -> Reply {
-    exchange(addr, req).await.reply
-}
-
-pub(crate) async fn exchange(addr: SocketAddr, req: &Req) -> Exchange {
-    tokio::time::timeout(GUARD, exchange_inner(addr, req))
+    tokio::time::timeout(GUARD, exchange(addr, req))
         .await
         .unwrap_or_else(|_| panic!("no answer from {addr} to {req:?} (server still reading?)"))
 }
 
-async fn exchange_inner(addr: SocketAddr, req: &Req) -> Exchange {
+async fn exchange(addr: SocketAddr, req: &Req) -> Reply {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut head = format!(
         "POST {} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n",
@@ -164,17 +155,15 @@ async fn exchange_inner(addr: SocketAddr, req: &Req) -> Exchange {
         head.extend_from_slice(value);
         head.extend_from_slice(b"\r\n");
     }
-    let body_finished = match &req.body {
+    match &req.body {
         Body::Full(data) => {
             head.extend_from_slice(format!("content-length: {}\r\n\r\n", data.len()).as_bytes());
             head.extend_from_slice(data);
             stream.write_all(&head).await.unwrap();
-            true
         }
         Body::DeclaredOnly(len) => {
             head.extend_from_slice(format!("content-length: {len}\r\n\r\n").as_bytes());
             stream.write_all(&head).await.unwrap();
-            *len == 0
         }
         Body::ChunkedUnfinished { size, count } => {
             head.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
@@ -187,13 +176,11 @@ async fn exchange_inner(addr: SocketAddr, req: &Req) -> Exchange {
                     break;
                 }
             }
-            false
         }
         Body::Stalled { data, sent } => {
             head.extend_from_slice(format!("content-length: {}\r\n\r\n", data.len()).as_bytes());
             head.extend_from_slice(&data[..*sent]);
             stream.write_all(&head).await.unwrap();
-            false
         }
         Body::Chunked { data, size } => {
             head.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
@@ -204,14 +191,9 @@ async fn exchange_inner(addr: SocketAddr, req: &Req) -> Exchange {
                 tokio::task::yield_now().await;
             }
             stream.write_all(b"0\r\n\r\n").await.unwrap();
-            true
         }
-    };
-    let reply = read_reply(&mut stream).await;
-    Exchange {
-        reply,
-        body_finished,
     }
+    read_reply(&mut stream).await
 }
 
 fn chunk(data: &[u8]) -> Vec<u8> {

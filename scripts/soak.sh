@@ -11,33 +11,15 @@
 #   ./scripts/soak.sh                          # in-memory store, 300 s
 #   ./scripts/soak.sh --store redis            # starts its own redis-server on loopback
 #   ./scripts/soak.sh --duration 600 --json
-# Other arguments go to `fluxhook-load soak` (see --help).
+# Every argument goes to `fluxhook-load soak` (see --help; --store and
+# --duration default to memory and 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/quiet-machine.sh
-
-store=memory
-duration=300
-args=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --store) store="$2"; shift 2 ;;
-    --store=*) store="${1#--store=}"; shift ;;
-    --duration) duration="$2"; shift 2 ;;
-    --duration=*) duration="${1#--duration=}"; shift ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
-
-if [ "$store" = redis ] && ! command -v redis-server >/dev/null 2>&1; then
-  echo "redis-server is not installed (apt-get install redis-server), or pass --redis-url" >&2
-  exit 2
-fi
 
 echo "==> cargo build --release -p fluxhook-load"
 cargo build --release -p fluxhook-load --quiet
 pin_args
 wait_for_quiet_machine
-echo "==> fluxhook-load soak --store $store --duration $duration"
-exec "${harness_prefix[@]}" target/release/fluxhook-load soak --store "$store" \
-  --duration "$duration" "${server_flags[@]}" "${args[@]}"
+echo "==> fluxhook-load soak $*"
+exec "${harness_prefix[@]}" target/release/fluxhook-load soak "${server_flags[@]}" "$@"

@@ -22,7 +22,7 @@ pub(crate) enum Command {
     Sign(SignArgs),
     /// Check a signature header against a body; exit 0 valid, 1 invalid, 2 usage error.
     Verify(VerifyArgs),
-    /// Sign a body (FILE, or a sample event) and POST it like Fluxbase does; exit 0 on a 2xx answer, 1 otherwise.
+    /// Sign a body (FILE, or a sample event) and POST it like Fluxbase does; exit 0 on a 2xx answer, 1 on any other answer, 2 when it cannot send.
     Send(SendArgs),
     /// Receive webhooks: print each verified event, answer the rest with the reason.
     Listen(ListenArgs),

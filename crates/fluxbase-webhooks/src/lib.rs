@@ -9,6 +9,7 @@
 //! | `axum` | `axum` extractors `FluxbaseEvent`, `Webhook<T>`, `Verified<Bytes>` (implies `tower`) |
 //! | `actix` | `actix` extractors and the `actix::Verify` middleware for actix-web 4 |
 //! | `redis` | [`dedupe::RedisStore`]: replay and duplicate detection shared by a fleet of receivers |
+//! | `client` | `client::Client`: the Fluxbase management API (sign-in, webhooks, client keys, invitations) |
 //!
 //! Every integration answers refused deliveries the same way (status and
 //! `application/problem+json` body of [`problem_json`]), reads the body

@@ -168,8 +168,9 @@ pub(crate) struct ServerPlacement {
     /// harness itself under `taskset -c 0` to give each side its own core.
     #[arg(long)]
     pub(crate) server_cpus: Option<String>,
-    /// The server's log filter (`serve --log`); `info` records a
-    /// `fluxbase_webhook` span per delivery, as a service logging at INFO does.
+    /// The server's log filter (`serve --log`). The layer's
+    /// `fluxbase_webhook` span is at DEBUG: `debug` records it for every
+    /// delivery, `info` (a service's usual level) does not.
     #[arg(long, default_value = "info")]
     pub(crate) server_log: String,
     /// Print one JSON document on stdout instead of the table.

@@ -526,9 +526,9 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
     let server = Server::spawn(&ServeCommand {
         args: serve_args,
         cpus: args.placement.server_cpus.clone(),
-        // Each WARN line is traced to its request through the `load` and
-        // `fluxbase_webhook` spans, which are INFO: keep them whatever the
-        // filter says.
+        // Each WARN line is traced to its request through the `load` span
+        // (INFO), whatever the filter says; the layer logs inside it even
+        // when its own DEBUG span is off.
         log: format!(
             "{},fluxhook_load=info,fluxbase_webhooks=info",
             args.placement.server_log

@@ -66,6 +66,20 @@ impl AttemptOutcome {
     pub fn is_delivered(&self) -> bool {
         matches!(self, Self::Delivered { .. })
     }
+
+    /// What a failing endpoint answered, when it answered.
+    pub fn response_body(&self) -> Option<&str> {
+        match self {
+            Self::Failed {
+                status: Some(status),
+                error,
+            } => error
+                .strip_prefix("HTTP ")
+                .and_then(|e| e.strip_prefix(status.to_string().as_str()))
+                .and_then(|e| e.strip_prefix(": ")),
+            _ => None,
+        }
+    }
 }
 
 /// An event ready to deliver: its parts, re-stamped and re-signed at every
@@ -167,19 +181,26 @@ impl Payload {
                 Self::Row {
                     op, table, record, ..
                 },
-            ) => match documented_alias(table, op) {
-                Some(name) => {
-                    let field = |k: &str| record.as_ref().and_then(|r| r.get(k)).cloned();
-                    Self::Documented {
+            ) => {
+                let field = |k: &str| record.as_ref().and_then(|r| r.get(k));
+                // The documented `user_id` is a string; a row whose id is
+                // neither a string nor a number is delivered as the row.
+                let user_id = match field("id") {
+                    Some(Value::String(id)) => Some(id.clone()),
+                    Some(Value::Number(id)) => Some(id.to_string()),
+                    _ => None,
+                };
+                match (documented_alias(table, op), user_id) {
+                    (Some(name), Some(user_id)) => Self::Documented {
                         name: name.to_owned(),
                         data: json!({
-                            "user_id": field("id").unwrap_or(Value::Null),
-                            "email": field("email").unwrap_or(Value::Null),
+                            "user_id": user_id,
+                            "email": field("email").cloned().unwrap_or(Value::Null),
                         }),
-                    }
+                    },
+                    _ => self,
                 }
-                None => self,
-            },
+            }
             _ => self,
         }
     }
@@ -445,6 +466,7 @@ fn record(
             AttemptOutcome::Failed { status, error } => {
                 rec.status = "failed";
                 rec.http_status = *status;
+                rec.response_body = outcome.response_body().map(str::to_owned);
                 rec.error = Some(error.clone());
             }
         }
@@ -586,4 +608,30 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AttemptOutcome;
+
+    #[test]
+    fn the_response_body_of_a_failed_attempt() {
+        let failed = |status, error: &str| AttemptOutcome::Failed {
+            status,
+            error: error.to_owned(),
+        };
+        assert_eq!(
+            failed(Some(404), "HTTP 404: no such route").response_body(),
+            Some("no such route")
+        );
+        assert_eq!(failed(Some(500), "HTTP 500: ").response_body(), Some(""));
+        assert_eq!(
+            failed(None, "failed to send request: refused").response_body(),
+            None
+        );
+        assert_eq!(
+            AttemptOutcome::Delivered { status: 200 }.response_body(),
+            None
+        );
+    }
 }

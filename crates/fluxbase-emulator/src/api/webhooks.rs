@@ -505,6 +505,7 @@ pub(super) async fn test(
         .ok_or_else(|| ApiError::not_found("Webhook not found"))?;
     let outcome = send_test(&shared, &hook).await;
     tracing::info!(webhook = %id, delivered = outcome.is_delivered(), "test delivery");
+    let response_body = outcome.response_body().map(str::to_owned);
     match (shared.flavor(), outcome) {
         (Flavor::Server, AttemptOutcome::Delivered { .. }) => reply(
             StatusCode::OK,
@@ -515,22 +516,15 @@ pub(super) async fn test(
             StatusCode::OK,
             &json!({"success": true, "status_code": status}),
         ),
-        (Flavor::Documented, AttemptOutcome::Failed { status, error }) => {
-            let response_body = status.and_then(|s| {
-                error
-                    .strip_prefix(&format!("HTTP {s}: "))
-                    .map(str::to_owned)
-            });
-            reply(
-                StatusCode::OK,
-                &json!({
-                    "success": false,
-                    "status_code": status,
-                    "response_body": response_body,
-                    "error": error,
-                }),
-            )
-        }
+        (Flavor::Documented, AttemptOutcome::Failed { status, error }) => reply(
+            StatusCode::OK,
+            &json!({
+                "success": false,
+                "status_code": status,
+                "response_body": response_body,
+                "error": error,
+            }),
+        ),
     }
 }
 

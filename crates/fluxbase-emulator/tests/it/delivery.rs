@@ -347,6 +347,23 @@ async fn documented_names_match() {
         .map(|r| r.event().name().to_owned())
         .collect();
     assert_eq!(names, ["auth.login", "user.created"]);
+    // A numeric row id becomes the documented string `user_id`.
+    let a = Raw::new(&emu)
+        .send(
+            "POST",
+            "/api/v1/emulator/events",
+            Some(
+                json!({"event": "INSERT", "table": "users", "schema": "auth",
+                        "record": {"id": 7, "email": "n@x.y"}}),
+            ),
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.text);
+    let got = receiver.next().await;
+    let Event::UserCreated(user) = got.event() else {
+        panic!("{:?}", got.event())
+    };
+    assert_eq!((user.user_id(), user.email()), (Some("7"), Some("n@x.y")));
     emu.shutdown().await;
 }
 

@@ -852,12 +852,22 @@ impl<'a> Webhooks<'a> {
     /// [`UpdateWebhook`]); the server answers 500 for an invalid URL.
     pub async fn update(&self, id: &str, changes: UpdateWebhook) -> Result<Webhook, Error> {
         let current = self.get(id).await?;
-        let body = changes.merge(&current)?;
-        let url = self.client.endpoint(&["webhooks", id]);
+        self.update_from(&current, changes).await
+    }
+
+    /// [`Webhooks::update`] from a webhook already read (the list and the
+    /// single read answer the same object).
+    async fn update_from(
+        &self,
+        current: &Webhook,
+        changes: UpdateWebhook,
+    ) -> Result<Webhook, Error> {
+        let body = changes.merge(current)?;
+        let url = self.client.endpoint(&["webhooks", &current.id]);
         let answer = self.client.send(Method::PATCH, url, Some(&body)).await?;
         match answer.object_or_message("url", "webhook update")? {
             Some(webhook) => Ok(webhook),
-            None => self.get(id).await,
+            None => self.get(&current.id).await,
         }
     }
 
@@ -882,12 +892,13 @@ impl<'a> Webhooks<'a> {
     /// than the server's 500 for a failed test.
     pub async fn test(&self, id: &str) -> Result<TestResult, Error> {
         let url = self.client.endpoint(&["webhooks", id, "test"]);
-        let answer = self.client.send_raw(Method::POST, url, None).await?;
-        if answer.status == StatusCode::INTERNAL_SERVER_ERROR {
-            let err = Error::api(answer.status, &answer.body);
-            return Ok(TestResult::failed(err.message().to_owned()));
-        }
-        let answer = answer.ok()?;
+        let answer = match self.client.send(Method::POST, url, None).await {
+            Ok(answer) => answer,
+            Err(err) if err.status() == Some(StatusCode::INTERNAL_SERVER_ERROR) => {
+                return Ok(TestResult::failed(err.message().to_owned()));
+            }
+            Err(err) => return Err(err),
+        };
         let wire: WireTest = answer.json("webhook test")?;
         let success = wire.success.unwrap_or(wire.error.is_none());
         Ok(TestResult {
@@ -962,7 +973,7 @@ impl<'a> Webhooks<'a> {
                     .events(events)
                     .secret(secret)
                     .enabled(true);
-                (self.update(&current.id, changes).await?, false)
+                (self.update_from(&current, changes).await?, false)
             }
             None => {
                 let new = CreateWebhook::new(url)

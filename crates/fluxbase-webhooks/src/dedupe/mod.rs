@@ -18,8 +18,7 @@
 //! A [`DedupeStore`] remembers keys for a while: [`MemoryStore`] inside one
 //! process, the Redis store (feature `redis`) across a fleet.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -146,8 +145,8 @@ pub fn event_key(body: &[u8]) -> Option<String> {
 ///
 /// Expired entries are dropped as soon as they expire, whatever their
 /// lifetimes (a dedupe policy mixes replay keys of minutes with event keys of
-/// hours). When full, the entry closest to expiring (of those, the oldest)
-/// is dropped to make room, so memory never grows past `capacity` entries. The first time it is full, the store sizes its
+/// hours). When full, the oldest entry is dropped to make room, so memory
+/// never grows past `capacity` entries. The first time it is full, the store sizes its
 /// tables for twice its capacity, so what it holds stops growing at that
 /// moment and not at a later eviction: budget about 300 bytes per key of
 /// capacity, keys included (about 30 MiB for the default 100,000 keys, as
@@ -177,12 +176,21 @@ pub struct MemoryStore {
 struct MemoryInner {
     /// Key → (expiry, insertion sequence number).
     entries: HashMap<Box<str>, (Instant, u64)>,
-    /// Keys by expiry, then insertion order, with the sequence number they
-    /// were inserted under (a removed and re-inserted key leaves a stale row
-    /// behind).
-    order: BinaryHeap<Reverse<(Instant, u64, Box<str>)>>,
+    /// One queue of keys per lifetime, in insertion order, with the sequence
+    /// number each was inserted under (a removed and re-inserted key leaves
+    /// a stale row behind). Within one lifetime, insertion order is expiry
+    /// order, so every queue expires from its front.
+    queues: Vec<(Duration, Queue)>,
     next_seq: u64,
 }
+
+/// Keys in insertion order, with the sequence number each was inserted under.
+type Queue = VecDeque<(u64, Box<str>)>;
+
+/// Lifetimes with a queue of their own; keys of any further lifetime share
+/// the last queue (they are then purged late, never kept alive: a lookup
+/// checks the expiry).
+const MAX_QUEUES: usize = 8;
 
 /// Default capacity of [`MemoryStore::default`].
 pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
@@ -228,7 +236,7 @@ impl MemoryStore {
             .checked_add(ttl)
             .unwrap_or(now + Duration::from_secs(365 * 86400));
         inner.entries.insert(key.into(), (expiry, seq));
-        inner.order.push(Reverse((expiry, seq, key.into())));
+        inner.queue(ttl).push_back((seq, key.into()));
         // Room for this one was made by `purge`; enforce the bound again in
         // case every entry was live.
         inner.evict_to(self.capacity);
@@ -244,6 +252,27 @@ impl MemoryStore {
 }
 
 impl MemoryInner {
+    /// The queue of keys that live `ttl`.
+    fn queue(&mut self, ttl: Duration) -> &mut Queue {
+        let i = match self.queues.iter().position(|(t, _)| *t == ttl) {
+            Some(i) => i,
+            None if self.queues.len() < MAX_QUEUES => {
+                self.queues.push((ttl, VecDeque::new()));
+                self.queues.len() - 1
+            }
+            None => self.queues.len() - 1,
+        };
+        &mut self.queues[i].1
+    }
+
+    /// Whether `row` still stands for its key's entry.
+    fn is_current(
+        entries: &HashMap<Box<str>, (Instant, u64)>,
+        (seq, key): &(u64, Box<str>),
+    ) -> bool {
+        entries.get(key).is_some_and(|(_, s)| s == seq)
+    }
+
     /// The first time the store is full, sizes its tables for good, so that
     /// the memory it holds stops growing then rather than at some later
     /// eviction.
@@ -252,8 +281,8 @@ impl MemoryInner {
     /// the hash table, and when tombstones have used up its spare room the
     /// table is rebuilt, in place if at most half of its room is live and
     /// twice as large otherwise. Room for twice the capacity keeps every
-    /// rebuild in place. The order queue may hold up to twice the capacity
-    /// plus 64 rows before its stale rows are dropped.
+    /// rebuild in place. Each queue gets room for twice its rows, as stale
+    /// rows may double them before they are dropped.
     fn reserve_when_full(&mut self, capacity: usize) {
         if self.entries.len() < capacity {
             return;
@@ -261,46 +290,55 @@ impl MemoryInner {
         let room = capacity.saturating_mul(2);
         if self.entries.capacity() < room {
             self.entries.reserve(room - self.entries.len());
-        }
-        let rows = room.saturating_add(65);
-        if self.order.capacity() < rows {
-            self.order.reserve(rows - self.order.len());
+            for (_, queue) in &mut self.queues {
+                queue.reserve(queue.len() + 64);
+            }
         }
     }
 
     /// Drops every expired entry and makes room for one more.
     fn purge(&mut self, now: Instant, capacity: usize) {
-        while self
-            .order
-            .peek()
-            .is_some_and(|Reverse((expiry, _, _))| *expiry <= now)
-        {
-            self.pop();
+        let entries = &mut self.entries;
+        for (_, queue) in &mut self.queues {
+            while let Some((seq, key)) = queue.front() {
+                match entries.get(key) {
+                    Some((expiry, s)) if s == seq && *expiry > now => break,
+                    Some((_, s)) if s == seq => {
+                        entries.remove(key);
+                    }
+                    _ => {}
+                }
+                queue.pop_front();
+            }
         }
         self.evict_to(capacity.saturating_sub(1));
     }
 
-    /// Drops the entries closest to expiring until at most `max` remain.
+    /// Drops the oldest entries until at most `max` remain.
     fn evict_to(&mut self, max: usize) {
-        while self.entries.len() > max && self.pop() {}
+        while self.entries.len() > max {
+            // The queue whose front is the oldest row.
+            let oldest = self
+                .queues
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, q))| q.front().map(|(seq, _)| (*seq, i)))
+                .min();
+            let Some((_, i)) = oldest else { break };
+            if let Some(row) = self.queues[i].1.pop_front()
+                && Self::is_current(&self.entries, &row)
+            {
+                self.entries.remove(&row.1);
+            }
+        }
         // Stale rows (removed keys) must not pile up either.
-        if self.order.len() > 2 * self.entries.len() + 64 {
+        let rows: usize = self.queues.iter().map(|(_, q)| q.len()).sum();
+        if rows > 2 * self.entries.len() + 64 {
             let entries = &self.entries;
-            self.order
-                .retain(|Reverse((_, seq, key))| entries.get(key).is_some_and(|(_, s)| s == seq));
+            for (_, queue) in &mut self.queues {
+                queue.retain(|row| Self::is_current(entries, row));
+            }
         }
-    }
-
-    /// Pops the row closest to expiring and drops its entry unless the row
-    /// is stale; false when there is no row.
-    fn pop(&mut self) -> bool {
-        let Some(Reverse((_, seq, key))) = self.order.pop() else {
-            return false;
-        };
-        if self.entries.get(&key).is_some_and(|(_, s)| *s == seq) {
-            self.entries.remove(&key);
-        }
-        true
     }
 }
 
@@ -755,7 +793,8 @@ mod tests {
             block_on(s.remove("k0")).unwrap();
             assert!(s.insert_at("k0", Duration::from_secs(3600), t0));
         }
-        assert!(s.lock().order.len() <= 2 * 100 + 64);
+        let rows: usize = s.lock().queues.iter().map(|(_, q)| q.len()).sum();
+        assert!(rows <= 2 * 100 + 64);
     }
 
     #[test]
@@ -776,20 +815,39 @@ mod tests {
     }
 
     #[test]
+    fn a_full_store_drops_the_oldest_whatever_its_lifetime() {
+        // Replay keys live minutes and event keys hours; evicting by expiry
+        // would drop every fresh replay key first.
+        let s = MemoryStore::new(10);
+        let t0 = Instant::now();
+        let long = Duration::from_secs(3600);
+        for i in 0..9 {
+            assert!(s.insert_at(&format!("event{i}"), long, t0));
+        }
+        assert!(s.insert_at("replay", Duration::from_secs(60), t0));
+        for i in 9..14 {
+            assert!(s.insert_at(&format!("event{i}"), long, t0));
+        }
+        assert!(!s.insert_at("replay", Duration::from_secs(60), t0));
+        assert!(s.insert_at("event0", long, t0), "the oldest went first");
+    }
+
+    #[test]
     fn tables_stop_growing_once_full() {
         let capacity = 1000;
         let s = MemoryStore::new(capacity);
         let t0 = Instant::now();
         let sizes = |s: &MemoryStore| {
             let inner = s.lock();
-            (inner.entries.capacity(), inner.order.capacity())
+            let queues: Vec<usize> = inner.queues.iter().map(|(_, q)| q.capacity()).collect();
+            (inner.entries.capacity(), queues)
         };
         for i in 0..capacity {
             assert!(s.insert_at(&format!("k{i}"), Duration::from_secs(3600), t0));
         }
         let full = sizes(&s);
         assert!(
-            full.0 >= 2 * capacity && full.1 > 2 * capacity + 64,
+            full.0 >= 2 * capacity && full.1.iter().all(|&rows| rows >= 2 * capacity + 64),
             "{full:?}"
         );
         // Eviction churn (tombstones in the hash table) and remove /

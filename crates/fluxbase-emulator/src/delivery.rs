@@ -2,7 +2,7 @@
 //! with linear backoff, the delivery log.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use fluxbase_webhooks::{Event, Scheme, Signer, TestEvent, Timestamp};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
@@ -544,15 +544,13 @@ async fn send(shared: &Shared, hook: &WebhookRecord, body: Vec<u8>) -> AttemptOu
         let signer = Signer::new(secret);
         let hex = signer.hex_tag(Scheme::Hex, 0, &body);
         let fluxbase = match shared.flavor() {
-            Flavor::Server => signer
-                .sign(Scheme::Timestamped, unix_now(), &body)
-                .to_string(),
+            Flavor::Server => signer.sign_now(&body).to_string(),
             // The documentation's form: bare hex of the body.
             Flavor::Documented => hex.clone(),
         };
         for (name, value) in [
-            ("x-webhook-signature", hex),
-            ("x-fluxbase-signature", fluxbase),
+            (fluxbase_webhooks::LEGACY_SIGNATURE_HEADER, hex),
+            (fluxbase_webhooks::SIGNATURE_HEADER, fluxbase),
         ] {
             if let Ok(mut value) = HeaderValue::from_str(&value) {
                 value.set_sensitive(true);
@@ -602,12 +600,6 @@ fn error_chain(err: &reqwest::Error) -> String {
         source = s.source();
     }
     text
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

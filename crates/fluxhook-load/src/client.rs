@@ -223,14 +223,8 @@ pub(crate) async fn drive<S: Script>(
     let mut first_error = None;
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok(Ok(w)) => {
-                stats.answered += w.answered;
-                stats.transport_errors += w.transport_errors;
-                stats
-                    .latency
-                    .add(&w.latency)
-                    .map_err(|e| anyhow!("cannot merge latency histograms: {e:?}"))?;
-            }
+            // A worker's elapsed time is zero; the run's is set below.
+            Ok(Ok(w)) => stats.add(&w)?,
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
             }

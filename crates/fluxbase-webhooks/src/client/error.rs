@@ -99,8 +99,10 @@ impl Error {
 
     /// An error status with the server's JSON (or text) body.
     pub(crate) fn api(status: StatusCode, body: &[u8]) -> Self {
-        let parsed: Option<ServerError> = serde_json::from_slice(body).ok();
         let value: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let parsed = value
+            .as_ref()
+            .and_then(|v| ServerError::deserialize(v).ok());
         let message = parsed
             .as_ref()
             .and_then(|p| p.error.clone().or_else(|| p.message.clone()))

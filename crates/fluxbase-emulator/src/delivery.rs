@@ -540,8 +540,8 @@ async fn send(shared: &Shared, hook: &WebhookRecord, body: Vec<u8>) -> AttemptOu
         }
     }
     // ...but never the signatures.
-    if let Some(secret) = hook.secret.as_deref().filter(|s| !s.is_empty()) {
-        let signer = Signer::new(secret);
+    // An empty secret signs nothing, as on the server (and `Signer` refuses it).
+    if let Some(Ok(signer)) = hook.secret.as_deref().map(Signer::new) {
         let hex = signer.hex_tag(Scheme::Hex, 0, &body);
         let fluxbase = match shared.flavor() {
             Flavor::Server => signer.sign_now(&body).to_string(),

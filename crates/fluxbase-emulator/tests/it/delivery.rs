@@ -17,10 +17,12 @@ both_flavors!(end_to_end_typed_event);
 async fn end_to_end_typed_event(flavor: Flavor) {
     let emu = emulator(flavor).await;
     let client = user_client(&emu).await;
-    let mut receiver = Receiver::start(Verifier::from_keys([fluxbase_webhooks::Key::new(
-        "whsec-e2e",
+    let mut receiver = Receiver::start(
+        Verifier::builder()
+            .key(fluxbase_webhooks::Key::new("whsec-e2e").id("e2e"))
+            .build()
+            .unwrap(),
     )
-    .id("e2e")]))
     .await;
     let reg = client
         .webhooks()
@@ -61,7 +63,7 @@ async fn retries_with_linear_backoff_until_success() {
         .await
         .unwrap();
     let client = service_client(&emu);
-    let mut receiver = Receiver::scripted(Verifier::new("k"), [500, 500]).await;
+    let mut receiver = Receiver::scripted(Verifier::new("k").unwrap(), [500, 500]).await;
     let hook = client
         .webhooks()
         .create(
@@ -125,7 +127,7 @@ async fn retries_with_linear_backoff_until_success() {
 async fn gives_up_after_max_retries() {
     let emu = emulator(Flavor::Server).await;
     let client = service_client(&emu);
-    let mut receiver = Receiver::scripted(Verifier::new("k"), [503; 10]).await;
+    let mut receiver = Receiver::scripted(Verifier::new("k").unwrap(), [503; 10]).await;
     let hook = client
         .webhooks()
         .create(
@@ -155,7 +157,7 @@ async fn gives_up_after_max_retries() {
 #[tokio::test]
 async fn delivery_headers_and_body_bytes() {
     let emu = emulator(Flavor::Server).await;
-    let mut receiver = Receiver::start(Verifier::new("k").legacy_header(true)).await;
+    let mut receiver = Receiver::start(Verifier::builder().secret("k").legacy_header(true).build().unwrap()).await;
     raw_webhook(
         &emu,
         json!({
@@ -179,7 +181,7 @@ async fn delivery_headers_and_body_bytes() {
     assert!(sig.starts_with("t=") && sig.contains(",v1="), "{sig}");
     assert_eq!(
         insert.header("x-webhook-signature").unwrap(),
-        Signer::new("k").hex_tag(Scheme::Hex, 0, &insert.body)
+        Signer::new("k").unwrap().hex_tag(Scheme::Hex, 0, &insert.body)
     );
     assert_eq!(
         insert
@@ -210,7 +212,7 @@ async fn delivery_headers_and_body_bytes() {
 #[tokio::test]
 async fn no_secret_no_signature() {
     let emu = emulator(Flavor::Server).await;
-    let mut receiver = Receiver::scripted(Verifier::new("unused"), []).await;
+    let mut receiver = Receiver::scripted(Verifier::new("unused").unwrap(), []).await;
     raw_webhook(
         &emu,
         json!({"name": "n", "url": receiver.url, "enabled": true,
@@ -235,7 +237,7 @@ async fn no_secret_no_signature() {
 async fn matching_rules() {
     let emu = emulator(Flavor::Server).await;
     let user = user_client(&emu).await;
-    let mut receiver = Receiver::start(Verifier::new("k")).await;
+    let mut receiver = Receiver::start(Verifier::new("k").unwrap()).await;
     let mut ids = std::collections::HashMap::new();
     for (name, events, enabled) in [
         (
@@ -326,7 +328,7 @@ async fn matching_rules() {
 #[tokio::test]
 async fn documented_names_match() {
     let emu = emulator(Flavor::Documented).await;
-    let mut receiver = Receiver::start(Verifier::new("k")).await;
+    let mut receiver = Receiver::start(Verifier::new("k").unwrap()).await;
     raw_webhook(
         &emu,
         json!({"url": receiver.url, "secret": "k", "events": ["user.created", "auth.login"]}),
@@ -371,7 +373,7 @@ async fn documented_names_match() {
 #[tokio::test]
 async fn trigger_endpoint() {
     let emu = emulator(Flavor::Server).await;
-    let mut receiver = Receiver::start(Verifier::new("k")).await;
+    let mut receiver = Receiver::start(Verifier::new("k").unwrap()).await;
     let id = raw_webhook(
         &emu,
         json!({"name": "all", "url": receiver.url, "secret": "k", "enabled": true,

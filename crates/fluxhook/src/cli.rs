@@ -1,8 +1,11 @@
 //! The command line definition (clap derive; doc comments are the help).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use fluxbase_webhooks::server::DEFAULT_MAX_CONNECTIONS;
+use fluxbase_webhooks::{DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT};
 
 /// Sign, verify, send, receive and manage Fluxbase webhooks.
 #[derive(Debug, Parser)]
@@ -91,12 +94,13 @@ pub(crate) struct VerifyArgs {
     /// The `X-Fluxbase-Signature` header value.
     #[arg(long, allow_hyphen_values = true)]
     pub(crate) signature: String,
-    /// How old a timestamped signature may be, in seconds.
+    /// How old a delivery may be, in seconds: its `t=`, or for a signature
+    /// without one (hex, sha256=) the body's `timestamp` field.
     #[arg(long, default_value_t = 300)]
     pub(crate) tolerance: u64,
-    /// How far in the future a timestamped signature may be, in seconds.
-    #[arg(long, default_value_t = 60)]
-    pub(crate) max_skew: u64,
+    /// How far in the future a delivery may be dated, in seconds.
+    #[arg(long, alias = "max-skew", default_value_t = 60)]
+    pub(crate) future_skew: u64,
     /// Which schemes to accept.
     #[arg(long, value_enum, default_value_t = SchemePolicyArg::Any)]
     pub(crate) scheme: SchemePolicyArg,
@@ -150,9 +154,73 @@ pub(crate) struct ListenArgs {
     /// 2026-01 send only that one).
     #[arg(long)]
     pub(crate) legacy_header: bool,
+    /// Replay and duplicate detection: `memory` (in this process, bounded),
+    /// `off`, or a shared Redis `redis://HOST:PORT/DB`. With detection on,
+    /// an exact replay gets 409 `replayed`.
+    #[arg(long, default_value = "memory", value_parser = parse_dedupe)]
+    pub(crate) dedupe: DedupeArg,
+    /// The largest body accepted, in bytes; a larger one gets 413.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
+    pub(crate) body_limit: u64,
+    /// The most body bytes held at once across all deliveries; past it a
+    /// delivery gets 503 with Retry-After.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_BUDGET)]
+    pub(crate) body_budget: u64,
+    /// Seconds a body may take to arrive once the request head is in; a
+    /// slower one gets 408.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
+    pub(crate) read_timeout: Duration,
+    /// Seconds a request head may take to arrive, and a kept-alive
+    /// connection may stay idle, before the connection is closed.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
+    pub(crate) header_timeout: Duration,
+    /// The most connections open at once; more wait to be accepted.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), default_value_t = DEFAULT_MAX_CONNECTIONS as u64)]
+    pub(crate) max_connections: u64,
     /// Print one JSON line per event instead of a readable block.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// Where `listen` remembers deliveries to refuse replays.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum DedupeArg {
+    /// A bounded store in this process.
+    Memory,
+    /// No replay or duplicate detection.
+    Off,
+    /// A Redis shared by several receivers (the URL).
+    Redis(String),
+}
+
+impl std::fmt::Debug for DedupeArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::Off => f.write_str("Off"),
+            // The URL may carry a password.
+            Self::Redis(_) => f.write_str("Redis(<url>)"),
+        }
+    }
+}
+
+fn parse_dedupe(value: &str) -> Result<DedupeArg, String> {
+    match value {
+        "memory" => Ok(DedupeArg::Memory),
+        "off" => Ok(DedupeArg::Off),
+        url if url.starts_with("redis://") => Ok(DedupeArg::Redis(url.to_owned())),
+        _ => Err("expected `memory`, `off` or `redis://HOST:PORT/DB`".to_owned()),
+    }
+}
+
+/// A duration given in seconds, such as `10` or `0.5`: positive and finite.
+fn parse_secs(value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| "expected a positive number of seconds, such as 10 or 0.5".to_owned())
 }
 
 fn parse_path(path: &str) -> Result<String, String> {
@@ -167,9 +235,45 @@ fn parse_path(path: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use fluxbase_webhooks::DEFAULT_READ_TIMEOUT;
+    use fluxbase_webhooks::server::DEFAULT_HEADER_READ_TIMEOUT;
 
     #[test]
     fn definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn listen_defaults_are_the_library_defaults() {
+        let cli = Cli::try_parse_from(["fluxhook", "listen", "--secret", "s"]).unwrap();
+        let Command::Listen(args) = cli.command else {
+            panic!("not listen")
+        };
+        assert_eq!(args.dedupe, DedupeArg::Memory);
+        assert_eq!(args.body_limit, DEFAULT_BODY_LIMIT);
+        assert_eq!(args.body_budget, DEFAULT_BODY_BUDGET);
+        assert_eq!(args.read_timeout, DEFAULT_READ_TIMEOUT);
+        assert_eq!(args.header_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+        assert_eq!(args.max_connections, DEFAULT_MAX_CONNECTIONS as u64);
+    }
+
+    #[test]
+    fn dedupe_and_seconds_values() {
+        assert_eq!(parse_dedupe("off"), Ok(DedupeArg::Off));
+        assert_eq!(
+            parse_dedupe("redis://127.0.0.1:6379/0"),
+            Ok(DedupeArg::Redis("redis://127.0.0.1:6379/0".to_owned()))
+        );
+        assert!(parse_dedupe("redis").is_err());
+        assert!(parse_dedupe("http://x").is_err());
+        assert_eq!(
+            format!("{:?}", DedupeArg::Redis("redis://:pw@h/0".into())),
+            "Redis(<url>)"
+        );
+        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_secs("10"), Ok(Duration::from_secs(10)));
+        for bad in ["0", "-1", "nan", "inf", "1e30", "soon", ""] {
+            assert!(parse_secs(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 use clap::Args;
 use fluxbase_emulator::{Emulator, Flavor, RunningEmulator};
 use fluxbase_webhooks::client::{Client, Delivery, EventFilter};
-use fluxbase_webhooks::{Event, Key, Verifier};
+use fluxbase_webhooks::{Event, Key, Receiver, Verifier};
 
 use crate::cmd::emulator::FlavorArg;
-use crate::cmd::listen::{self, Receiver};
+use crate::cmd::listen::{self, ConnectionLimits, LocalListener};
 use crate::cmd::manage::webhooks::{delivery_status, events_text};
 
 /// How long the demo waits for a delivery before giving up.
@@ -55,9 +55,18 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
     );
 
     let secret = fresh_secret();
-    let verifier = Verifier::from_keys([Key::new(secret.as_str()).id(KEY_ID)]);
-    // The same receiver as `fluxhook listen`: axum with `VerifyLayer`.
-    let mut receiver = Receiver::start(([127, 0, 0, 1], 0).into(), "/webhook", verifier).await?;
+    let verifier = Verifier::builder()
+        .key(Key::new(secret.as_str()).id(KEY_ID))
+        .build()?;
+    // The same receiver as `fluxhook listen`: axum with `VerifyLayer`, the
+    // library's default receive policy (replays refused).
+    let mut receiver = LocalListener::start(
+        ([127, 0, 0, 1], 0).into(),
+        "/webhook",
+        Receiver::builder(verifier),
+        ConnectionLimits::default(),
+    )
+    .await?;
     let receiver_url = receiver.url();
     step(
         2,
@@ -159,7 +168,7 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
 
 async fn fire(
     emu: &RunningEmulator,
-    receiver: &mut Receiver,
+    receiver: &mut LocalListener,
     n: u32,
     name: &str,
     text: &str,
@@ -173,7 +182,7 @@ async fn fire(
 }
 
 /// Waits for the receiver's next delivery and prints it.
-async fn report(receiver: &mut Receiver) -> anyhow::Result<()> {
+async fn report(receiver: &mut LocalListener) -> anyhow::Result<()> {
     let got = tokio::time::timeout(WAIT, receiver.next())
         .await
         .map_err(|_| anyhow::anyhow!("the receiver got no delivery within {WAIT:?}"))?

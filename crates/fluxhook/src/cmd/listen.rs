@@ -1,27 +1,31 @@
 //! `fluxhook listen`, and the in-process receiver it runs on
-//! ([`Receiver::start`]), which other commands (such as a demo) reuse.
+//! ([`LocalListener::start`]), which other commands (such as a demo) reuse.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::post;
 use axum::{Extension, Router};
+use fluxbase_webhooks::dedupe::{Dedupe, RedisStore};
+use fluxbase_webhooks::server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use fluxbase_webhooks::tower::VerifyLayer;
-use fluxbase_webhooks::{Code, Event, Rejection, Timestamp, Verified, Verifier};
+use fluxbase_webhooks::{Code, Event, ReceiverBuilder, Rejection, Timestamp, Verified};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::cli::ListenArgs;
+use crate::cli::{DedupeArg, ListenArgs};
+use crate::cmd::secret;
 
-/// Deliveries waiting to be taken from a [`Receiver`] before the server
-/// holds back the sender (backpressure rather than unbounded memory).
+/// Deliveries waiting to be taken from a [`LocalListener`] before the
+/// server holds back the sender (backpressure rather than unbounded memory).
 const QUEUE: usize = 256;
 
-/// What the receiver saw: a verified event, or a refused request.
+/// What the listener saw: a verified event, or a refused request.
 #[derive(Debug)]
 pub(crate) enum Delivery {
     /// A delivery whose signature matched and whose body is a Fluxbase
@@ -46,18 +50,40 @@ pub(crate) struct Refusal {
     pub(crate) message: String,
 }
 
-/// A webhook receiver running in-process on the axum integration: POSTs to
-/// its path are verified by [`VerifyLayer`] (refusals get the
-/// `application/problem+json` answer), and every outcome is handed to
-/// [`Receiver::next`].
+/// The connection limits of a [`LocalListener`]'s server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    /// How long a request head may take, and a kept-alive connection may
+    /// stay idle, before the connection is closed.
+    pub(crate) header_timeout: Duration,
+    /// The most connections open at once.
+    pub(crate) max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// A webhook receiver running in-process: an axum route behind
+/// [`VerifyLayer`] with the library's [`Receiver`](fluxbase_webhooks::Receiver)
+/// (refusals get the `application/problem+json` answer), served by
+/// `fluxbase_webhooks::axum::serve` (header and idle timeouts, a bound on
+/// connections). Every outcome is handed to [`LocalListener::next`].
 ///
 /// ```ignore
-/// let mut receiver = Receiver::start("127.0.0.1:0".parse()?, "/webhooks", verifier).await?;
-/// println!("POST deliveries to {}", receiver.url());
-/// while let Some(Delivery::Verified(r)) = receiver.next().await { /* ... */ }
-/// receiver.shutdown().await;
+/// let receiver = Receiver::builder(Verifier::new(secret)?);
+/// let mut listener =
+///     LocalListener::start("127.0.0.1:0".parse()?, "/webhooks", receiver, ConnectionLimits::default()).await?;
+/// println!("POST deliveries to {}", listener.url());
+/// while let Some(Delivery::Verified(r)) = listener.next().await { /* ... */ }
+/// listener.shutdown().await;
 /// ```
-pub(crate) struct Receiver {
+pub(crate) struct LocalListener {
     addr: SocketAddr,
     path: String,
     deliveries: mpsc::Receiver<Delivery>,
@@ -65,9 +91,9 @@ pub(crate) struct Receiver {
     server: JoinHandle<std::io::Result<()>>,
 }
 
-impl Receiver {
-    /// Binds `addr` (port 0 picks a free one) and serves `path` until
-    /// [`Receiver::shutdown`] or drop.
+impl LocalListener {
+    /// Binds `addr` (port 0 picks a free one) and serves `path` with the
+    /// receiver `receiver` builds until [`LocalListener::shutdown`] or drop.
     ///
     /// # Errors
     ///
@@ -75,33 +101,36 @@ impl Receiver {
     pub(crate) async fn start(
         addr: SocketAddr,
         path: &str,
-        verifier: Verifier,
+        receiver: ReceiverBuilder,
+        limits: ConnectionLimits,
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (tx, deliveries) = mpsc::channel(QUEUE);
         let refusals = tx.clone();
-        let layer = VerifyLayer::new(verifier).on_reject(move |err| {
-            // Never block the answer on a slow reader: a full queue drops
-            // the notice, not the answer.
-            let _ = refusals.try_send(Delivery::Refused(Refusal {
-                code: err.code(),
-                message: err.to_string(),
-            }));
-            Rejection::problem(err)
-        });
+        let receiver = receiver
+            .on_reject(move |err| {
+                // Never block the answer on a slow reader: a full queue
+                // drops the notice, not the answer.
+                let _ = refusals.try_send(Delivery::Refused(Refusal {
+                    code: err.code(),
+                    message: err.to_string(),
+                }));
+                Rejection::problem(err)
+            })
+            .build();
         let app = Router::new()
             .route(path, post(receive))
-            .route_layer(layer)
+            .route_layer(VerifyLayer::new(receiver))
             .with_state(tx);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let server = fluxbase_webhooks::axum::serve(listener, app)
+            .header_read_timeout(limits.header_timeout)
+            .max_connections(limits.max_connections)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+        let server = tokio::spawn(server.into_future());
         Ok(Self {
             addr,
             path: path.to_owned(),
@@ -139,7 +168,7 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
+impl Drop for LocalListener {
     fn drop(&mut self) {
         self.server.abort();
     }
@@ -171,14 +200,32 @@ pub(crate) fn run(args: ListenArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn listen(args: ListenArgs) -> anyhow::Result<ExitCode> {
-    let verifier = Verifier::from_keys(args.secrets).legacy_header(args.legacy_header);
-    let mut receiver = Receiver::start(args.addr, &args.path, verifier)
+    let verifier = secret::build(secret::keyring(&args.secrets).legacy_header(args.legacy_header))?;
+    let receiver = fluxbase_webhooks::Receiver::builder(verifier)
+        .body_limit(args.body_limit)
+        .body_budget(args.body_budget)
+        .read_timeout(args.read_timeout);
+    let receiver = match &args.dedupe {
+        DedupeArg::Memory => receiver.dedupe(Dedupe::default()),
+        DedupeArg::Off => receiver.without_dedupe(),
+        DedupeArg::Redis(url) => {
+            let store = RedisStore::connect(url.as_str())
+                .await
+                .with_context(|| format!("cannot connect to Redis at {}", redacted(url)))?;
+            receiver.dedupe(Dedupe::new(store))
+        }
+    };
+    let limits = ConnectionLimits {
+        header_timeout: args.header_timeout,
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
+    let mut listener = LocalListener::start(args.addr, &args.path, receiver, limits)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
-    eprintln!("listening on {}", receiver.url());
+    eprintln!("listening on {}", listener.url());
     loop {
         tokio::select! {
-            delivery = receiver.next() => match delivery {
+            delivery = listener.next() => match delivery {
                 Some(Delivery::Verified(received)) => print_event(&received, args.json)?,
                 Some(Delivery::Refused(refusal)) => eprintln!(
                     "refused {} {}: {}",
@@ -191,8 +238,20 @@ async fn listen(args: ListenArgs) -> anyhow::Result<ExitCode> {
             _ = tokio::signal::ctrl_c() => break,
         }
     }
-    receiver.shutdown().await;
+    listener.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A Redis URL without its password, to show in messages.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "the given URL".to_owned(),
+    }
 }
 
 /// The `--json` line for one event.
@@ -259,7 +318,7 @@ fn describe(received: &Received) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fluxbase_webhooks::{Scheme, Signer};
+    use fluxbase_webhooks::{Scheme, Signer, Verifier};
 
     async fn post(url: &str, body: &[u8], header: &str) -> (u16, String) {
         let response = reqwest::Client::new()
@@ -273,18 +332,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn receiver_reports_what_it_verified_and_refused() {
-        let mut receiver =
-            Receiver::start("127.0.0.1:0".parse().unwrap(), "/hooks", Verifier::new("s"))
+    async fn listener_reports_what_it_verified_and_refused() {
+        let receiver = fluxbase_webhooks::Receiver::builder(Verifier::new("s").unwrap());
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let mut listener =
+            LocalListener::start(addr, "/hooks", receiver, ConnectionLimits::default())
                 .await
                 .unwrap();
-        assert_ne!(receiver.addr().port(), 0);
+        assert_ne!(listener.addr().port(), 0);
         let event = Event::sample("UPDATE", Timestamp::now()).unwrap();
         let body = serde_json::to_vec(&event).unwrap();
-        let header = Signer::new("s").sign_now(&body).to_string();
-        let (status, text) = post(&receiver.url(), &body, &header).await;
+        let header = Signer::new("s").unwrap().sign_now(&body).to_string();
+        let (status, text) = post(&listener.url(), &body, &header).await;
         assert_eq!((status, text.as_str()), (200, r#"{"received":"UPDATE"}"#));
-        match receiver.next().await.unwrap() {
+        match listener.next().await.unwrap() {
             Delivery::Verified(r) => {
                 assert_eq!(r.event, event);
                 assert_eq!(r.verified.scheme(), Scheme::Timestamped);
@@ -293,14 +354,34 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let wrong = Signer::new("other").sign_now(&body).to_string();
-        let (status, text) = post(&receiver.url(), &body, &wrong).await;
+        // The same delivery again: a replay, refused by the default store.
+        let (status, text) = post(&listener.url(), &body, &header).await;
+        assert_eq!(status, 409, "{text}");
+        match listener.next().await.unwrap() {
+            Delivery::Refused(r) => assert_eq!(r.code, Code::Replayed),
+            other => panic!("{other:?}"),
+        }
+        let wrong = Signer::new("other").unwrap().sign_now(&body).to_string();
+        let (status, text) = post(&listener.url(), &body, &wrong).await;
         assert_eq!(status, 401);
         assert!(text.contains(r#""code":"signature_mismatch""#), "{text}");
-        match receiver.next().await.unwrap() {
+        match listener.next().await.unwrap() {
             Delivery::Refused(r) => assert_eq!(r.code, Code::SignatureMismatch),
             other => panic!("{other:?}"),
         }
-        receiver.shutdown().await;
+        listener.shutdown().await;
+    }
+
+    #[test]
+    fn redis_passwords_are_not_shown() {
+        assert_eq!(
+            redacted("redis://user:hunter2@127.0.0.1:6379/0"),
+            "redis://user:***@127.0.0.1:6379/0"
+        );
+        assert_eq!(
+            redacted("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(redacted("redis://:hunter2@[::1"), "the given URL");
     }
 }

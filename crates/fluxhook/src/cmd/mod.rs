@@ -11,6 +11,7 @@ pub(crate) mod demo;
 pub(crate) mod emulator;
 pub(crate) mod listen;
 pub(crate) mod manage;
+mod secret;
 mod send;
 
 /// Exit status for usage and I/O errors.

@@ -6,10 +6,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use fluxbase_webhooks::{
     DOCUMENTED_EVENTS, Event, LEGACY_SIGNATURE_HEADER, ROW_EVENTS, RawValue, RowEvent,
-    SIGNATURE_HEADER, Scheme, Signer, Timestamp,
+    SIGNATURE_HEADER, Scheme, Timestamp,
 };
 
 use crate::cli::SendArgs;
+use crate::cmd::secret;
 use crate::cmd::sign::{scheme, unix_now};
 use crate::input::read_body;
 
@@ -20,6 +21,7 @@ const EXIT_REFUSED: u8 = 1;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let signer = secret::signer(&args.secret)?;
     let body = match &args.file {
         Some(path) => read_body(Some(path))?,
         None => sample_body(&args.event, args.data.as_deref(), Timestamp::now())?,
@@ -27,7 +29,6 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let url =
         reqwest::Url::parse(&args.url).with_context(|| format!("invalid URL {}", args.url))?;
     let scheme = scheme(args.scheme);
-    let signer = Signer::new(args.secret);
     let header = signer.sign(scheme, unix_now(), &body).to_string();
     // The server sends the bare hex form too, in the legacy header.
     let legacy =

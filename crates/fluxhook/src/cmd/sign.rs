@@ -2,12 +2,14 @@
 
 use std::process::ExitCode;
 
-use fluxbase_webhooks::{Scheme, Signer};
+use fluxbase_webhooks::Scheme;
 
 use crate::cli::{SchemeArg, SignArgs};
+use crate::cmd::secret;
 use crate::input::read_body;
 
 pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
+    let signer = secret::signer(&args.secret)?;
     let body = read_body(args.file.as_deref())?;
     let timestamp = match args.timestamp {
         Some(0) => {
@@ -16,7 +18,7 @@ pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
         Some(t) => t,
         None => unix_now(),
     };
-    let header = Signer::new(args.secret).sign(scheme(args.scheme), timestamp, &body);
+    let header = signer.sign(scheme(args.scheme), timestamp, &body);
     println!("{header}");
     Ok(ExitCode::SUCCESS)
 }

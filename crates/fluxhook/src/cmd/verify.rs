@@ -3,28 +3,29 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use fluxbase_webhooks::{Schemes, Verifier};
+use fluxbase_webhooks::Schemes;
 use serde::Serialize;
 
 use crate::cli::{SchemePolicyArg, VerifyArgs};
+use crate::cmd::secret;
 use crate::input::read_body;
 
 /// Exit status for a signature that does not verify.
 const EXIT_INVALID: u8 = 1;
 
 pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let body = read_body(args.file.as_deref())?;
-    let verifier = Verifier::from_keys(args.secrets)
+    let verifier = secret::keyring(&args.secrets)
         .tolerance(Duration::from_secs(args.tolerance))
-        .max_skew(Duration::from_secs(args.max_skew))
+        .future_skew(Duration::from_secs(args.future_skew))
         .schemes(match args.scheme {
             SchemePolicyArg::Any => Schemes::ALL,
-            SchemePolicyArg::Timestamped => Schemes::TIMESTAMPED_ONLY,
+            SchemePolicyArg::Timestamped => Schemes::TIMESTAMPED,
             SchemePolicyArg::Hex => Schemes::HEX,
             SchemePolicyArg::Sha256 => Schemes::SHA256,
-        })
-        // The file was chosen by the user: no body limit here.
-        .body_limit(u64::MAX);
+        });
+    let verifier = secret::build(verifier)?;
+    // The file was chosen by the user: no body limit here.
+    let body = read_body(args.file.as_deref())?;
     match verifier.verify(&args.signature, &body) {
         Ok(verified) => {
             if args.json {

@@ -3,7 +3,12 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use fluxbase_webhooks::{Scheme, Signer, Timestamp};
+
+use crate::TempFile;
+use crate::http::{Connection, post, split_url};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fluxhook");
 /// A guard against hanging, not a speed assertion.
@@ -132,7 +137,9 @@ fn send_to_listen_end_to_end() {
         serde_json::json!({"id": 42, "sku": "FLX-1"})
     );
     assert_eq!(line["scheme"], "sha256");
-    assert!(line["timestamp"].is_null());
+    // Dated by the sample body's own `timestamp`: now.
+    let dated = line["timestamp"].as_i64().unwrap();
+    assert!((fluxbase_webhooks::Timestamp::now().unix_timestamp() - dated).abs() < 600);
 
     // A file body goes out byte for byte.
     let dir = std::env::temp_dir().join(format!("fluxhook-e2e-{}", std::process::id()));
@@ -238,4 +245,195 @@ fn send_errors_are_usage_errors() {
 
     let out = send("not a url", &["--secret", "s"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A row event dated `at`, the way the server dates every attempt.
+fn dated_body(id: u32, at: Timestamp) -> Vec<u8> {
+    format!(
+        r#"{{"event":"INSERT","table":"orders","schema":"public","record":{{"id":{id}}},"timestamp":"{at}"}}"#
+    )
+    .into_bytes()
+}
+
+fn signed(scheme: Scheme, body: &[u8]) -> String {
+    let now = Timestamp::now().unix_timestamp();
+    Signer::new("whsec-e2e")
+        .unwrap()
+        .sign(scheme, now, body)
+        .to_string()
+}
+
+#[test]
+fn replays_are_refused_by_default() {
+    let listen = Listen::start(&["--json"]);
+    let body = dated_body(1, Timestamp::now());
+    let header = signed(Scheme::Timestamped, &body);
+    let signature = [("x-fluxbase-signature", header.as_str())];
+    assert_eq!(post(&listen.url, &signature, &body).status, 200);
+    let line: serde_json::Value = serde_json::from_str(&listen.next_stdout()).unwrap();
+    assert_eq!(line["event"]["record"]["id"], 1);
+
+    // The same request again, byte for byte.
+    let again = post(&listen.url, &signature, &body);
+    assert_eq!((again.status, again.code().as_str()), (409, "replayed"));
+    assert_eq!(
+        listen.next_stderr(),
+        "refused 409 replayed: this signed delivery was already received"
+    );
+    // The same delivery under the bare hex tag every Fluxbase delivery
+    // also carries (in X-Webhook-Signature), copied into X-Fluxbase-Signature.
+    let hex = signed(Scheme::Hex, &body);
+    let copied = post(
+        &listen.url,
+        &[("x-fluxbase-signature", hex.as_str())],
+        &body,
+    );
+    assert_eq!((copied.status, copied.code().as_str()), (409, "replayed"));
+    assert!(listen.next_stderr().starts_with("refused 409 replayed"));
+    assert!(listen.stdout.try_recv().is_err(), "a replay was printed");
+}
+
+#[test]
+fn replays_are_accepted_with_dedupe_off() {
+    let listen = Listen::start(&["--json", "--dedupe", "off"]);
+    let body = dated_body(2, Timestamp::now());
+    let header = signed(Scheme::Timestamped, &body);
+    for _ in 0..2 {
+        let answer = post(&listen.url, &[("x-fluxbase-signature", &header)], &body);
+        assert_eq!(answer.status, 200);
+        let line: serde_json::Value = serde_json::from_str(&listen.next_stdout()).unwrap();
+        assert_eq!(line["event"]["record"]["id"], 2);
+    }
+}
+
+#[test]
+fn an_oversized_body_gets_a_413_the_sender_reads() {
+    let listen = Listen::start(&["--body-limit", "65536"]);
+    let big = vec![b'x'; 3 * 1024 * 1024];
+    let file = TempFile::new("big.json", &big);
+
+    // `fluxhook send` writes the whole body, then reads the answer.
+    let out = send(
+        &listen.url,
+        &["--secret", "whsec-e2e", file.path.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP 413 Payload Too Large\n"), "{text}");
+    assert!(text.contains(r#""code":"payload_too_large""#), "{text}");
+    assert_eq!(
+        listen.next_stderr(),
+        "refused 413 payload_too_large: the body is larger than the 65536 byte limit"
+    );
+
+    // A plain socket: every byte written without a broken pipe, then the
+    // answer read.
+    let (addr, path) = split_url(&listen.url);
+    let header = signed(Scheme::Timestamped, &big);
+    let answer = Connection::open(addr)
+        .post(&path, &[("x-fluxbase-signature", &header)], &big)
+        .unwrap_or_else(|e| panic!("the sender could not deliver its body: {e}"));
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (413, "payload_too_large")
+    );
+}
+
+#[test]
+fn untimestamped_signatures_are_dated_by_the_body() {
+    let listen = Listen::start(&["--json"]);
+    let send_file = |scheme: &str, file: &TempFile| {
+        let path = file.path.to_str().unwrap();
+        send(
+            &listen.url,
+            &["--secret", "whsec-e2e", "--scheme", scheme, path],
+        )
+    };
+
+    // Signed in hex over a body dated now: accepted, dated by the body.
+    let now = Timestamp::now();
+    let fresh = TempFile::new("fresh.json", &dated_body(3, now));
+    let out = send_file("hex", &fresh);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let line: serde_json::Value = serde_json::from_str(&listen.next_stdout()).unwrap();
+    assert_eq!(line["scheme"], "hex");
+    assert_eq!(line["timestamp"], now.unix_timestamp());
+
+    // The same, dated ten minutes ago: stale.
+    let ten_minutes_ago = Timestamp::from(SystemTime::now() - Duration::from_secs(600));
+    let stale = TempFile::new("stale.json", &dated_body(3, ten_minutes_ago));
+    let out = send_file("hex", &stale);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stdout(&out).starts_with("HTTP 401 Unauthorized\n"));
+    assert!(stdout(&out).contains(r#""code":"timestamp_too_old""#));
+    let refused = listen.next_stderr();
+    assert!(
+        refused.starts_with("refused 401 timestamp_too_old: the delivery is 60"),
+        "{refused}"
+    );
+
+    // Signed with sha256=, over a body with no date at all.
+    let undated = TempFile::new("undated.json", br#"{"event":"INSERT","table":"orders"}"#);
+    let out = send_file("sha256", &undated);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stdout(&out).contains(r#""code":"missing_timestamp""#));
+    let refused = listen.next_stderr();
+    assert!(
+        refused.starts_with("refused 401 missing_timestamp: "),
+        "{refused}"
+    );
+    assert!(
+        listen.stdout.try_recv().is_err(),
+        "a refused delivery was printed"
+    );
+}
+
+#[test]
+fn a_legacy_only_delivery_says_how_to_accept_it() {
+    let body = dated_body(4, Timestamp::now());
+    let legacy = signed(Scheme::Hex, &body);
+    let only_legacy = [("x-webhook-signature", legacy.as_str())];
+
+    let listen = Listen::start(&["--json"]);
+    let answer = post(&listen.url, &only_legacy, &body);
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (401, "missing_signature")
+    );
+    let refused = listen.next_stderr();
+    assert!(
+        refused.starts_with(
+            "refused 401 missing_signature: only the legacy X-Webhook-Signature header was sent"
+        ),
+        "{refused}"
+    );
+    assert!(refused.contains("--legacy-header"), "{refused}");
+    drop(listen);
+
+    let listen = Listen::start(&["--json", "--legacy-header"]);
+    assert_eq!(post(&listen.url, &only_legacy, &body).status, 200);
+    let line: serde_json::Value = serde_json::from_str(&listen.next_stdout()).unwrap();
+    assert_eq!(line["scheme"], "hex");
+}
+
+#[test]
+fn idle_connections_are_closed_by_the_header_timeout() {
+    let listen = Listen::start(&["--json", "--header-timeout", "1"]);
+    let (addr, path) = split_url(&listen.url);
+    // Shorter than the default timeout (10 s), so only the flag's can pass.
+    let within = Duration::from_secs(8);
+
+    // A connection that never sends a request.
+    assert!(Connection::open(addr).closed_by_server(within));
+
+    // A kept-alive connection, idle after one delivery.
+    let mut conn = Connection::open(addr);
+    let body = dated_body(5, Timestamp::now());
+    let header = signed(Scheme::Timestamped, &body);
+    let answer = conn
+        .post(&path, &[("x-fluxbase-signature", &header)], &body)
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    assert_ne!(answer.header("connection"), Some("close"));
+    assert!(conn.closed_by_server(within));
 }

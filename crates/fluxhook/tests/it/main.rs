@@ -8,6 +8,7 @@ mod support;
 
 mod demo;
 mod emulator;
+mod http;
 mod listen_send;
 mod manage;
 mod sign_verify;

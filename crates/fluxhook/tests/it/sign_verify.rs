@@ -1,8 +1,22 @@
 //! `fluxhook sign` and `fluxhook verify`.
 
+use std::time::Duration;
+
+use fluxbase_webhooks::Timestamp;
+
 use crate::{TempFile, fluxhook, run_with_stdin};
 
 const BODY: &[u8] = br#"{"event":"INSERT","table":"users"}"#;
+
+/// A payload dated now, as the server dates every attempt: what a
+/// signature without a timestamp (hex, sha256=) needs to be fresh.
+fn dated_body() -> Vec<u8> {
+    format!(
+        r#"{{"event":"INSERT","table":"users","schema":"auth","record":{{"id":"u1"}},"timestamp":"{}"}}"#,
+        Timestamp::now()
+    )
+    .into_bytes()
+}
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
@@ -67,35 +81,91 @@ fn sign_reads_stdin_and_defaults_to_now() {
     assert!((now - t).abs() < 600, "t={t} now={now}");
 }
 
+fn sign(secret: &str, scheme: &str, file: &TempFile) -> String {
+    let out = fluxhook()
+        .args(["sign", "--secret", secret, "--scheme", scheme])
+        .arg(&file.path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim_end().to_owned()
+}
+
+fn verify_json(secret: &str, header: &str, file: &TempFile) -> (Option<i32>, serde_json::Value) {
+    let out = fluxhook()
+        .args([
+            "verify",
+            "--secret",
+            secret,
+            "--signature",
+            header,
+            "--json",
+        ])
+        .arg(&file.path)
+        .output()
+        .unwrap();
+    let json = serde_json::from_str(&stdout(&out)).unwrap();
+    (out.status.code(), json)
+}
+
 #[test]
-fn sign_then_verify_round_trips_on_a_non_utf8_body() {
-    let body: Vec<u8> = vec![0xff, 0xfe, 0x00, 0x80, b'{', 0xc3, 0x28, b'\n'];
-    let file = TempFile::new("binary.bin", &body);
+fn sign_then_verify_round_trips_in_every_scheme() {
+    let file = TempFile::new("dated.json", &dated_body());
     for scheme in ["timestamped", "hex", "sha256"] {
-        let out = fluxhook()
-            .args(["sign", "--secret", "s3cr\u{e9}t", "--scheme", scheme])
-            .arg(&file.path)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let header = stdout(&out).trim_end().to_owned();
-        let out = fluxhook()
-            .args([
-                "verify",
-                "--secret",
-                "s3cr\u{e9}t",
-                "--signature",
-                &header,
-                "--json",
-            ])
-            .arg(&file.path)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let header = sign("s3cr\u{e9}t", scheme, &file);
+        let (code, json) = verify_json("s3cr\u{e9}t", &header, &file);
+        assert_eq!(code, Some(0), "{scheme}: {json}");
         assert_eq!(json["valid"], true);
         assert_eq!(json["scheme"], scheme);
+        // Every scheme is dated: by `t=`, or by the body's `timestamp`.
+        let dated = json["timestamp"].as_i64().unwrap();
+        assert!(
+            (Timestamp::now().unix_timestamp() - dated).abs() < 600,
+            "{json}"
+        );
     }
+}
+
+#[test]
+fn a_non_utf8_body_verifies_only_when_timestamped() {
+    let body: Vec<u8> = vec![0xff, 0xfe, 0x00, 0x80, b'{', 0xc3, 0x28, b'\n'];
+    let file = TempFile::new("binary.bin", &body);
+    let header = sign("s3cr\u{e9}t", "timestamped", &file);
+    let (code, json) = verify_json("s3cr\u{e9}t", &header, &file);
+    assert_eq!(code, Some(0), "{json}");
+    // Without a timestamp in the header, nothing in such a body dates it.
+    for scheme in ["hex", "sha256"] {
+        let header = sign("s3cr\u{e9}t", scheme, &file);
+        let (code, json) = verify_json("s3cr\u{e9}t", &header, &file);
+        assert_eq!(code, Some(1), "{scheme}: {json}");
+        assert_eq!(json["code"], "missing_timestamp", "{scheme}: {json}");
+    }
+}
+
+#[test]
+fn a_stale_hex_signature_is_refused_unless_the_tolerance_covers_it() {
+    let old = Timestamp::from(std::time::SystemTime::now() - Duration::from_secs(3600));
+    let body = format!(r#"{{"event":"TEST","table":"test","timestamp":"{old}"}}"#);
+    let file = TempFile::new("old.json", body.as_bytes());
+    let header = sign("k", "hex", &file);
+    let (code, json) = verify_json("k", &header, &file);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["code"], "timestamp_too_old");
+    let out = fluxhook()
+        .args([
+            "verify",
+            "--secret",
+            "k",
+            "--signature",
+            &header,
+            "--tolerance",
+            "7200",
+        ])
+        .arg(&file.path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("valid: hex signature, key 0, t="));
 }
 
 #[test]
@@ -177,8 +247,10 @@ fn verify_json_output_shapes() {
 fn verify_reports_each_code_on_stderr() {
     let file = TempFile::new("body.json", BODY);
     let hex = "0defc2da2b7c744284a38aec7fa2a03bd1de708c643e9e5a89b494e7b37fd57c";
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--signature", "t=abc,v1=00"], "malformed_signature"),
+        // The right tag, but a body without a date.
+        (&["--signature", hex], "missing_timestamp"),
         (&["--signature", "   "], "missing_signature"),
         (&["--signature", &"0".repeat(64)], "signature_mismatch"),
         (
@@ -200,13 +272,15 @@ fn verify_reports_each_code_on_stderr() {
             stderr(&out)
         );
     }
-    // The bare hex is valid under the default policy.
+    // Bare hex over a dated body is valid under the default policy.
+    let dated = TempFile::new("dated.json", &dated_body());
+    let header = sign("test-secret", "hex", &dated);
     let out = fluxhook()
-        .args(["verify", "--secret", "test-secret", "--signature", hex])
-        .arg(&file.path)
+        .args(["verify", "--secret", "test-secret", "--signature", &header])
+        .arg(&dated.path)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
@@ -222,13 +296,80 @@ fn secret_from_the_environment() {
         stdout(&out).trim_end(),
         "0defc2da2b7c744284a38aec7fa2a03bd1de708c643e9e5a89b494e7b37fd57c"
     );
+    let dated = TempFile::new("dated.json", &dated_body());
+    let out = fluxhook()
+        .env("FLUXBASE_WEBHOOK_SECRET", "test-secret")
+        .args(["sign", "--scheme", "sha256"])
+        .arg(&dated.path)
+        .output()
+        .unwrap();
     let out = fluxhook()
         .env("FLUXBASE_WEBHOOK_SECRET", "test-secret")
         .args(["verify", "--signature", stdout(&out).trim_end()])
-        .arg(&file.path)
+        .arg(&dated.path)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Every command that takes a secret refuses an empty one, from the flag or
+/// from the environment: exit 2, a message saying so, nothing done.
+#[test]
+fn an_empty_secret_exits_2_for_every_command() {
+    let file = TempFile::new("body.json", &dated_body());
+    let body = file.path.to_str().unwrap();
+    let commands: [&[&str]; 4] = [
+        &["sign", body],
+        &["verify", "--signature", "0", body],
+        &["send", "http://127.0.0.1:9/webhooks", body],
+        &["listen", "--addr", "127.0.0.1:0"],
+    ];
+    for args in commands {
+        for from_env in [false, true] {
+            let mut cmd = fluxhook();
+            cmd.args(args);
+            if from_env {
+                cmd.env("FLUXBASE_WEBHOOK_SECRET", "");
+            } else {
+                cmd.args(["--secret", ""]);
+            }
+            let out = exits_within(cmd, Duration::from_secs(30));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?} env={from_env}: {}",
+                stderr(&out)
+            );
+            assert!(
+                stderr(&out).starts_with("error: the webhook secret is empty"),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+            assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+        }
+    }
+}
+
+/// Runs `cmd` to its end; kills it (by its pid) and fails the test if it
+/// is still running after `guard`.
+fn exits_within(mut cmd: std::process::Command, guard: Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > guard {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 #[test]

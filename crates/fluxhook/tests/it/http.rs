@@ -115,7 +115,10 @@ impl Connection {
     /// when it did, false when it sent something instead. Fails the test
     /// when the connection is still open then.
     pub(crate) fn closed_by_server(mut self, within: Duration) -> bool {
-        self.reader.get_ref().set_read_timeout(Some(within)).unwrap();
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(within))
+            .unwrap();
         let mut byte = [0u8; 1];
         match self.reader.read(&mut byte) {
             Ok(0) => true,

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Soak: builds fluxhook-load in release mode and runs a bounded mix (default
-# 300 s at 2,000 req/s on 8 connections) of valid deliveries, server-style
-# retries, exact replays, forged, missing, malformed and stale signatures,
-# oversized bodies (declared and chunked) and unparsable payloads against a
-# verified axum server with replay and duplicate detection. Every answer is
+# 300 s at 2,000 req/s on 8 connections) of valid deliveries (timestamped,
+# and bare hex dated by the body), server-style retries, replays (exact, and
+# under the bare hex tag), forged, missing, malformed and stale signatures
+# (a stale t=, and bare hex over a stale body), oversized bodies (declared
+# and chunked) and unparsable payloads against a verified axum server with
+# replay and duplicate detection. Every answer is
 # checked (status and code), the server's log is read for WARN/ERROR lines
 # from valid traffic, its RSS is sampled every 5 s. Exits 1 on any wrong
 # answer, such a log line, or RSS growth after the 60 s warm-up.

@@ -4,18 +4,38 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use fluxbase_webhooks::DEFAULT_BODY_LIMIT;
+use fluxbase_webhooks::{DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT};
 
 /// Exit code of a usage or setup error (a failed check exits 1).
 pub(crate) const EXIT_USAGE: u8 = 2;
 
-/// The secret both sides use unless `FLUXBASE_WEBHOOK_SECRET` says otherwise.
-pub(crate) const DEFAULT_SECRET: &str = "whsec-load";
+/// The secret the client signs with, which the servers it starts get in
+/// their environment: `FLUXBASE_WEBHOOK_SECRET`, or when it is unset a
+/// random one made for this run (never a fixed, guessable default).
+///
+/// # Errors
+///
+/// When `FLUXBASE_WEBHOOK_SECRET` is set but empty or not UTF-8.
+pub(crate) fn client_secret() -> anyhow::Result<String> {
+    match std::env::var("FLUXBASE_WEBHOOK_SECRET") {
+        Ok(secret) if secret.is_empty() => {
+            anyhow::bail!("FLUXBASE_WEBHOOK_SECRET is empty: set a real secret, or unset it")
+        }
+        Ok(secret) => Ok(secret),
+        Err(std::env::VarError::NotPresent) => Ok(run_secret()),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("FLUXBASE_WEBHOOK_SECRET is not valid UTF-8")
+        }
+    }
+}
 
-/// The secret the client signs with: `FLUXBASE_WEBHOOK_SECRET`, or the
-/// default; the servers it starts get it in their environment.
-pub(crate) fn client_secret() -> String {
-    std::env::var("FLUXBASE_WEBHOOK_SECRET").unwrap_or_else(|_| DEFAULT_SECRET.into())
+/// A random secret for one run.
+fn run_secret() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("whsec-load-{hex}")
 }
 
 /// Loopback load, memory and soak harness for fluxhook's `VerifyLayer`.
@@ -52,12 +72,14 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Whether the route is wrapped in `VerifyLayer`.
+/// Whether the route is behind `VerifyLayer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Mode {
     /// The bare route: the handler reads the body, nothing is checked.
     Plain,
-    /// The same route behind `VerifyLayer`.
+    /// The same route behind `VerifyLayer`, with a `Receiver` built as the
+    /// README recommends (replays refused by an in-memory store unless
+    /// `--dedupe` says otherwise).
     Verified,
 }
 
@@ -86,6 +108,17 @@ impl Store {
             Self::Redis => "redis",
         }
     }
+}
+
+/// The server's replay and duplicate detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DedupeArg {
+    /// `MemoryStore` inside the server process (the library's default).
+    Memory,
+    /// `RedisStore` on a loopback redis-server.
+    Redis,
+    /// None: the receiver's explicit opt-out.
+    Off,
 }
 
 /// What the server does with a re-delivered event.
@@ -120,9 +153,10 @@ pub(crate) struct ServeArgs {
     /// Plain route, or the same route behind VerifyLayer.
     #[arg(long, value_enum)]
     pub(crate) mode: Mode,
-    /// Replay and duplicate detection (verified mode only).
+    /// Replay and duplicate detection (verified mode only; default
+    /// `memory`, the library's default).
     #[arg(long, value_enum)]
-    pub(crate) dedupe: Option<Store>,
+    pub(crate) dedupe: Option<DedupeArg>,
     /// The Redis of `--dedupe redis` (loopback only).
     #[arg(long, required_if_eq("dedupe", "redis"))]
     pub(crate) redis_url: Option<String>,
@@ -138,17 +172,15 @@ pub(crate) struct ServeArgs {
     /// Body limit in bytes (both modes read the body through it).
     #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
     pub(crate) limit: u64,
+    /// The receiver's budget of body bytes held at once (verified mode).
+    #[arg(long, default_value_t = DEFAULT_BODY_BUDGET)]
+    pub(crate) body_budget: u64,
     /// Address to bind; must be a loopback address.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub(crate) addr: SocketAddr,
-    /// The webhook secret.
-    #[arg(
-        long,
-        env = "FLUXBASE_WEBHOOK_SECRET",
-        hide_env_values = true,
-        default_value = DEFAULT_SECRET
-    )]
-    pub(crate) secret: String,
+    /// The webhook secret (verified mode; no default).
+    #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub(crate) secret: Option<String>,
     /// Log filter (tracing-subscriber `EnvFilter` syntax).
     #[arg(long, default_value = "info")]
     pub(crate) log: String,

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::cli::{CompareArgs, Mode, client_secret};
 use crate::client::{self, Answer, Limits, Post, ReqBody, RunStats, Script};
-use crate::payload::{Sign, row_body, unix_now};
+use crate::payload::{Sign, next_id, row_body, unix_now};
 use crate::process::{Mem, ServeCommand, Server};
 use crate::report::{self, RunContext};
 
@@ -24,30 +24,52 @@ pub(crate) const TARGET_RPS_RATIO: f64 = 0.90;
 /// p99 latency of the verified route over the plain one: at most this.
 pub(crate) const TARGET_P99_RATIO: f64 = 1.20;
 
-/// Valid deliveries of one body, each signed when it is sent; every answer
-/// must be `204` (a verified server that refused them would look fast).
+/// Makes the body of a delivery: `(record id, size, date)`.
+pub(crate) type MakeBody = fn(u64, usize, OffsetDateTime) -> Bytes;
+
+/// Valid deliveries of one size, each a new event (a record id never sent
+/// before) dated and signed when it is sent, as the server sends them: the
+/// verified server's replay and duplicate checks pass each one. Every
+/// answer must be `204` (a verified server that refused them would look
+/// fast).
 pub(crate) struct ValidDeliveries {
     addr: SocketAddr,
     sign: Sign,
-    body: Bytes,
+    size: usize,
+    make: MakeBody,
     wrong: AtomicU64,
     first_wrong: Mutex<Option<String>>,
 }
 
 impl ValidDeliveries {
-    pub(crate) fn new(addr: SocketAddr, secret: &str, size: usize) -> Self {
-        Self::of(addr, secret, row_body(1, size, OffsetDateTime::now_utc()))
+    /// Row events of `size` bytes.
+    ///
+    /// # Errors
+    ///
+    /// For an empty secret.
+    pub(crate) fn new(addr: SocketAddr, secret: &str, size: usize) -> anyhow::Result<Self> {
+        Self::of(addr, secret, size, row_body)
     }
 
-    /// Deliveries of `body`.
-    pub(crate) fn of(addr: SocketAddr, secret: &str, body: Bytes) -> Self {
-        Self {
+    /// Deliveries whose bodies `make` builds.
+    ///
+    /// # Errors
+    ///
+    /// For an empty secret.
+    pub(crate) fn of(
+        addr: SocketAddr,
+        secret: &str,
+        size: usize,
+        make: MakeBody,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
             addr,
-            sign: Sign::new(secret),
-            body,
+            sign: Sign::new(secret)?,
+            size,
+            make,
             wrong: AtomicU64::new(0),
             first_wrong: Mutex::new(None),
-        }
+        })
     }
 
     /// Answers that were not `204`.
@@ -65,11 +87,12 @@ impl Script for ValidDeliveries {
     type Ticket = ();
 
     fn request(&self, _n: u64) -> anyhow::Result<((), Request<ReqBody>)> {
-        let signature = self.sign.header(unix_now(), &self.body);
+        let body = (self.make)(next_id(), self.size, OffsetDateTime::now_utc());
+        let signature = self.sign.header(unix_now(), &body);
         let request = Post {
             addr: self.addr,
             signature: Some(&signature),
-            body: ReqBody::Full(Some(self.body.clone())),
+            body: ReqBody::Full(Some(body)),
             class: None,
             close: false,
         }
@@ -159,7 +182,7 @@ struct Side {
 
 async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut context = RunContext::start(args.placement.server_cpus.as_deref());
-    let secret = client_secret();
+    let secret = client_secret()?;
     let mut sides = Vec::new();
     for mode in [Mode::Plain, Mode::Verified] {
         let server = Server::spawn(&ServeCommand {
@@ -169,7 +192,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             secret: secret.clone(),
         })
         .with_context(|| format!("cannot start the {} server", mode.as_str()))?;
-        let script = Arc::new(ValidDeliveries::new(server.addr, &secret, args.body));
+        let script = Arc::new(ValidDeliveries::new(server.addr, &secret, args.body)?);
         // Warm-up: connections, buffers, allocator; not recorded.
         let warm = Limits {
             concurrency: args.concurrency,

@@ -62,13 +62,20 @@ pub(crate) fn run(args: MemoryArgs) -> anyhow::Result<ExitCode> {
 
 async fn measure(args: MemoryArgs, size: usize) -> anyhow::Result<ExitCode> {
     let mut context = RunContext::start(args.placement.server_cpus.as_deref());
-    let secret = client_secret();
+    let secret = client_secret()?;
     let server = Server::spawn(&ServeCommand {
         args: vec![
             "--mode".into(),
             args.mode.as_str().into(),
             "--limit".into(),
             args.limit.to_string(),
+            // Room for every body at once, twice over: this measures what
+            // the server keeps, not when its budget answers 503.
+            "--body-budget".into(),
+            (args.concurrency as u64)
+                .saturating_mul(args.limit)
+                .saturating_mul(2)
+                .to_string(),
         ],
         cpus: args.placement.server_cpus.clone(),
         log: args.placement.server_log.clone(),
@@ -76,7 +83,7 @@ async fn measure(args: MemoryArgs, size: usize) -> anyhow::Result<ExitCode> {
     })?;
     // Warm-up with small bodies on as many connections: threads, per
     // connection buffers and the allocator are set up before the baseline.
-    let small = Arc::new(ValidDeliveries::new(server.addr, &secret, 1024));
+    let small = Arc::new(ValidDeliveries::new(server.addr, &secret, 1024)?);
     let warm = Limits {
         concurrency: args.concurrency,
         requests: 4 * args.concurrency as u64,
@@ -88,13 +95,12 @@ async fn measure(args: MemoryArgs, size: usize) -> anyhow::Result<ExitCode> {
     let baseline = server.mem()?;
     server.reset_peak()?;
 
-    let now = time::OffsetDateTime::now_utc();
-    let body = if args.pad_outside_record {
-        row_body_padded_outside(1, size, now)
+    let make = if args.pad_outside_record {
+        row_body_padded_outside
     } else {
-        row_body(1, size, now)
+        row_body
     };
-    let at_limit = Arc::new(ValidDeliveries::of(server.addr, &secret, body));
+    let at_limit = Arc::new(ValidDeliveries::of(server.addr, &secret, size, make)?);
     let limits = Limits {
         concurrency: args.concurrency,
         requests: args.requests,

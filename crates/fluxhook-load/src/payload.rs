@@ -1,8 +1,13 @@
 //! Deliveries shaped like the Fluxbase server's: an `INSERT` row event with
 //! the server's key order (`event`, `table`, `schema`, `record`,
 //! `timestamp`), padded to an exact size, signed `t=..,v1=..` over
-//! `"<t>." + body`.
+//! `"<t>." + body` (or, like the legacy header, bare hex over the body).
+//!
+//! Every body is dated by its `timestamp` field, as the server dates each
+//! attempt: receivers judge a signature without a timestamp fresh by that
+//! date, so a body made `at` now is fresh for the tolerance window.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -25,6 +30,14 @@ pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A record id never used before in this process, so that no two
+/// deliveries the harness makes are the same event (a receiver marks the
+/// second a duplicate).
+pub(crate) fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// An `INSERT` of row `id` into `public.orders`, exactly `size` bytes long
@@ -65,15 +78,27 @@ pub(crate) struct Sign {
 }
 
 impl Sign {
-    pub(crate) fn new(secret: &str) -> Self {
-        Self {
-            signer: Signer::new(secret),
-        }
+    /// A signer for `secret`.
+    ///
+    /// # Errors
+    ///
+    /// For an empty secret.
+    pub(crate) fn new(secret: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            signer: Signer::new(secret)?,
+        })
     }
 
-    /// The `X-Fluxbase-Signature` value for `body` signed at `t`.
+    /// The `X-Fluxbase-Signature` value for `body` signed at `t`, as the
+    /// server sends it.
     pub(crate) fn header(&self, t: i64, body: &[u8]) -> String {
-        self.signer.sign(Scheme::Timestamped, t, body).to_string()
+        self.signed(Scheme::Timestamped, t, body)
+    }
+
+    /// `body` signed in `scheme` (at `t` for the timestamped one). A scheme
+    /// without a timestamp is dated by the body's own `timestamp`.
+    pub(crate) fn signed(&self, scheme: Scheme, t: i64, body: &[u8]) -> String {
+        self.signer.sign(scheme, t, body).to_string()
     }
 }
 
@@ -118,10 +143,36 @@ mod tests {
     }
 
     #[test]
-    fn signatures_verify() {
-        let body = row_body(1, 1024, OffsetDateTime::now_utc());
-        let header = Sign::new("k").header(unix_now(), &body);
-        assert!(Verifier::new("k").verify(&header, &body).is_ok());
-        assert!(Verifier::new("other").verify(&header, &body).is_err());
+    fn signatures_verify_in_every_scheme_while_the_body_is_fresh() {
+        let sign = Sign::new("k").unwrap();
+        let verifier = Verifier::new("k").unwrap();
+        let fresh = row_body(1, 1024, OffsetDateTime::now_utc());
+        let stale = row_body(
+            1,
+            1024,
+            OffsetDateTime::now_utc() - time::Duration::minutes(10),
+        );
+        for scheme in [Scheme::Timestamped, Scheme::Hex, Scheme::Sha256] {
+            let header = sign.signed(scheme, unix_now(), &fresh);
+            assert_eq!(verifier.verify(&header, &fresh).unwrap().scheme(), scheme);
+            assert!(
+                Verifier::new("other")
+                    .unwrap()
+                    .verify(&header, &fresh)
+                    .is_err()
+            );
+        }
+        // Dated by the body: ten minutes old is out of the window.
+        let header = sign.signed(Scheme::Hex, unix_now(), &stale);
+        let err = verifier.verify(&header, &stale).unwrap_err();
+        assert_eq!(err.code(), fluxbase_webhooks::Code::TimestampTooOld);
+        assert!(Sign::new("").is_err());
+    }
+
+    #[test]
+    fn ids_are_never_reused() {
+        let a = next_id();
+        let b = next_id();
+        assert!(b > a);
     }
 }

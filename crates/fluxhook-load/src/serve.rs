@@ -1,13 +1,15 @@
 //! `serve`: the server under test.
 //!
-//! The verified route is set up as in `examples/tower-wrap` (and as the
-//! `axum-receiver` example would be with a dedupe policy): the webhook route
-//! alone wrapped in `VerifyLayer`, the verifier built from the secret, with
-//! `Dedupe` on a `MemoryStore` or `RedisStore` when asked. The plain route
-//! is the very same handler without the layer, so the difference between
-//! the two is the layer and nothing else. The handler's work is trivial and
-//! the same in both modes: take the body, count it, answer 204 (or 200
-//! `{"duplicate":true}` for a delivery the layer marked duplicate).
+//! The verified route is set up as the README recommends and as in
+//! `examples/tower-wrap`: the webhook route alone behind `VerifyLayer`, with
+//! a `Receiver` around the verifier built from the secret (its replay
+//! detection on a `MemoryStore` by default, a `RedisStore`, or off when
+//! asked), served by `fluxbase_webhooks::axum::serve` (header and idle
+//! timeouts, a bound on connections). The plain route is the very same
+//! handler without the layer on the very same server, so the difference
+//! between the two is the layer and nothing else. The handler's work is
+//! trivial and the same in both modes: take the body, count it, answer 204
+//! (or 200 `{"duplicate":true}` for a delivery the layer marked duplicate).
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -21,15 +23,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bytes::Bytes;
-use fluxbase_webhooks::Verifier;
 use fluxbase_webhooks::dedupe::{
-    Dedupe, DedupeStore, Delivery, Duplicates, MemoryStore, RedisStore,
+    Dedupe, DedupeStatus, DedupeStore, Duplicates, MemoryStore, RedisStore,
 };
 use fluxbase_webhooks::tower::VerifyLayer;
+use fluxbase_webhooks::{Receiver, Verifier};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::cli::{DuplicatesArg, LogFormat, Mode, ServeArgs, Store};
+use crate::cli::{DedupeArg, DuplicatesArg, LogFormat, Mode, ServeArgs};
 
 /// The header naming the kind of request, read with `--tag-requests`.
 pub(crate) const CLASS_HEADER: &str = "x-load-class";
@@ -111,15 +113,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     writeln!(out, "{LISTENING}{addr}")?;
     out.flush()?;
     drop(out);
-    axum::serve(listener, app).await.context("server failed")
+    fluxbase_webhooks::axum::serve(listener, app)
+        .await
+        .context("server failed")
 }
 
 async fn verify_layer(args: &ServeArgs) -> anyhow::Result<VerifyLayer> {
-    let layer = VerifyLayer::new(Verifier::new(args.secret.as_str())).body_limit(args.limit);
-    let store: Arc<dyn DedupeStore> = match args.dedupe {
-        None => return Ok(layer),
-        Some(Store::Memory) => Arc::new(MemoryStore::new(args.store_capacity)),
-        Some(Store::Redis) => {
+    let Some(secret) = args.secret.as_deref() else {
+        bail!("--mode verified needs --secret or FLUXBASE_WEBHOOK_SECRET");
+    };
+    let receiver = Receiver::builder(Verifier::new(secret)?)
+        .body_limit(args.limit)
+        .body_budget(args.body_budget);
+    let store: Arc<dyn DedupeStore> = match args.dedupe.unwrap_or(DedupeArg::Memory) {
+        DedupeArg::Off => return Ok(VerifyLayer::new(receiver.without_dedupe().build())),
+        DedupeArg::Memory => Arc::new(MemoryStore::new(args.store_capacity)),
+        DedupeArg::Redis => {
             let url = args.redis_url.as_deref().unwrap_or_default();
             let store = RedisStore::builder(url)
                 .prefix(args.redis_prefix.as_str())
@@ -133,13 +142,14 @@ async fn verify_layer(args: &ServeArgs) -> anyhow::Result<VerifyLayer> {
         DuplicatesArg::Mark => Duplicates::Mark,
         DuplicatesArg::Acknowledge => Duplicates::Acknowledge,
     };
-    Ok(layer.dedupe(Dedupe::shared(store).duplicates(duplicates)))
+    let dedupe = Dedupe::shared(store).duplicates(duplicates);
+    Ok(VerifyLayer::new(receiver.dedupe(dedupe).build()))
 }
 
 /// The route's handler, the same in both modes.
 async fn deliver(
     State(counters): State<Arc<Counters>>,
-    delivery: Option<Extension<Delivery>>,
+    delivery: Option<Extension<DedupeStatus>>,
     body: Bytes,
 ) -> Response {
     counters

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use fluxbase_webhooks::Scheme;
 use http::{Request, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -38,10 +39,16 @@ const WRONG_EXAMPLES: usize = 10;
 enum Class {
     /// A new event, signed now: handled, `204`.
     Valid,
+    /// A new event signed in bare hex over a body dated now (the scheme of
+    /// the legacy header and the SDK documentation), dated by the body:
+    /// handled, `204`.
+    Hex,
     /// The server's retry of an event already delivered: same record, new
     /// body timestamp, re-signed: `200 {"duplicate":true}`.
     Retry,
-    /// An earlier valid request sent again byte for byte: `409 replayed`.
+    /// An earlier valid request sent again: byte for byte, or (every
+    /// other one) with the bare hex tag every Fluxbase delivery also
+    /// carries copied into `X-Fluxbase-Signature`: `409 replayed`.
     Replay,
     /// Signed with another secret: `401 signature_mismatch`.
     Mismatch,
@@ -51,6 +58,9 @@ enum Class {
     Malformed,
     /// Signed ten minutes ago: `401 timestamp_too_old`.
     Stale,
+    /// Signed in bare hex over a body dated ten minutes ago:
+    /// `401 timestamp_too_old` (the body dates a signature without `t=`).
+    StaleHex,
     /// One byte over the limit, `Content-Length` announced: `413`.
     Oversized,
     /// One byte over the limit, chunked: `413` once the limit is passed.
@@ -60,14 +70,16 @@ enum Class {
 }
 
 impl Class {
-    const ALL: [Self; 10] = [
+    const ALL: [Self; 12] = [
         Self::Valid,
+        Self::Hex,
         Self::Retry,
         Self::Replay,
         Self::Mismatch,
         Self::Missing,
         Self::Malformed,
         Self::Stale,
+        Self::StaleHex,
         Self::Oversized,
         Self::OversizedChunked,
         Self::BadPayload,
@@ -76,12 +88,14 @@ impl Class {
     fn name(self) -> &'static str {
         match self {
             Self::Valid => "valid",
+            Self::Hex => "hex",
             Self::Retry => "retry",
             Self::Replay => "replay",
             Self::Mismatch => "mismatch",
             Self::Missing => "missing",
             Self::Malformed => "malformed",
             Self::Stale => "stale",
+            Self::StaleHex => "stale_hex",
             Self::Oversized => "oversized",
             Self::OversizedChunked => "oversized_chunked",
             Self::BadPayload => "bad_payload",
@@ -91,10 +105,10 @@ impl Class {
     /// Share of the mix, in percent.
     fn weight(self) -> u64 {
         match self {
-            Self::Valid => 45,
-            Self::Retry => 15,
-            Self::Replay => 10,
-            Self::Mismatch | Self::Stale | Self::BadPayload => 5,
+            Self::Valid => 40,
+            Self::Retry => 12,
+            Self::Replay => 8,
+            Self::Hex | Self::Mismatch | Self::Stale | Self::StaleHex | Self::BadPayload => 5,
             Self::Missing | Self::Malformed | Self::Oversized => 4,
             Self::OversizedChunked => 3,
         }
@@ -103,13 +117,13 @@ impl Class {
     /// The answer it must get: status, and the problem code for refusals.
     fn expected(self) -> (StatusCode, Option<&'static str>) {
         match self {
-            Self::Valid => (StatusCode::NO_CONTENT, None),
+            Self::Valid | Self::Hex => (StatusCode::NO_CONTENT, None),
             Self::Retry => (StatusCode::OK, None),
             Self::Replay => (StatusCode::CONFLICT, Some("replayed")),
             Self::Mismatch => (StatusCode::UNAUTHORIZED, Some("signature_mismatch")),
             Self::Missing => (StatusCode::UNAUTHORIZED, Some("missing_signature")),
             Self::Malformed => (StatusCode::UNAUTHORIZED, Some("malformed_signature")),
-            Self::Stale => (StatusCode::UNAUTHORIZED, Some("timestamp_too_old")),
+            Self::Stale | Self::StaleHex => (StatusCode::UNAUTHORIZED, Some("timestamp_too_old")),
             Self::Oversized | Self::OversizedChunked => {
                 (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
             }
@@ -119,7 +133,7 @@ impl Class {
 
     /// Traffic a real Fluxbase server sends (which must log nothing).
     fn is_valid_traffic(self) -> bool {
-        matches!(self, Self::Valid | Self::Retry)
+        matches!(self, Self::Valid | Self::Hex | Self::Retry)
     }
 
     /// The class of request `n`: the weights, interleaved.
@@ -169,7 +183,7 @@ struct Mix {
     oversized: Bytes,
     next_id: AtomicU64,
     recent: Mutex<VecDeque<Delivered>>,
-    counts: [Counts; 10],
+    counts: [Counts; 12],
     wrong: Mutex<Vec<String>>,
 }
 
@@ -178,8 +192,8 @@ impl Mix {
         let over = usize::try_from(limit.saturating_add(1)).context("--limit is too large")?;
         Ok(Self {
             addr,
-            sign: Sign::new(secret),
-            forged: Sign::new(&format!("{secret}-forged")),
+            sign: Sign::new(secret)?,
+            forged: Sign::new(&format!("{secret}-forged"))?,
             oversized: row_body(0, over, OffsetDateTime::now_utc()),
             next_id: AtomicU64::new(1),
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
@@ -189,8 +203,13 @@ impl Mix {
     }
 
     fn new_event(&self) -> (u64, Bytes) {
+        self.event_at(OffsetDateTime::now_utc())
+    }
+
+    /// A new event dated `at`.
+    fn event_at(&self, at: OffsetDateTime) -> (u64, Bytes) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        (id, row_body(id, BODY, OffsetDateTime::now_utc()))
+        (id, row_body(id, BODY, at))
     }
 
     /// A recent accepted delivery, if there is one yet.
@@ -212,8 +231,8 @@ impl Mix {
             signature,
             body,
             class: Some(class.name()),
-            // A refused oversized body is not read: the server may close
-            // the connection, so do not reuse it.
+            // The server reads a refused oversized body only up to its
+            // drain limit and may then close the connection: do not reuse it.
             close: oversized,
         }
         .build()
@@ -226,7 +245,7 @@ impl Mix {
         }
         let json = || serde_json::from_slice::<serde_json::Value>(&answer.body).ok();
         match (class, code) {
-            (Class::Valid, _) => answer.body.is_empty(),
+            (Class::Valid | Class::Hex, _) => answer.body.is_empty(),
             (Class::Retry, _) => json().is_some_and(|v| v["duplicate"] == true),
             (_, Some(code)) => json().is_some_and(|v| v["code"] == code),
             (_, None) => true,
@@ -284,11 +303,14 @@ impl Script for Mix {
                 let signature = self.sign.header(now, &body);
                 self.post(class, Some(&signature), ReqBody::Full(Some(body)))?
             }
-            (Class::Replay, Some(first)) => self.post(
-                class,
-                Some(&first.signature),
-                ReqBody::Full(Some(first.body)),
-            )?,
+            (Class::Replay, Some(first)) => {
+                let signature = if n.is_multiple_of(2) {
+                    first.signature.to_string()
+                } else {
+                    self.sign.signed(Scheme::Hex, now, &first.body)
+                };
+                self.post(class, Some(&signature), ReqBody::Full(Some(first.body)))?
+            }
             (Class::Mismatch, _) => {
                 let (_, body) = self.new_event();
                 let signature = self.forged.header(now, &body);
@@ -307,6 +329,12 @@ impl Script for Mix {
             (Class::Stale, _) => {
                 let (_, body) = self.new_event();
                 let signature = self.sign.header(now - 600, &body);
+                self.post(class, Some(&signature), ReqBody::Full(Some(body)))?
+            }
+            (Class::StaleHex, _) => {
+                let ten_minutes_ago = OffsetDateTime::now_utc() - time::Duration::minutes(10);
+                let (_, body) = self.event_at(ten_minutes_ago);
+                let signature = self.sign.signed(Scheme::Hex, now, &body);
                 self.post(class, Some(&signature), ReqBody::Full(Some(body)))?
             }
             (Class::Oversized, _) => {
@@ -333,10 +361,15 @@ impl Script for Mix {
                 let signature = self.sign.header(now, &body);
                 self.post(class, Some(&signature), ReqBody::Full(Some(body)))?
             }
-            (Class::Valid | Class::Retry | Class::Replay, _) => {
-                class = Class::Valid;
+            (Class::Valid | Class::Hex | Class::Retry | Class::Replay, _) => {
+                let scheme = if class == Class::Hex {
+                    Scheme::Hex
+                } else {
+                    class = Class::Valid;
+                    Scheme::Timestamped
+                };
                 let (id, body) = self.new_event();
-                let signature: Arc<str> = self.sign.header(now, &body).into();
+                let signature: Arc<str> = self.sign.signed(scheme, now, &body).into();
                 delivered = Some(Delivered {
                     id,
                     signature: signature.clone(),
@@ -487,7 +520,7 @@ pub(crate) fn run(args: SoakArgs) -> anyhow::Result<ExitCode> {
 
 async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
     let mut context = RunContext::start(args.placement.server_cpus.as_deref());
-    let secret = client_secret();
+    let secret = client_secret()?;
     let run_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
@@ -620,10 +653,11 @@ fn build_report(
         DuplicatesArg::Mark => class(Class::Retry).ok,
         DuplicatesArg::Acknowledge => 0,
     };
+    let expected_accepted = class(Class::Valid).ok + class(Class::Hex).ok;
     let server = ServerCheck {
-        expected_accepted: class(Class::Valid).ok,
+        expected_accepted,
         expected_duplicates,
-        ok: stats.accepted == class(Class::Valid).ok && stats.duplicates == expected_duplicates,
+        ok: stats.accepted == expected_accepted && stats.duplicates == expected_duplicates,
         stats,
     };
 
@@ -878,7 +912,7 @@ mod tests {
     #[test]
     fn the_mix_follows_the_weights() {
         assert_eq!(Class::ALL.iter().map(|c| c.weight()).sum::<u64>(), 100);
-        let mut seen = [0u64; 10];
+        let mut seen = [0u64; 12];
         for n in 0..1000 {
             seen[Class::of(n).index()] += 1;
         }

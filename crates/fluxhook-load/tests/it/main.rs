@@ -43,3 +43,29 @@ fn serve_binds_loopback_only() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a loopback address"), "{stderr}");
 }
+
+#[test]
+fn a_verified_server_needs_a_real_secret() {
+    // No secret at all: no default one is used.
+    let out = run(&["serve", "--mode", "verified"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs --secret"), "{stderr}");
+    // An empty one is refused by the library.
+    let out = run(&["serve", "--mode", "verified", "--secret", ""]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("secret is empty"), "{stderr}");
+    // The client side refuses an empty FLUXBASE_WEBHOOK_SECRET too.
+    let out = Command::new(env!("CARGO_BIN_EXE_fluxhook-load"))
+        .args(["compare", "--requests", "1"])
+        .env("FLUXBASE_WEBHOOK_SECRET", "")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("FLUXBASE_WEBHOOK_SECRET is empty"),
+        "{stderr}"
+    );
+}

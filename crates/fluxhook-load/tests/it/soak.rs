@@ -7,11 +7,13 @@ use crate::run_json;
 
 /// The classes whose share of the mix is fixed (retries and replays turn
 /// into valid deliveries while nothing has been accepted yet).
-const FIXED: [(&str, u64); 7] = [
+const FIXED: [(&str, u64); 9] = [
+    ("hex", 5),
     ("mismatch", 5),
     ("missing", 4),
     ("malformed", 4),
     ("stale", 5),
+    ("stale_hex", 5),
     ("oversized", 4),
     ("oversized_chunked", 3),
     ("bad_payload", 5),
@@ -41,22 +43,24 @@ fn assert_counts_right(report: &Value, requests: u64) {
     for (name, weight) in FIXED {
         assert_eq!(n(&class(report, name)["sent"]), weight * per, "{name}");
     }
-    let (valid, retry, replay) = (
+    let (valid, hex, retry, replay) = (
         n(&class(report, "valid")["ok"]),
+        n(&class(report, "hex")["ok"]),
         n(&class(report, "retry")["ok"]),
         n(&class(report, "replay")["ok"]),
     );
-    assert_eq!(valid + retry + replay, 70 * per);
+    assert_eq!(valid + retry + replay, 60 * per);
     assert!(retry > 0 && replay > 0, "{report:#}");
-    // The handler saw each valid delivery once as new, each retry as a duplicate.
-    assert_eq!(n(&report["server"]["stats"]["accepted"]), valid);
+    // The handler saw each valid delivery (in either scheme) once as new,
+    // each retry as a duplicate; replays never reached it.
+    assert_eq!(n(&report["server"]["stats"]["accepted"]), valid + hex);
     assert_eq!(n(&report["server"]["stats"]["duplicates"]), retry);
     // Every refusal logged one WARN line, tied to its request; valid traffic none.
     let log = &report["log"];
     assert_eq!(n(&log["warn_or_error_from_valid_traffic"]), 0);
     assert_eq!(n(&log["warn_or_error_unattributed"]), 0);
     assert_eq!(log["refusal_lines"], log["refused_requests"]);
-    assert_eq!(n(&log["refused_requests"]), requests - valid - retry);
+    assert_eq!(n(&log["refused_requests"]), requests - valid - hex - retry);
     assert_eq!(n(&class(report, "replay")["warn_lines"]), replay);
     assert_eq!(report["passed"], true, "{report:#}");
 }
@@ -127,16 +131,16 @@ fn a_server_with_another_secret_is_caught() {
     ]);
     assert_eq!(code, Some(1));
     assert_eq!(report["passed"], false);
-    // Every valid delivery was refused: each one a wrong answer, each
-    // refusal a WARN line blamed on valid traffic.
-    let valid = class(&report, "valid");
-    assert_eq!(n(&valid["ok"]), 0);
-    assert_eq!(valid["wrong"], valid["sent"]);
-    assert!(n(&report["wrong_answers"]) >= n(&valid["sent"]));
-    assert_eq!(
-        report["log"]["warn_or_error_from_valid_traffic"],
-        valid["sent"]
-    );
+    // Every valid delivery, in either scheme, was refused: each one a wrong
+    // answer, each refusal a WARN line blamed on valid traffic.
+    let (valid, hex) = (class(&report, "valid"), class(&report, "hex"));
+    for c in [valid, hex] {
+        assert_eq!(n(&c["ok"]), 0, "{c}");
+        assert_eq!(c["wrong"], c["sent"], "{c}");
+    }
+    let sent = n(&valid["sent"]) + n(&hex["sent"]);
+    assert!(n(&report["wrong_answers"]) >= sent);
+    assert_eq!(n(&report["log"]["warn_or_error_from_valid_traffic"]), sent);
     // Forgeries are still refused for the right reason.
     assert_eq!(class(&report, "missing")["wrong"], 0);
 }

@@ -4,7 +4,13 @@ fuzz targets from the conformance vectors
 (crates/fluxbase-webhooks/tests/data/vectors.json). Seeds are named seed-*;
 files the fuzzer adds later are not committed. The tower_layer seeds
 (corpus/tower_layer/seed-*) are written by hand, one per answer the layer
-gives; this script leaves them alone."""
+gives; this script leaves them alone.
+
+verify_chunks input: [mode][header_len][n_cuts][header][cuts: u16 LE each]
+[after: u16 LE][body]. Mode 0 checks the vector's own header; modes 1-3 sign
+the body (timestamped, hex, sha256) at t = 1234567890. `after` is how many
+seconds later the check runs: 0 for most seeds, past the 300 s tolerance
+for the "late" ones."""
 
 import hashlib
 import json
@@ -47,13 +53,16 @@ def main():
                 cuts = [len(body) // 3, len(body) // 2]
                 data = bytes([0, len(hb), len(cuts)]) + hb
                 data += b"".join(struct.pack("<H", x % 65536) for x in cuts)
-                data += struct.pack("<H", 0) + body[:2048]
+                data += struct.pack("<H", 0) + body[:2048]  # after: 0 s
                 write("verify_chunks", c["name"], data)
     for name, body in bodies.values():
         write("payload", name, body)
         for mode in (1, 2, 3):
             write("verify_chunks", f"{name}-signed{mode}",
                   bytes([mode, 0, 1]) + struct.pack("<H", 7) + struct.pack("<H", 0) + body[:2048])
+        # Signed, then checked 301 s later: just past the tolerance.
+        write("verify_chunks", f"{name}-signed1-late",
+              bytes([1, 0, 1]) + struct.pack("<H", 7) + struct.pack("<H", 301) + body[:2048])
     samples = [
         b'{"event":"TEST","table":"test","schema":"public","record":{"test":true},"timestamp":"2026-01-02T03:04:05Z"}',
         b'{"event":"webhook.test","timestamp":"2024-01-26T10:00:00Z","data":{"test":true,"webhook_id":"w"}}',

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use fluxbase_webhooks::{
-    Error, Event, Scheme, SignatureHeader, Signer, Verified, Verifier, WebhookPayload, dedupe,
+    Code, Error, Event, Scheme, SignatureHeader, Signer, Verified, Verifier, WebhookPayload, dedupe,
 };
 
 /// Header parser: never panics, and parse → format → parse is identity.
@@ -58,9 +58,12 @@ pub fn payload(data: &[u8]) {
 /// from them (`fuzz/seed_corpus.py`) reach the signature check.
 const SECRET: &str = "test-secret";
 const NOW: u64 = 1_234_567_890;
+/// The verifier's default window: 300 s into the past, 60 s ahead.
+const TOLERANCE: i64 = 300;
+const FUTURE_SKEW: i64 = 60;
 
-/// The input of [`verify_chunks`]: a header, cut points, a body limit and a
-/// body, read from raw bytes.
+/// The input of [`verify_chunks`]: a header, cut points, a clock offset and
+/// a body, read from raw bytes.
 #[derive(Debug)]
 pub struct VerifyInput<'a> {
     /// The header value to check (or, when `sign` is set, ignored).
@@ -69,15 +72,16 @@ pub struct VerifyInput<'a> {
     pub sign: Option<Scheme>,
     /// Where to cut the body into chunks.
     pub cuts: Vec<usize>,
-    /// The verifier's body limit.
-    pub limit: u64,
+    /// Seconds after [`NOW`] (the signing time) the check runs at.
+    pub after: u64,
     /// The body.
     pub body: &'a [u8],
 }
 
 impl<'a> VerifyInput<'a> {
-    /// Layout: `[mode][header_len][n_cuts][header][cuts: 2 bytes each][limit: 2 bytes][body]`;
-    /// missing bytes read as zero.
+    /// Layout: `[mode][header_len][n_cuts][header][cuts: 2 bytes each][after: 2 bytes][body]`;
+    /// missing bytes read as zero. (The two `after` bytes were the body
+    /// limit in older seeds, all zero: checked at `NOW`.)
     pub fn read(data: &'a [u8]) -> Self {
         let byte = |i: usize| data.get(i).copied().unwrap_or(0);
         let (mode, header_len, n_cuts) = (byte(0), usize::from(byte(1)), usize::from(byte(2) % 16));
@@ -94,40 +98,62 @@ impl<'a> VerifyInput<'a> {
             *rest = tail;
             head
         };
+        let two =
+            |b: &[u8]| u16::from_le_bytes([*b.first().unwrap_or(&0), *b.get(1).unwrap_or(&0)]);
         let header = take(&mut rest, header_len);
         let cuts = (0..n_cuts)
-            .map(|_| {
-                let b = take(&mut rest, 2);
-                usize::from(u16::from_le_bytes([
-                    *b.first().unwrap_or(&0),
-                    *b.get(1).unwrap_or(&0),
-                ]))
-            })
+            .map(|_| usize::from(two(take(&mut rest, 2))))
             .collect();
-        let l = take(&mut rest, 2);
-        let limit = match u16::from_le_bytes([*l.first().unwrap_or(&0), *l.get(1).unwrap_or(&0)]) {
-            0 => u64::MAX,
-            n => u64::from(n),
-        };
+        let after = u64::from(two(take(&mut rest, 2)));
         Self {
             header,
             sign,
             cuts,
-            limit,
+            after,
             body: rest,
         }
     }
 }
 
-/// One-shot and incremental verification over any chunking always agree,
-/// and a body we signed always verifies (within the limit). Returns what
-/// both said, so the corpus replay can tell which inputs reached the MAC.
+fn fuzz_verifier(stale_untimestamped: bool) -> Verifier {
+    match Verifier::builder()
+        .secret(SECRET)
+        .danger_accept_stale_untimestamped(stale_untimestamped)
+        .build()
+    {
+        Ok(v) => v,
+        Err(e) => panic!("the fuzz secret is refused: {e}"),
+    }
+}
+
+fn signer() -> Signer {
+    match Signer::new(SECRET) {
+        Ok(s) => s,
+        Err(e) => panic!("the fuzz secret is refused: {e}"),
+    }
+}
+
+/// Verification, for any header, body, chunking and clock:
+///
+/// - one-shot and incremental verification agree;
+/// - whatever the scheme, an accepted delivery is dated, and dated inside
+///   the window (an untimestamped signature by its body's `timestamp`);
+/// - a body we signed: timestamped, it verifies exactly while the clock is
+///   within the tolerance of its `t`; untimestamped, its tag matches, so a
+///   refusal can only be about the body's date, and the explicit
+///   stale-accepting opt-in accepts it;
+/// - a timestamped tag never verifies as a bare hex tag over `"<t>." + body`
+///   (the bytes it is the HMAC of).
+///
+/// Returns what both said, so the corpus replay can tell which inputs
+/// reached the MAC.
 pub fn verify_chunks(data: &[u8]) -> Result<Verified, Error> {
     let input = VerifyInput::read(data);
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW);
-    let verifier = Verifier::new(SECRET).body_limit(input.limit);
+    let now_secs = NOW + input.after;
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
+    let verifier = fuzz_verifier(false);
     let header = match input.sign {
-        Some(scheme) => Signer::new(SECRET)
+        Some(scheme) => signer()
             .sign(scheme, NOW as i64, input.body)
             .to_string()
             .into_bytes(),
@@ -144,17 +170,62 @@ pub fn verify_chunks(data: &[u8]) -> Result<Verified, Error> {
         let mut inc = verifier.begin_at(&header, now)?;
         let mut start = 0;
         for p in points.into_iter().chain([input.body.len()]) {
-            inc.update(&input.body[start..p])?;
+            inc.update(&input.body[start..p]);
             start = p;
         }
-        inc.finish()
+        inc.finish(input.body)
     })();
     assert_eq!(one_shot, incremental, "one-shot and incremental disagree");
-    if let (Some(_), Err(e)) = (input.sign, &one_shot) {
+
+    if let Ok(verified) = &one_shot {
+        let Some(date) = verified.timestamp() else {
+            panic!("accepted without a date: {verified:?}");
+        };
+        // Whole seconds, rounded down: one second of slack each way.
+        let age = now_secs as i64 - date;
         assert!(
-            input.body.len() as u64 > input.limit,
-            "our own signature failed: {e}"
+            (-FUTURE_SKEW - 1..=TOLERANCE + 1).contains(&age),
+            "accepted a delivery {age}s old: {verified:?}"
         );
+    }
+
+    match input.sign {
+        Some(Scheme::Timestamped) => {
+            let fresh = input.after as i64 <= TOLERANCE;
+            match &one_shot {
+                Ok(_) => assert!(fresh, "accepted {}s after t", input.after),
+                Err(e) => {
+                    assert!(!fresh, "our own timestamped signature failed: {e}");
+                    assert_eq!(e.code(), Code::TimestampTooOld, "{e}");
+                }
+            }
+            // The same tag is the HMAC of "<t>." + body: as bare hex over
+            // those bytes it must still be refused (they carry no date).
+            let tag = signer().tag(Scheme::Timestamped, NOW as i64, input.body);
+            let mut dotted = format!("{NOW}.").into_bytes();
+            dotted.extend_from_slice(input.body);
+            let bare = SignatureHeader::hex(tag).to_string();
+            if let Ok(v) = verifier.verify_at(&bare, &dotted, now) {
+                panic!("a timestamped tag verified as bare hex: {v:?}");
+            }
+        }
+        Some(scheme) => {
+            if let Err(e) = &one_shot {
+                assert!(
+                    matches!(
+                        e.code(),
+                        Code::MissingTimestamp | Code::TimestampTooOld | Code::TimestampInFuture
+                    ),
+                    "our own {scheme} signature failed: {e}"
+                );
+            }
+            let lenient = fuzz_verifier(true).verify_at(&header, input.body, now);
+            assert!(
+                lenient.is_ok(),
+                "the stale-accepting verifier refused: {lenient:?}"
+            );
+        }
+        None => {}
     }
     one_shot
 }

@@ -6,8 +6,11 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use fluxbase_webhooks::dedupe::DedupeStatus;
 use fluxbase_webhooks::tower::VerifyLayer;
-use fluxbase_webhooks::{Code, Event, Scheme, Signer, Verified, Verifier};
+use fluxbase_webhooks::{
+    Code, Error, Event, Malformed, Receiver, Scheme, SignatureHeader, Signer, Verified, Verifier,
+};
 use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use tower_layer::Layer;
@@ -35,11 +38,46 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// What the core verifier says of a request: the signature header picked
+/// as every receiver picks it (`X-Fluxbase-Signature`, once; else the
+/// legacy header, once, as bare hex, when it is read), verified, then the
+/// body parsed as an event.
+fn core_verdict(
+    verifier: &Verifier,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<Verified, Error> {
+    let values = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect::<Vec<_>>()
+    };
+    let (fluxbase, legacy) = (values(NAMES[0]), values(NAMES[1]));
+    let duplicate = || Error::MalformedSignature(Malformed::DuplicateHeader);
+    let header = match (fluxbase.as_slice(), legacy.as_slice()) {
+        ([one], _) => *one,
+        ([_, _, ..], _) => return Err(duplicate()),
+        ([], []) => return Err(Error::MissingSignature),
+        ([], _) if !verifier.legacy_header() => return Err(Error::LegacySignatureOnly),
+        ([], [one]) => match SignatureHeader::parse(one)?.scheme() {
+            Scheme::Hex => *one,
+            _ => return Err(Malformed::InvalidHex.into()),
+        },
+        ([], _) => return Err(duplicate()),
+    };
+    let verified = verifier.verify(header, body)?;
+    Event::from_slice(body)?;
+    Ok(verified)
+}
+
 /// `VerifyLayer` on arbitrary headers and bodies: never panics; answers
-/// 200 only for what the core verifier accepts, with the exact bytes and
-/// the event passed on; otherwise a problem document whose code matches
-/// the status and, when no declared length or encoding interferes, the
-/// core verifier's own verdict.
+/// 200 only for what the core verifier accepts, with the exact bytes, the
+/// event and the replay store's status passed on; otherwise a problem
+/// document whose code matches the status and, when no declared length or
+/// encoding interferes, the core verifier's own verdict. Mode bit 0 signs
+/// the body (timestamped, now), bit 1 reads the legacy header.
 pub fn tower_layer(data: &[u8]) {
     let (mode, rest) = data.split_first().unwrap_or((&0, &[]));
     let (n_headers, mut rest) = rest
@@ -58,9 +96,10 @@ pub fn tower_layer(data: &[u8]) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_secs() as i64);
-        let header = Signer::new(SECRET)
-            .sign(Scheme::Timestamped, now, body)
-            .to_string();
+        let header = match Signer::new(SECRET) {
+            Ok(signer) => signer.sign(Scheme::Timestamped, now, body).to_string(),
+            Err(e) => panic!("the fuzz secret is refused: {e}"),
+        };
         request = request.header(NAMES[0], header);
     }
     for (name, value) in &headers {
@@ -73,18 +112,25 @@ pub fn tower_layer(data: &[u8]) {
     };
     let interfering = request.headers().contains_key("content-length")
         || request.headers().contains_key("content-encoding");
-    let verifier = Verifier::new(SECRET).body_limit(LIMIT);
-    let expected = verifier
-        .verify_headers(request.headers(), body)
-        .and_then(|v| Event::from_slice(body).map(|_| v));
+    let verifier = match Verifier::builder()
+        .secret(SECRET)
+        .legacy_header(mode & 2 == 2)
+        .build()
+    {
+        Ok(v) => v,
+        Err(e) => panic!("the fuzz secret is refused: {e}"),
+    };
+    let expected = core_verdict(&verifier, request.headers(), body);
+    let receiver = Receiver::builder(verifier).body_limit(LIMIT).build();
 
     let inner = tower::service_fn(|req: Request<Full<Bytes>>| async move {
         assert!(req.extensions().get::<Verified>().is_some());
         assert!(req.extensions().get::<Event>().is_some());
+        assert!(req.extensions().get::<DedupeStatus>().is_some());
         let bytes = req.into_body().collect().await.map(|c| c.to_bytes());
         Ok::<_, Infallible>(Response::new(Full::new(bytes.unwrap_or_default())))
     });
-    let mut service = VerifyLayer::new(verifier).layer(inner);
+    let mut service = VerifyLayer::new(receiver).layer(inner);
     let response = match block_on(service.call(request)) {
         Ok(r) => r,
         Err(never) => match never {},

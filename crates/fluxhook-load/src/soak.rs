@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use fluxbase_webhooks::Scheme;
+use fluxhook_testkit::RedisServer;
 use http::{Request, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -21,7 +22,7 @@ use tokio::time::Instant;
 use crate::cli::{DuplicatesArg, SoakArgs, Store, client_secret};
 use crate::client::{self, Answer, Limits, Post, ReqBody, Script};
 use crate::payload::{Sign, row_body, unix_now};
-use crate::process::{LogTally, Mem, RedisServer, ServeCommand, Server, ensure_loopback_url};
+use crate::process::{LogTally, Mem, ServeCommand, Server, ensure_loopback_url};
 use crate::report::{self, RunContext};
 use crate::serve::Stats;
 
@@ -543,7 +544,9 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
         let url = match &args.redis_url {
             Some(url) => url.clone(),
             None => {
-                let server = RedisServer::start()?;
+                let server = RedisServer::start().context(
+                    "no redis-server for --store redis (--redis-url uses a running one)",
+                )?;
                 let url = server.url();
                 redis = Some(server);
                 url

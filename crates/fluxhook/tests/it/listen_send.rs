@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use fluxbase_webhooks::{Scheme, Signer, Timestamp};
 
-use crate::TempFile;
 use crate::http::{Connection, post, split_url};
+use crate::{TempFile, exits_within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fluxhook");
 /// A guard against hanging, not a speed assertion.
@@ -436,4 +436,55 @@ fn idle_connections_are_closed_by_the_header_timeout() {
     assert_eq!(answer.status, 200);
     assert_ne!(answer.header("connection"), Some("close"));
     assert!(conn.closed_by_server(within));
+}
+
+#[test]
+fn replays_are_refused_across_listeners_sharing_redis() {
+    let redis = fluxhook_testkit::RedisServer::start()
+        .unwrap_or_else(|e| panic!("{e} (./scripts/test.sh installs redis-server)"));
+    let url = format!("{}0", redis.url());
+    let first = Listen::start(&["--json", "--dedupe", &url]);
+    let second = Listen::start(&["--json", "--dedupe", &url]);
+    let body = dated_body(6, Timestamp::now());
+    let header = signed(Scheme::Timestamped, &body);
+    let signature = [("x-fluxbase-signature", header.as_str())];
+
+    assert_eq!(post(&first.url, &signature, &body).status, 200);
+    let line: serde_json::Value = serde_json::from_str(&first.next_stdout()).unwrap();
+    assert_eq!(line["event"]["record"]["id"], 6);
+    // The same delivery to the other instance: it is a replay there too.
+    let again = post(&second.url, &signature, &body);
+    assert_eq!((again.status, again.code().as_str()), (409, "replayed"));
+    assert!(second.next_stderr().starts_with("refused 409 replayed"));
+    // A new delivery is new to both.
+    let body = dated_body(7, Timestamp::now());
+    let header = signed(Scheme::Timestamped, &body);
+    assert_eq!(
+        post(&second.url, &[("x-fluxbase-signature", &header)], &body).status,
+        200
+    );
+}
+
+#[test]
+fn an_unreachable_redis_is_a_usage_error() {
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["listen", "--addr", "127.0.0.1:0", "--dedupe", &url])
+        .env("FLUXBASE_WEBHOOK_SECRET", "whsec-e2e");
+    let out = exits_within(cmd, GUARD);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot connect to Redis at redis://:***@127.0.0.1:{port}/0"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }

@@ -41,6 +41,27 @@ pub(crate) fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
     out
 }
 
+/// Runs `cmd` to its end; kills it (by its pid) and fails the test if it
+/// is still running after `guard`.
+pub(crate) fn exits_within(mut cmd: Command, guard: std::time::Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > guard {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not exit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// A file in a fresh temporary directory, removed with the guard.
 pub(crate) struct TempFile {
     pub(crate) path: PathBuf,

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use fluxbase_webhooks::Scheme;
+use fluxbase_webhooks::{Code, Scheme, Verifier};
 
 use crate::cli::{SchemeArg, SignArgs};
 use crate::cmd::secret;
@@ -18,9 +18,32 @@ pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
         Some(t) => t,
         None => unix_now(),
     };
-    let header = signer.sign(scheme(args.scheme), timestamp, &body);
+    let scheme = scheme(args.scheme);
+    let header = signer.sign(scheme, timestamp, &body);
     println!("{header}");
+    if scheme != Scheme::Timestamped
+        && let Some(why) = undated(&args.secret, &header.to_string(), &body)
+    {
+        eprintln!("note: a receiver with the default window refuses this delivery now: {why}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why a signature without a timestamp would not be fresh now, as the
+/// library judges it: its date is the body's `timestamp` field.
+fn undated(secret: &str, header: &str, body: &[u8]) -> Option<String> {
+    let verifier = Verifier::new(secret).ok()?;
+    match verifier.verify(header, body) {
+        Err(err)
+            if matches!(
+                err.code(),
+                Code::MissingTimestamp | Code::TimestampTooOld | Code::TimestampInFuture
+            ) =>
+        {
+            Some(format!("{}: {err}", err.code()))
+        }
+        _ => None,
+    }
 }
 
 pub(crate) fn scheme(arg: SchemeArg) -> Scheme {

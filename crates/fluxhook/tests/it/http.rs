@@ -78,6 +78,29 @@ impl Connection {
         self.read_answer()
     }
 
+    /// Writes a POST head declaring `declared` body bytes and only the
+    /// first part of the body, then reads the answer.
+    pub(crate) fn post_partial(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        declared: usize,
+        part: &[u8],
+    ) -> io::Result<Answer> {
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n"
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let stream = self.reader.get_mut();
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(part)?;
+        stream.flush()?;
+        self.read_answer()
+    }
+
     fn read_answer(&mut self) -> io::Result<Answer> {
         let mut line = String::new();
         self.reader.read_line(&mut line)?;

@@ -488,3 +488,41 @@ fn an_unreachable_redis_is_a_usage_error() {
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn the_body_budget_and_the_read_timeout_are_the_flags() {
+    let listen = Listen::start(&["--body-budget", "4096", "--read-timeout", "0.5"]);
+    let (addr, path) = split_url(&listen.url);
+
+    // A body that would pass the budget of bytes held at once: 503, retry later.
+    let body = vec![b' '; 8192];
+    let header = signed(Scheme::Timestamped, &body);
+    let answer = post(&listen.url, &[("x-fluxbase-signature", &header)], &body);
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (503, "over_capacity")
+    );
+    assert!(answer.header("retry-after").is_some(), "{answer:?}");
+    assert!(
+        listen
+            .next_stderr()
+            .starts_with("refused 503 over_capacity")
+    );
+
+    // A body that stops arriving: 408 once the read timeout has passed.
+    let body = dated_body(8, Timestamp::now());
+    let header = signed(Scheme::Timestamped, &body);
+    let answer = Connection::open(addr)
+        .post_partial(
+            &path,
+            &[("x-fluxbase-signature", &header)],
+            body.len(),
+            &body[..10],
+        )
+        .unwrap();
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (408, "body_timeout")
+    );
+    assert!(listen.next_stderr().starts_with("refused 408 body_timeout"));
+}

@@ -127,6 +127,36 @@ fn sign_then_verify_round_trips_in_every_scheme() {
 }
 
 #[test]
+fn sign_notes_an_untimestamped_signature_no_receiver_would_take() {
+    let undated = TempFile::new("body.json", BODY);
+    let out = fluxhook()
+        .args(["sign", "--secret", "k", "--scheme", "hex"])
+        .arg(&undated.path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).trim_end().len(),
+        64,
+        "only the header on stdout"
+    );
+    assert!(
+        stderr(&out).starts_with("note: a receiver with the default window refuses this delivery now: missing_timestamp: "),
+        "{}",
+        stderr(&out)
+    );
+    // A dated body: nothing to note.
+    let dated = TempFile::new("dated.json", &dated_body());
+    let out = fluxhook()
+        .args(["sign", "--secret", "k", "--scheme", "sha256"])
+        .arg(&dated.path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
 fn a_non_utf8_body_verifies_only_when_timestamped() {
     let body: Vec<u8> = vec![0xff, 0xfe, 0x00, 0x80, b'{', 0xc3, 0x28, b'\n'];
     let file = TempFile::new("binary.bin", &body);

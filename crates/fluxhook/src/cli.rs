@@ -157,7 +157,7 @@ pub(crate) struct ListenArgs {
     /// Replay and duplicate detection: `memory` (in this process, bounded),
     /// `off`, or a shared Redis `redis://HOST:PORT/DB`. With detection on,
     /// an exact replay gets 409 `replayed`.
-    #[arg(long, default_value = "memory", value_parser = parse_dedupe)]
+    #[arg(long, value_name = "memory|off|URL", default_value = "memory", value_parser = parse_dedupe)]
     pub(crate) dedupe: DedupeArg,
     /// The largest body accepted, in bytes; a larger one gets 413.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT)]

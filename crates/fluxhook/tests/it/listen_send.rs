@@ -263,15 +263,23 @@ fn signed(scheme: Scheme, body: &[u8]) -> String {
         .to_string()
 }
 
+/// Delivers a new event `id` to `listen` (`--json`), signed now; checks it
+/// was accepted and printed, and returns the body and the header sent.
+fn deliver(listen: &Listen, id: u32) -> (Vec<u8>, String) {
+    let body = dated_body(id, Timestamp::now());
+    let header = signed(Scheme::Timestamped, &body);
+    let answer = post(&listen.url, &[("x-fluxbase-signature", &header)], &body);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let line: serde_json::Value = serde_json::from_str(&listen.next_stdout()).unwrap();
+    assert_eq!(line["event"]["record"]["id"], id);
+    (body, header)
+}
+
 #[test]
 fn replays_are_refused_by_default() {
     let listen = Listen::start(&["--json"]);
-    let body = dated_body(1, Timestamp::now());
-    let header = signed(Scheme::Timestamped, &body);
+    let (body, header) = deliver(&listen, 1);
     let signature = [("x-fluxbase-signature", header.as_str())];
-    assert_eq!(post(&listen.url, &signature, &body).status, 200);
-    let line: serde_json::Value = serde_json::from_str(&listen.next_stdout()).unwrap();
-    assert_eq!(line["event"]["record"]["id"], 1);
 
     // The same request again, byte for byte.
     let again = post(&listen.url, &signature, &body);
@@ -445,24 +453,14 @@ fn replays_are_refused_across_listeners_sharing_redis() {
     let url = format!("{}0", redis.url());
     let first = Listen::start(&["--json", "--dedupe", &url]);
     let second = Listen::start(&["--json", "--dedupe", &url]);
-    let body = dated_body(6, Timestamp::now());
-    let header = signed(Scheme::Timestamped, &body);
-    let signature = [("x-fluxbase-signature", header.as_str())];
+    let (body, header) = deliver(&first, 6);
 
-    assert_eq!(post(&first.url, &signature, &body).status, 200);
-    let line: serde_json::Value = serde_json::from_str(&first.next_stdout()).unwrap();
-    assert_eq!(line["event"]["record"]["id"], 6);
     // The same delivery to the other instance: it is a replay there too.
-    let again = post(&second.url, &signature, &body);
+    let again = post(&second.url, &[("x-fluxbase-signature", &header)], &body);
     assert_eq!((again.status, again.code().as_str()), (409, "replayed"));
     assert!(second.next_stderr().starts_with("refused 409 replayed"));
     // A new delivery is new to both.
-    let body = dated_body(7, Timestamp::now());
-    let header = signed(Scheme::Timestamped, &body);
-    assert_eq!(
-        post(&second.url, &[("x-fluxbase-signature", &header)], &body).status,
-        200
-    );
+    deliver(&second, 7);
 }
 
 #[test]

@@ -81,12 +81,16 @@ fn sign_reads_stdin_and_defaults_to_now() {
     assert!((now - t).abs() < 600, "t={t} now={now}");
 }
 
-fn sign(secret: &str, scheme: &str, file: &TempFile) -> String {
-    let out = fluxhook()
+fn sign_output(secret: &str, scheme: &str, file: &TempFile) -> std::process::Output {
+    fluxhook()
         .args(["sign", "--secret", secret, "--scheme", scheme])
         .arg(&file.path)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn sign(secret: &str, scheme: &str, file: &TempFile) -> String {
+    let out = sign_output(secret, scheme, file);
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out).trim_end().to_owned()
 }
@@ -129,11 +133,7 @@ fn sign_then_verify_round_trips_in_every_scheme() {
 #[test]
 fn sign_notes_an_untimestamped_signature_no_receiver_would_take() {
     let undated = TempFile::new("body.json", BODY);
-    let out = fluxhook()
-        .args(["sign", "--secret", "k", "--scheme", "hex"])
-        .arg(&undated.path)
-        .output()
-        .unwrap();
+    let out = sign_output("k", "hex", &undated);
     assert!(out.status.success());
     assert_eq!(
         stdout(&out).trim_end().len(),
@@ -147,11 +147,7 @@ fn sign_notes_an_untimestamped_signature_no_receiver_would_take() {
     );
     // A dated body: nothing to note.
     let dated = TempFile::new("dated.json", &dated_body());
-    let out = fluxhook()
-        .args(["sign", "--secret", "k", "--scheme", "sha256"])
-        .arg(&dated.path)
-        .output()
-        .unwrap();
+    let out = sign_output("k", "sha256", &dated);
     assert!(out.status.success());
     assert_eq!(stderr(&out), "");
 }

@@ -1,25 +1,25 @@
-#![doc = include_str!("../README.md")]
+// The README is the crate's page on crates.io and its docs here. Its quick
+// starts need the framework features, so as doc tests it is compiled (below)
+// only when they are on.
+#![cfg_attr(not(doctest), doc = include_str!("../README.md"))]
 //!
-//! ## Features
+//! ## Where to start
 //!
-//! | feature | adds |
-//! | --- | --- |
-//! | *(none)* | signatures, [`Verifier`], [`Signer`], [`Event`], [`WebhookPayload`], [`problem_json`]: no async runtime, no web framework |
-//! | `tower` | `tower::VerifyLayer`: streaming verification in front of any `Service<http::Request<B>>` |
-//! | `axum` | `axum` extractors `FluxbaseEvent`, `Webhook<T>`, `Verified<Bytes>` (implies `tower`) |
-//! | `actix` | `actix` extractors and the `actix::Verify` middleware for actix-web 4 |
-//! | `redis` | [`dedupe::RedisStore`]: replay and duplicate detection shared by a fleet of receivers |
-//! | `client` | `client::Client`: the Fluxbase management API (sign-in, webhooks, client keys, invitations) |
-//!
-//! Every integration answers refused deliveries the same way (status and
-//! `application/problem+json` body of [`problem_json`]), reads the body
-//! through the verifier's limit, and records a `fluxbase_webhook` tracing
-//! span per delivery.
+//! - [`Verifier`] checks a signature header against a body; [`Signer`]
+//!   produces one, as a Fluxbase server does.
+//! - [`Event`] is the typed delivery; [`WebhookPayload`] borrows from the
+//!   body instead of copying it.
+//! - [`dedupe`] catches replays and re-deliveries of one event.
+//! - Every integration answers a refused delivery with the status and the
+//!   `application/problem+json` body of [`problem_json`], reads the body
+//!   through the verifier's limit, and records a `fluxbase_webhook` tracing
+//!   span per delivery.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
+mod clock;
 pub mod dedupe;
 mod error;
 mod event;
@@ -78,6 +78,11 @@ pub use reject::{OnReject, Rejection};
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub use extract::{FluxbaseEvent, Webhook, WebhookRejection};
+
+/// The README's quick starts, compiled as doc tests.
+#[cfg(all(doctest, feature = "axum", feature = "actix"))]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadme;
 
 /// The workspace README's Rust examples, compiled (and the first one run)
 /// as doc tests so the README cannot drift from the API.

@@ -135,7 +135,7 @@ impl fmt::Debug for Signer {
 
 /// The current time in whole Unix seconds (negative before 1970).
 pub(crate) fn unix_now() -> i64 {
-    unix_seconds(SystemTime::now())
+    unix_seconds(crate::clock::now())
 }
 
 pub(crate) fn unix_seconds(t: SystemTime) -> i64 {

@@ -305,7 +305,7 @@ impl Verifier {
     /// Tags are compared in constant time after hex decoding; no error
     /// carries the expected value.
     pub fn verify(&self, header: impl AsRef<[u8]>, body: &[u8]) -> Result<Verified, Error> {
-        self.verify_at(header, body, SystemTime::now())
+        self.verify_at(header, body, crate::clock::now())
     }
 
     /// [`Verifier::verify`] with the clock given, for tests and replays.
@@ -361,7 +361,7 @@ impl Verifier {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<Verified, Error> {
-        self.verify_at(self.select_http_header(headers)?, body, SystemTime::now())
+        self.verify_at(self.select_http_header(headers)?, body, crate::clock::now())
     }
 
     /// Starts an incremental verification: the header is parsed and the
@@ -386,7 +386,7 @@ impl Verifier {
     /// Missing or malformed header, scheme not accepted, timestamp out of
     /// the window.
     pub fn begin(&self, header: impl AsRef<[u8]>) -> Result<Verification, Error> {
-        self.begin_at(header, SystemTime::now())
+        self.begin_at(header, crate::clock::now())
     }
 
     /// [`Verifier::begin`] with the clock given.

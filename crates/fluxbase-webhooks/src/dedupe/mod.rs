@@ -23,10 +23,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::clock::Instant;
 use crate::error::Error;
 use crate::event::Event;
 use crate::payload::WebhookPayload;
@@ -153,19 +154,21 @@ pub fn event_key(body: &[u8]) -> Option<String> {
 /// measured by the soak in RELIABILITY.md). Use the Redis store when several receiver instances must share one
 /// view.
 ///
-/// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     let mut f = std::pin::pin!(f);
-/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-/// # }
-/// use std::time::Duration;
-/// use fluxbase_webhooks::dedupe::{DedupeStore, MemoryStore};
+/// Its answers are ready at once, but as every [`DedupeStore`]'s they are
+/// futures, awaited here on a tokio runtime:
 ///
-/// let store = MemoryStore::new(10_000);
-/// let ttl = Duration::from_secs(60);
-/// assert_eq!(block_on(store.insert("event:abc", ttl)), Ok(true));
-/// assert_eq!(block_on(store.insert("event:abc", ttl)), Ok(false));
+/// ```
+/// use std::time::Duration;
+/// use fluxbase_webhooks::dedupe::{DedupeStore, MemoryStore, StoreError};
+///
+/// #[tokio::main(flavor = "current_thread")]
+/// async fn main() -> Result<(), StoreError> {
+///     let store = MemoryStore::new(10_000);
+///     let ttl = Duration::from_secs(60);
+///     assert!(store.insert("event:abc", ttl).await?); // first sighting
+///     assert!(!store.insert("event:abc", ttl).await?); // seen within the minute
+///     Ok(())
+/// }
 /// ```
 pub struct MemoryStore {
     capacity: usize,

@@ -14,7 +14,7 @@ use crate::receive::{Receive, record_refused};
 use crate::verify::Verifier;
 
 /// Verifies each request, then calls the inner service with the same bytes
-/// as its body ([`Full<Bytes>`]) and [`Verified`](crate::Verified) plus the
+/// as its body ([`Full<Bytes>`](Full)) and [`Verified`](crate::Verified) plus the
 /// parsed [`Event`](crate::Event) in the request extensions; refused
 /// requests are answered here and never reach the inner service. See the
 /// [module docs](crate::tower).

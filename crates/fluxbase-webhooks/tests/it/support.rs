@@ -2,6 +2,12 @@
 //! send exactly the bytes a case needs (declared lengths with no body,
 //! unfinished chunked bodies, any header bytes).
 
+// With only some integrations built, some helpers have no caller.
+#![cfg_attr(
+    not(all(feature = "axum", feature = "actix")),
+    allow(dead_code, unused_imports)
+)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -301,16 +307,21 @@ pub(crate) mod servers {
     use std::net::SocketAddr;
 
     use axum::Router;
+    #[cfg(feature = "axum")]
     use axum::routing::post;
     use bytes::Bytes;
-    use fluxbase_webhooks::tower::VerifyLayer;
-    use fluxbase_webhooks::{Event, Verifier};
+    use fluxbase_webhooks::Verifier;
+    #[cfg(feature = "tower")]
+    use fluxbase_webhooks::{Event, tower::VerifyLayer};
     use http::{Request, Response};
+    #[cfg(feature = "tower")]
     use http_body_util::Full;
     use hyper_util::rt::TokioIo;
     use hyper_util::service::TowerToHyperService;
 
-    use super::{PATH, accepted_body, verifier};
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    use super::PATH;
+    use super::{accepted_body, verifier};
 
     /// A running test server.
     pub(crate) struct Server {
@@ -328,15 +339,16 @@ pub(crate) mod servers {
         }
     }
 
-    /// Every integration, each on its own port.
+    /// Every integration built with the features on, each on its own port.
     pub(crate) async fn all() -> Vec<Server> {
-        vec![
-            tower().await,
-            axum_extractor().await,
-            axum_layered().await,
-            actix_extractor(),
-            actix_middleware(),
-        ]
+        let mut servers = Vec::new();
+        #[cfg(feature = "tower")]
+        servers.push(tower().await);
+        #[cfg(feature = "axum")]
+        servers.extend([axum_extractor().await, axum_layered().await]);
+        #[cfg(feature = "actix")]
+        servers.extend([actix_extractor(), actix_middleware()]);
+        servers
     }
 
     async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
@@ -346,6 +358,7 @@ pub(crate) mod servers {
     }
 
     /// `VerifyLayer` around a plain tower `service_fn`, served by hyper.
+    #[cfg(feature = "tower")]
     pub(crate) async fn tower() -> Server {
         let service = tower::ServiceBuilder::new()
             .layer(VerifyLayer::new(verifier()))
@@ -365,6 +378,7 @@ pub(crate) mod servers {
     }
 
     /// Serves any hyper-compatible tower service on a fresh port.
+    #[cfg(feature = "tower")]
     pub(crate) async fn serve_hyper<S, B>(service: S, name: &'static str) -> Server
     where
         S: tower::Service<
@@ -399,6 +413,7 @@ pub(crate) mod servers {
         }
     }
 
+    #[cfg(feature = "axum")]
     async fn webhook(
         fluxbase_webhooks::axum::FluxbaseEvent(event): fluxbase_webhooks::axum::FluxbaseEvent,
     ) -> impl axum::response::IntoResponse {
@@ -409,6 +424,7 @@ pub(crate) mod servers {
     }
 
     /// The axum extractor, verifier in the state.
+    #[cfg(feature = "axum")]
     pub(crate) async fn axum_extractor() -> Server {
         let app = Router::new()
             .route(PATH, post(webhook))
@@ -417,6 +433,7 @@ pub(crate) mod servers {
     }
 
     /// The axum extractor behind `VerifyLayer` on the route, no state.
+    #[cfg(feature = "axum")]
     pub(crate) async fn axum_layered() -> Server {
         let app = Router::new()
             .route(PATH, post(webhook))
@@ -424,6 +441,7 @@ pub(crate) mod servers {
         serve_axum(app, "axum+layer").await
     }
 
+    #[cfg(feature = "tower")]
     pub(crate) async fn serve_axum(app: Router, name: &'static str) -> Server {
         let (listener, addr) = listener().await;
         tokio::spawn(async move {
@@ -436,6 +454,7 @@ pub(crate) mod servers {
         }
     }
 
+    #[cfg(feature = "actix")]
     async fn actix_webhook(
         fluxbase_webhooks::actix::FluxbaseEvent(event): fluxbase_webhooks::actix::FluxbaseEvent,
     ) -> actix_web::HttpResponse {
@@ -445,6 +464,7 @@ pub(crate) mod servers {
     }
 
     /// The actix-web extractor, verifier in `app_data`.
+    #[cfg(feature = "actix")]
     pub(crate) fn actix_extractor() -> Server {
         let v = verifier();
         serve_actix("actix", move || {
@@ -455,6 +475,7 @@ pub(crate) mod servers {
     }
 
     /// The actix-web `Verify` middleware on a scope, extractor behind it.
+    #[cfg(feature = "actix")]
     pub(crate) fn actix_middleware() -> Server {
         let v = verifier();
         serve_actix("actix+middleware", move || {
@@ -467,6 +488,7 @@ pub(crate) mod servers {
     }
 
     /// Runs an actix-web app on its own thread and actix system.
+    #[cfg(feature = "actix")]
     pub(crate) fn serve_actix<F, T>(name: &'static str, app: F) -> Server
     where
         F: Fn() -> actix_web::App<T> + Send + Clone + 'static,
@@ -502,6 +524,7 @@ pub(crate) mod servers {
     }
 
     /// An axum route on `PATH` with the test verifier as state.
+    #[cfg(feature = "axum")]
     pub(crate) async fn axum_route<H, T>(handler: H) -> Server
     where
         H: axum::handler::Handler<T, Verifier>,
@@ -514,6 +537,7 @@ pub(crate) mod servers {
     }
 
     /// An actix-web route on `PATH` with the test verifier in `app_data`.
+    #[cfg(feature = "actix")]
     pub(crate) fn actix_route<F, Args>(handler: F) -> Server
     where
         F: actix_web::Handler<Args> + Send + Clone,
@@ -529,6 +553,7 @@ pub(crate) mod servers {
     }
 
     /// A verifier that differs from the test keyring.
+    #[cfg(feature = "axum")]
     pub(crate) fn other_verifier() -> Verifier {
         Verifier::new("not-the-secret")
     }

@@ -182,8 +182,9 @@ package() {
 deny() {
   step "licenses and duplicate versions (cargo deny)"
   if cargo_tool cargo-deny cargo-deny; then
-    # Advisories need the advisory database from the network: not checked here.
-    cargo deny --offline check licenses bans
+    # Not advisories: they need the advisory database, which is not on a
+    # package registry. cargo metadata may still download crates.
+    cargo deny check licenses bans
   else
     note "cargo-deny did not install: licenses and duplicates were not checked"
   fi

@@ -11,8 +11,8 @@
 #  5. the declared minimum Rust version (1.88) checking the whole workspace;
 #  6. the core for wasm32-unknown-unknown and wasm32-wasip1, the edge example
 #     built for wasm32-unknown-unknown and its tests run under Node.js;
-#  7. packaging: `cargo publish --dry-run` of the library, and the emulator
-#     and CLI packaged against it;
+#  7. packaging: `cargo publish --dry-run` of the library, the emulator and
+#     the CLI;
 #  8. licenses and duplicate versions of the dependency tree (cargo-deny).
 #
 # `scripts/test.sh` runs them all (that is what CI runs); naming groups runs
@@ -168,15 +168,14 @@ wasm() {
 }
 
 package() {
-  step "packaging: cargo publish --dry-run, and the emulator and CLI packaged"
-  cargo publish --dry-run --allow-dirty -p fluxbase-webhooks
-  # The emulator and the CLI depend on the library by version: until it is on
-  # crates.io, `cargo publish --dry-run` of either cannot resolve it, and
-  # neither can a lone `cargo package`. Packaged together, cargo resolves each
-  # against the others' packages; --no-verify because building them from
-  # those packages would compile the whole framework stack a second time, which
-  # `cargo install --path crates/fluxhook` already covers.
-  cargo package --no-verify --allow-dirty -p fluxbase-webhooks -p fluxbase-emulator -p fluxhook
+  step "packaging: cargo publish --dry-run of the library, the emulator and the CLI"
+  # One command for the three: the emulator and the CLI depend on the library
+  # by version, and until it is on crates.io neither resolves on its own.
+  # Published together, cargo packages the library first and builds each
+  # dependent's package against that package (a local registry under
+  # target/package), so all three are packaged and verified as crates.io
+  # would build them. Nothing is uploaded.
+  cargo publish --dry-run --allow-dirty -p fluxbase-webhooks -p fluxbase-emulator -p fluxhook
 }
 
 deny() {

@@ -69,3 +69,30 @@ async fn a_wrong_signature_or_no_secret_is_refused() {
     let (status, _) = answer(request(Some(&header), BODY), None).await;
     assert_eq!(status, 500);
 }
+
+#[wasm_bindgen_test]
+async fn every_api_that_reads_the_clock_works_here() {
+    use fluxbase_webhooks::dedupe::{DedupeStore, MemoryStore};
+    use fluxbase_webhooks::{Timestamp, Verifier};
+
+    let now_ms = js_sys::Date::now();
+    let stamp = Timestamp::now();
+    let stamp_ms = stamp.unix_timestamp() as f64 * 1000.0;
+    assert!((stamp_ms - now_ms).abs() < 5_000.0, "{stamp} vs {now_ms}");
+
+    let verifier = Verifier::new(SECRET);
+    let header = Signer::new(SECRET).sign_now(BODY).to_string();
+    assert_eq!(
+        verifier.verify_event(&header, BODY).unwrap().name(),
+        "UPDATE"
+    );
+    let mut incremental = verifier.begin(&header).unwrap();
+    incremental.update(BODY).unwrap();
+    assert_eq!(incremental.finish().unwrap().key_index(), 0);
+
+    // Expiry in the in-memory replay store runs on the monotonic clock.
+    let store = MemoryStore::new(10);
+    let ttl = std::time::Duration::from_secs(60);
+    assert!(store.insert("event:edge", ttl).await.unwrap());
+    assert!(!store.insert("event:edge", ttl).await.unwrap());
+}

@@ -93,7 +93,7 @@ async fn layer_hands_the_inner_service_exactly_the_bytes_sent() {
             .route("/webhooks", post(echo))
             .route_layer(VerifyLayer::new(verifier()))
     }
-    let servers = vec![
+    let servers = [
         serve_hyper(service, "tower").await,
         #[cfg(feature = "axum")]
         serve_axum(echo_route(), "axum+layer").await,

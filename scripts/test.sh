@@ -8,7 +8,8 @@
 #     feature, so a test gated on one feature cannot go unbuilt;
 #  4. every feature of the library checked alone, and the default set
 #     (cargo-hack);
-#  5. the declared minimum Rust version (1.88) checking the whole workspace;
+#  5. the declared minimum Rust version (`rust-version`, 1.88) checking the
+#     whole workspace;
 #  6. the core for wasm32-unknown-unknown and wasm32-wasip1, the edge example
 #     built for wasm32-unknown-unknown and its tests run under Node.js;
 #  7. packaging: `cargo publish --dry-run` of the library, the emulator and
@@ -28,7 +29,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MSRV=1.88
+# The declared minimum Rust version, from the workspace manifest.
+MSRV=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 groups=" $* "
 # Whether the group $1 runs.
 want() { [ "$groups" = "  " ] || [[ "$groups" == *" $1 "* ]]; }

@@ -150,7 +150,10 @@ where
             }
         },
     };
-    let prepared = receiver.prepare(&HttpHead(&parts.headers), Some(http_body::Body::size_hint(&body).lower()));
+    let prepared = receiver.prepare(
+        &HttpHead(&parts.headers),
+        Some(http_body::Body::size_hint(&body).lower()),
+    );
     let body = std::pin::pin!(HttpBody { body });
     receiver
         .run(prepared, body, T::WANT, false, accepted::<T>)

@@ -481,7 +481,10 @@ mod tests {
         let store = Error::StoreUnavailable(StoreError::new(std::io::Error::other("down")));
         assert!(!store.detail().contains("down"));
         assert_eq!(
-            store.source().and_then(|s| s.source()).map(ToString::to_string),
+            store
+                .source()
+                .and_then(|s| s.source())
+                .map(ToString::to_string),
             Some("down".to_owned())
         );
     }

@@ -97,10 +97,15 @@ mod tests {
     #[test]
     fn details_are_escaped() {
         // An invalid body's parser message goes into the detail as is.
-        let err = Error::invalid_payload(serde_json::from_str::<String>("\"a \\\"q\\\"\u{7}").unwrap_err());
+        let err = Error::invalid_payload(
+            serde_json::from_str::<String>("\"a \\\"q\\\"\u{7}").unwrap_err(),
+        );
         let bytes = problem_json(&err);
         let doc: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(doc["detail"], err.detail());
-        assert!(bytes.iter().all(|&b| b >= 0x20), "control bytes are escaped");
+        assert!(
+            bytes.iter().all(|&b| b >= 0x20),
+            "control bytes are escaped"
+        );
     }
 }

@@ -187,7 +187,10 @@ mod tests {
     #[test]
     fn empty_secret_is_refused() {
         assert_eq!(Signer::new("").unwrap_err(), ConfigError::EmptySecret);
-        assert_eq!(Signer::new(Vec::new()).unwrap_err(), ConfigError::EmptySecret);
+        assert_eq!(
+            Signer::new(Vec::new()).unwrap_err(),
+            ConfigError::EmptySecret
+        );
     }
 
     #[test]

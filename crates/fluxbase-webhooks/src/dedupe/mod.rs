@@ -580,12 +580,16 @@ mod tests {
         // Not a payload: the bytes are the delivery, and there is no event.
         let raw = Fingerprint::of_bytes(b"plain bytes");
         assert_eq!(raw.event_key(), None);
-        assert_ne!(raw.replay_key(), Fingerprint::of_bytes(b"plain bytez").replay_key());
+        assert_ne!(
+            raw.replay_key(),
+            Fingerprint::of_bytes(b"plain bytez").replay_key()
+        );
     }
 
     #[test]
     fn custom_keys_and_off() {
-        let d = Dedupe::new(MemoryStore::new(100)).key_fn(|p| p.table.as_ref().map(|t| format!("row:{t}")));
+        let d = Dedupe::new(MemoryStore::new(100))
+            .key_fn(|p| p.table.as_ref().map(|t| format!("row:{t}")));
         assert_eq!(keys(&d, BODY).event.as_deref(), Some("row:t"));
         let off = d.duplicates(Duplicates::Off).reject_replays(false);
         assert_eq!(
@@ -599,7 +603,10 @@ mod tests {
         let d = Dedupe::new(MemoryStore::new(100)).stale_replay_ttl(Duration::from_secs(9));
         let payload = WebhookPayload::from_slice(BODY).unwrap();
         let fp = Fingerprint::of_payload(&payload);
-        assert_eq!(d.keys(&fp, None, None).replay.unwrap().1, Duration::from_secs(9));
+        assert_eq!(
+            d.keys(&fp, None, None).replay.unwrap().1,
+            Duration::from_secs(9)
+        );
     }
 
     struct Down;

@@ -240,16 +240,21 @@ impl Receiver {
         let (fingerprint, event) = match (&payload, want) {
             (Ok(p), Want::Event) => {
                 let text = text.unwrap_or_default();
-                (Fingerprint::of_payload(p), Some(Event::from_parsed(p, text)))
+                (
+                    Fingerprint::of_payload(p),
+                    Some(Event::from_parsed(p, text)),
+                )
             }
             (Ok(p), _) => (Fingerprint::of_payload(p), None),
             // A JSON object with a string `event` whose other fields do not
-            // fit still reads, as `Event::Unparsed`.
-            (Err(_), Want::Event) => match Event::from_slice(&bytes) {
-                Ok(event) => (Fingerprint::of_bytes(&bytes), Some(event)),
+            // fit is still a Fluxbase payload: it reads as `Event::Unparsed`.
+            (Err(_), Want::Event | Want::Payload) => match Event::from_slice(&bytes) {
+                Ok(event) => (
+                    Fingerprint::of_bytes(&bytes),
+                    (want == Want::Event).then_some(event),
+                ),
                 Err(err) => return Err(refuse(err, body_len, true)),
             },
-            (Err(err), Want::Payload) => return Err(refuse(err.clone(), body_len, true)),
             (Err(_), Want::Bytes) => (Fingerprint::of_bytes(&bytes), None),
         };
         let keys = policy.dedupe.as_ref().map(|dedupe| {

@@ -120,9 +120,7 @@ pub(crate) fn delivery(outcome: Outcome, scheme: Option<Scheme>, took: Duration)
 pub(crate) fn bytes_in_flight(bytes: u64) {
     let key = Key::from_static_name(BODY_BYTES_IN_FLIGHT);
     metrics::with_recorder(|recorder| {
-        recorder
-            .register_gauge(&key, &METADATA)
-            .set(bytes as f64);
+        recorder.register_gauge(&key, &METADATA).set(bytes as f64);
     });
 }
 

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod allocations;
-mod fuzz_corpus;
+// TEMP mod fuzz_corpus;
 mod props;
 mod vectors;
 
@@ -19,6 +19,8 @@ mod cases;
 mod dedupe_http;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod frameworks;
+#[cfg(all(feature = "axum", feature = "actix"))]
+mod limits;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod support;
 

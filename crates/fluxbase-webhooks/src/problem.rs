@@ -23,12 +23,12 @@ const TYPE_PREFIX: &str = "urn:fluxhook:problem:";
 /// ```
 /// use fluxbase_webhooks::{Verifier, problem_json};
 ///
-/// let err = Verifier::new("whsec").verify("", b"{}").unwrap_err();
+/// let err = Verifier::new("whsec-example")?.verify("", b"{}").unwrap_err();
 /// let body: serde_json::Value = serde_json::from_slice(&problem_json(&err))?;
 /// assert_eq!(body["status"], 401);
 /// assert_eq!(body["code"], "missing_signature");
 /// assert_eq!(body["type"], "urn:fluxhook:problem:missing_signature");
-/// # Ok::<(), serde_json::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Security

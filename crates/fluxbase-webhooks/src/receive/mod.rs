@@ -352,6 +352,18 @@ impl fmt::Debug for ReceiverBuilder {
 /// What a receiver can be made from: a [`Receiver`], or a [`Verifier`]
 /// (with the default receive policy). Taken by `VerifyLayer::new` and the
 /// actix-web `Verify::new`.
+///
+/// A `Verifier::new` result is not one: an empty secret must be dealt with
+/// first, and the compiler says so.
+///
+/// ```compile_fail
+/// # #[cfg(feature = "tower")] {
+/// use fluxbase_webhooks::{Verifier, tower::VerifyLayer};
+/// // error: `Result<Verifier, ConfigError>` is neither a webhook `Receiver` nor a `Verifier`
+/// let layer = VerifyLayer::new(Verifier::new("whsec-example"));
+/// # }
+/// # #[cfg(not(feature = "tower"))] compile_error!("needs tower");
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is neither a webhook `Receiver` nor a `Verifier`",
     label = "expected a `Receiver` or a `Verifier` here",

@@ -98,16 +98,6 @@ impl Key {
         self
     }
 
-    /// The key's id, if it has one.
-    pub fn key_id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-
-    /// The expiry, if any.
-    pub fn expires(&self) -> Option<SystemTime> {
-        self.not_after
-    }
-
     fn usable_at(&self, now: SystemTime) -> bool {
         self.not_after.is_none_or(|end| now <= end)
     }
@@ -304,7 +294,7 @@ impl Verifier {
         self.keys
             .load()
             .iter()
-            .map(|k| k.key_id().map(str::to_owned))
+            .map(|k| k.id.as_deref().map(str::to_owned))
             .collect()
     }
 

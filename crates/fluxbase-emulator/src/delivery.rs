@@ -820,7 +820,7 @@ async fn send(shared: &Shared, hook: &WebhookRecord, body: Vec<u8>) -> AttemptOu
                 error: format!(
                     "failed to send request: Post {}: {}",
                     fluxbase_webhooks::client::go_quote(&mask_password(&hook.url, "***")),
-                    transport_cause(err)
+                    transport_cause(err, &hook.url)
                 ),
             };
         }
@@ -872,7 +872,7 @@ fn unsendable(url: &str) -> Option<String> {
 /// Why a request failed, in the words of Go's HTTP client where they are
 /// known, never with the URL (reported once, password masked, by the
 /// caller).
-fn transport_cause(err: reqwest::Error) -> String {
+fn transport_cause(err: reqwest::Error, url: &str) -> String {
     if err.is_timeout() {
         return "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
             .to_owned();
@@ -883,7 +883,11 @@ fn transport_cause(err: reqwest::Error) -> String {
         if let Some(io) = s.downcast_ref::<std::io::Error>()
             && io.kind() == std::io::ErrorKind::ConnectionRefused
         {
-            return "connect: connection refused".to_owned();
+            let addr = reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+                .unwrap_or_default();
+            return format!("dial tcp {addr}: connect: connection refused");
         }
         source = s.source();
     }

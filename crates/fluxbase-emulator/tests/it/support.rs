@@ -291,6 +291,7 @@ pub(crate) struct Raw {
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
     pub(crate) text: String,
     pub(crate) json: Value,
 }
@@ -370,9 +371,15 @@ impl Raw {
     async fn answer(req: reqwest::RequestBuilder) -> Answer {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, text, json }
+        Answer {
+            status,
+            headers,
+            text,
+            json,
+        }
     }
 }
 

@@ -6,9 +6,10 @@
 //! | --- | --- |
 //! | `POST /api/v1/auth/signin`, `POST /api/v1/admin/login` | logins for the seeded user and administrator |
 //! | `/api/v1/webhooks[/{id}[/test\|/deliveries]]` | webhooks, test deliveries, the delivery log |
-//! | `/api/v1/client-keys` (flavor `server`), `/api/v1/api-keys` (flavor `documented`) | client keys |
+//! | `/api/v1/client-keys` (both flavors; `X-Client-Key`), `/api/v1/api-keys` (flavor `documented`; also `X-API-Key`) | client keys |
 //! | `/api/v1/admin/invitations[/{token}]`, `/api/v1/invitations/{token}/{validate,accept}` | invitations |
 //! | `POST /api/v1/emulator/events` | fire an event (emulator only) |
+//! | `GET /api/v1/emulator/warnings` | where production would silently differ (emulator only) |
 //!
 //! ## Firing events
 //!
@@ -20,18 +21,75 @@
 //! `schema` defaults to `auth` for `users`, `public` otherwise), a documented
 //! event (`{"event":"user.created","data":{"user_id":"…","email":"…"}}`), or
 //! just a known name (`{"event":"INSERT"}`) for its sample, and answers 202
-//! with the ids of the webhooks it was queued for.
+//! with the ids of the webhooks it was queued for and the warnings it gave.
+//!
+//! ## The real server, bug for bug (server flavor)
+//!
+//! These are reproduced on purpose, because code that works against the
+//! emulator must work against the server, and each of them makes
+//! production silently differ from what the settings or the documentation
+//! suggest. The emulator also reports each as a warning.
+//!
+//! - **Subscriptions and triggers** (`parseTableReference`,
+//!   `ManageTriggersForWebhook`, `CleanupTriggersForWebhook`, `Update` in
+//!   `internal/webhook/webhook.go`; `queue_webhook_event`,
+//!   `increment_webhook_table_count` in migration
+//!   `005_functions_global.up.sql`): a bare name installs its trigger in
+//!   `auth` (a table that is not there fails, is only logged, and on create
+//!   stops the installs after it); `schema.table` installs a trigger but
+//!   never matches; `*` installs none and fires only where another enabled
+//!   subscription put a trigger; triggers are counted per table and go with
+//!   their last holder (disable, delete, change of tables).
+//! - **Scoping** (`queue_webhook_event`): the owner is the first non-null
+//!   of `user_id`, `owner_id`, `created_by` (and `id` on `auth.users`); one
+//!   that is not a UUID makes the row unowned, visible to every webhook. A
+//!   webhook created with a client key has no creator (`CreateWebhook` in
+//!   `internal/api/webhook_handler.go` reads only a string user id).
+//! - **URL policy per mode** (`validateWebhookURL`, `sendWebhookSync`;
+//!   `AllowPrivateIPs = cfg.Debug` in `internal/api/server.go`): debug
+//!   checks nothing (not the scheme, not an empty URL on update); production
+//!   checks at create, update and every send.
+//! - **Retry settings** (`CreateWebhook` defaults, `Update` full replacement,
+//!   `handleDeliveryFailure` in `internal/webhook/trigger.go`): 0 on create
+//!   becomes 3/5/30, an update stores what it gets (omitted is 0), values
+//!   outside `INTEGER` are refused with pgx's message, `max_retries` ≤ 1
+//!   means one attempt, retries are linear.
+//! - **`enabled` defaults to `false`** (Go's zero value), **`events` omitted
+//!   is `null`**, an update resets `scope` to `user`.
+//! - **Test deliveries** (`TestWebhook`): synchronous, not rate-limited, not
+//!   in the delivery log, `{message}` on success (no status code) and 500
+//!   `{error}` otherwise; the delivery log records `status_code` 200 or 0.
+//! - **Answers**: client keys not found and webhooks not found on
+//!   update/delete are 500; `deliveries?limit=-1` is Postgres's 500;
+//!   unknown, revoked and expired client keys are all `Invalid client key`;
+//!   `rest_errors.go` bodies carry `code` and `request_id`; a route with
+//!   another method is 405 after the group's authentication; invitation
+//!   acceptance validates email, name and password in `CreateUser`'s order
+//!   and words.
+//! - **No named events**: the server emits only INSERT/UPDATE/DELETE row
+//!   events; a fired `user.created` goes out as INSERT on `auth.users`,
+//!   `auth.login` & co. go nowhere (CONTRACT.md §2.4).
 //!
 //! ## Differences from a real server
 //!
-//! - No SSRF blocking: the emulator delivers to loopback on purpose (a real
-//!   server does the same only in debug mode).
-//! - No rate limits, no idempotency keys, no CAPTCHA, no cookies.
+//! - State lives in memory and is gone when the emulator stops; there is no
+//!   database, so in `auth` only the server's own tables exist
+//!   ([`fluxbase_webhooks::client::AUTH_TABLES`]) and a table of any other
+//!   schema is taken to exist.
+//! - Retries are sent when due, at least one backoff unit apart (the
+//!   server's 30 s backlog ticker decides when a due retry goes); the
+//!   backoff unit is configurable ([`EmulatorBuilder::backoff_unit`]). The
+//!   server's per-URL limit of 60 attempts a minute holds
+//!   ([`EmulatorBuilder::rate_limit_per_minute`]), so no setting makes
+//!   retries storm; a limited attempt waits ten units, uncounted.
 //! - Each webhook's events are delivered one at a time, in order, retries
 //!   included (the server may reorder a retried event after newer ones).
-//! - The backoff unit is configurable ([`EmulatorBuilder::backoff_unit`])
-//!   and retries are sent when due (the server's 30 s ticker may add delay).
-//! - State lives in memory and is gone when the emulator stops.
+//! - Deliveries go through reqwest, which sends `Accept: */*` (Go's client
+//!   sends no `Accept`) and no `Accept-Encoding: gzip`.
+//! - No idempotency keys, no CAPTCHA, no cookies, no global rate limit; no
+//!   service-role JWTs (an `eyJ…` service key is refused as an invalid one).
+//! - A dashboard user's id is recorded as a webhook's `created_by`; the
+//!   server's foreign key to `auth.users` would refuse it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -70,9 +128,10 @@ pub enum Flavor {
     #[default]
     Server,
     /// What the Management SDK documentation describes (`{webhooks, total}`,
-    /// `is_active`, string events, `{success, …}` test results, the legacy
-    /// `/api-keys` path and `X-API-Key`, `user.created` payloads signed with
-    /// bare hex).
+    /// `is_active`, string events, `{success, …}` test results, the first
+    /// SDK's `/api-keys` with `X-API-Key` and the current SDK's
+    /// `/client-keys` with `X-Client-Key`, `user.created` payloads signed
+    /// with bare hex).
     Documented,
 }
 

@@ -71,10 +71,10 @@ fn filters(events: Option<&[Subscription]>) -> Vec<EventFilter> {
 /// which the server only logs.
 pub(crate) fn manage(state: &mut State, events: Option<&[Subscription]>) -> Option<String> {
     for filter in filters(events) {
-        if let Some((schema, table)) = filter.trigger_table() {
-            if let Err(e) = increment(state, schema, table) {
-                return Some(e);
-            }
+        if let Some((schema, table)) = filter.trigger_table()
+            && let Err(e) = increment(state, schema, table)
+        {
+            return Some(e);
         }
     }
     None

@@ -46,7 +46,8 @@ pub struct Attempt {
     pub event: String,
     /// Which attempt, from 1.
     pub attempt: u32,
-    /// The backoff waited before this attempt (zero for the first).
+    /// What was waited before this attempt: the retry backoff, plus any
+    /// wait for the per-URL rate limit (zero for an unlimited first one).
     pub waited: Duration,
     /// What happened.
     pub outcome: AttemptOutcome,

@@ -1,46 +1,49 @@
-//! actix-web 4: the extractors [`FluxbaseEvent`], [`Webhook<T>`] and
-//! [`Verified<Bytes>`](Verified), and the [`Verify`] middleware for whole
-//! scopes.
+//! actix-web 4: the extractors [`FluxbaseEvent`], [`FluxbaseJson<T>`] and
+//! [`VerifiedBody`], and the [`Verify`] middleware for whole scopes.
 //!
-//! They behave like the `axum` extractors and
-//! `VerifyLayer`: the body is read through the
-//! verifier's limit and hashed as it arrives, refusals get the same status
-//! and the same `application/problem+json` bytes, and every delivery gets a
-//! `fluxbase_webhook` tracing span.
+//! They run every delivery through a [`Receiver`], exactly as the axum
+//! extractors and `VerifyLayer` do: the same limits, budget, timeouts,
+//! replay checks, tracing span and metrics, and refusals with the same
+//! status and `application/problem+json` bytes. [`Rejection`] is their
+//! error type and answers as an actix-web `ResponseError`; its statuses are
+//! plain numbers, so no `http` crate version is involved.
 //!
-//! The extractors take the [`Verifier`] from `app_data`, as `Verifier` or as
-//! `Data<Verifier>`, and the optional [`OnReject`] hook the same way. Behind
-//! the [`Verify`] middleware they take what it verified from the request
-//! extensions instead of verifying again. A route with neither answers 500:
-//! that is a server bug, not the sender's.
+//! The extractors take the [`Receiver`] from `app_data`, as `Receiver` or
+//! as `Data<Receiver>`. Behind the [`Verify`] middleware they take what it
+//! received from the request extensions instead of receiving again. A route
+//! with neither answers 500: that is a server bug, not the sender's.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpResponse, HttpServer, web};
-//! use fluxbase_webhooks::{Verifier, actix::FluxbaseEvent};
+//! use fluxbase_webhooks::{Receiver, Verifier, actix::FluxbaseEvent};
 //!
 //! async fn webhook(FluxbaseEvent(event): FluxbaseEvent) -> HttpResponse {
 //!     println!("received {}", event.name());
 //!     HttpResponse::NoContent().finish()
 //! }
 //!
-//! # fn run() -> std::io::Result<()> {
-//! let verifier = Verifier::new(std::env::var("FLUXBASE_WEBHOOK_SECRET").unwrap_or_default());
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let receiver = Receiver::new(Verifier::new(std::env::var("FLUXBASE_WEBHOOK_SECRET")?)?);
 //! actix_web::rt::System::new().block_on(
 //!     HttpServer::new(move || {
 //!         App::new()
-//!             .app_data(verifier.clone())
+//!             .app_data(receiver.clone())
 //!             .route("/webhooks", web::post().to(webhook))
 //!     })
+//!     // A slow or silent client is dropped: 5 s for the request head, 5 s
+//!     // of idle keep-alive; the receiver times the body out after 30 s.
+//!     .client_request_timeout(std::time::Duration::from_secs(5))
+//!     .keep_alive(std::time::Duration::from_secs(5))
 //!     .bind(("127.0.0.1", 3000))?
 //!     .run(),
-//! )
-//! # }
+//! )?;
+//! # Ok(()) }
 //! ```
 //!
-//! With the middleware, every route of a scope is verified and can read
+//! With the middleware, every route of a scope is received and can read
 //! [`Event`] and [`Verified`] from `web::ReqData`:
 //!
-//! ```no_run
+//! ```
 //! use actix_web::{App, HttpResponse, web};
 //! use fluxbase_webhooks::{Event, Verifier, actix::Verify};
 //!
@@ -49,81 +52,69 @@
 //!     HttpResponse::NoContent().finish()
 //! }
 //!
-//! let verifier = Verifier::new("whsec");
+//! let verifier = Verifier::new("whsec-example")?;
 //! let app = App::new().service(
 //!     web::scope("/webhooks")
 //!         .wrap(Verify::new(verifier))
 //!         .route("/fluxbase", web::post().to(webhook)),
 //! );
 //! # let _ = app;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::web::Data;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
-use tracing::Instrument;
+use futures_util::{Stream, StreamExt};
 
+use crate::dedupe::DedupeStatus;
 use crate::error::Error;
 use crate::event::Event;
-use crate::extract::{FromReceived, pre_verified, receive_with, self_verified};
-use crate::receive::{
-    Accepted, BodyReader, Receive, record_delivery, record_forget_failed, record_refused,
-    record_verified, unreadable_body,
-};
-use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified, Verifier};
+use crate::extract::{Delivered, FromDelivered, accepted, behind_layer};
+use crate::receive::{Accepted, BodyError, BodySource, IntoReceiver, RequestHead, Want};
+use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified};
 
-pub use crate::extract::{FluxbaseEvent, Webhook, WebhookRejection};
-pub use crate::reject::{OnReject, Rejection};
+pub use crate::extract::{FluxbaseEvent, FluxbaseJson, VerifiedBody};
+pub use crate::receive::{Receiver, Rejection};
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
-impl FromRequest for FluxbaseEvent {
-    type Error = WebhookRejection;
-    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
+macro_rules! from_request {
+    ($($ty:ty $(, $t:ident : $bound:path)?);* $(;)?) => {$(
+        impl$(<$t: $bound + 'static>)? FromRequest for $ty {
+            type Error = Rejection;
+            type Future = LocalBoxFuture<Result<Self, Self::Error>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        Box::pin(extract(req.clone(), payload.take()))
-    }
+            fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+                Box::pin(extract(req.clone(), payload.take()))
+            }
+        }
+    )*};
 }
 
-impl<T> FromRequest for Webhook<T>
-where
-    T: serde::de::DeserializeOwned + 'static,
-{
-    type Error = WebhookRejection;
-    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        Box::pin(extract(req.clone(), payload.take()))
-    }
+from_request! {
+    FluxbaseEvent;
+    FluxbaseJson<T>, T: serde::de::DeserializeOwned;
+    VerifiedBody;
 }
 
-impl FromRequest for Verified<Bytes> {
-    type Error = WebhookRejection;
-    type Future = LocalBoxFuture<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        Box::pin(extract(req.clone(), payload.take()))
-    }
-}
-
-impl ResponseError for WebhookRejection {
+impl ResponseError for Rejection {
     fn status_code(&self) -> StatusCode {
-        status(self.rejection())
+        StatusCode::from_u16(self.status_or_500()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        http_response(self.rejection().clone())
+        response(self.clone())
     }
 }
 
@@ -134,142 +125,148 @@ fn app_data<T: Clone + 'static>(req: &HttpRequest) -> Option<T> {
         .or_else(|| req.app_data::<Data<T>>().map(|d| d.get_ref().clone()))
 }
 
-async fn extract<T: FromReceived>(
-    req: HttpRequest,
-    mut payload: Payload,
-) -> Result<T, WebhookRejection> {
-    let on_reject = app_data::<OnReject>(&req).unwrap_or_default();
-
-    // Behind the Verify middleware: the payload is the verified bytes.
+async fn extract<T: FromDelivered>(req: HttpRequest, payload: Payload) -> Result<T, Rejection> {
+    // Behind the Verify middleware: the payload is the received bytes.
     let verified = req.extensions().get::<Verified>().cloned();
     if let Some(verified) = verified {
-        let event = req.extensions().get::<Event>().cloned();
-        let body = collect_verified(&mut payload, &verified).await;
-        return pre_verified(verified, body, event, &on_reject);
+        let body = collect_received(payload, &verified).await?;
+        let mut extensions = req.extensions_mut();
+        let delivered = Delivered {
+            body,
+            event: extensions.remove::<Event>(),
+            dedupe: extensions.remove::<DedupeStatus>(),
+            verified,
+        };
+        return behind_layer(delivered, extensions.get::<Receiver>());
     }
 
-    let receive = receive_with(
-        app_data::<Verifier>(&req),
-        on_reject,
-        "add it with App::app_data, or wrap the scope in Verify",
-    )?;
-    let span = receive.span();
-    let read = read(&receive, req.headers(), &mut payload).await;
-    self_verified(read, &span, &receive.on_reject)
-}
-
-/// Verifies the payload as it streams in: the declared length and the
-/// header first, then every chunk through the limit. On failure, the error
-/// and how many bytes were read.
-async fn read(
-    receive: &Receive,
-    headers: &HeaderMap,
-    payload: &mut Payload,
-) -> Result<(Verified, Bytes), (Error, u64)> {
-    let reader = read_body(receive, headers, payload).await?;
-    let body_len = reader.body_len();
-    receive.finish(reader).map_err(|err| (err, body_len))
-}
-
-/// Reads the whole payload through the verification, up to the tag check.
-async fn read_body(
-    receive: &Receive,
-    headers: &HeaderMap,
-    payload: &mut Payload,
-) -> Result<BodyReader, (Error, u64)> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .map(HeaderValue::as_bytes);
-    let mut reader = receive
-        .start(declared, encoding, |v| {
-            v.select_header(
-                headers.get_all(SIGNATURE_HEADER).map(|v| v.as_bytes()),
-                headers
-                    .get_all(LEGACY_SIGNATURE_HEADER)
-                    .map(|v| v.as_bytes()),
-            )
-        })
-        .map_err(|err| (err, 0))?;
-    let read_all = async {
-        while let Some(chunk) = payload.next().await {
-            let pushed = match chunk {
-                Ok(bytes) => reader.push(bytes),
-                Err(PayloadError::Overflow) => Err(Error::PayloadTooLarge {
-                    limit: reader.limit(),
-                }),
-                Err(_) => Err(unreadable_body()),
-            };
-            pushed?;
-        }
-        Ok(())
+    let Some(receiver) = app_data::<Receiver>(&req) else {
+        return Err(Rejection::not_configured(
+            "add it with App::app_data, or wrap the scope in Verify",
+        ));
     };
-    let read = match receive.read_timeout {
-        Some(timeout) => actix_web::rt::time::timeout(timeout, read_all)
-            .await
-            .unwrap_or_else(|_| Err(receive.timed_out())),
-        None => read_all.await,
-    };
-    read.map_err(|err| (err, reader.body_len()))?;
-    Ok(reader)
+    let prepared = receiver.prepare(&ActixHead(req.headers()), None);
+    let body = std::pin::pin!(ActixBody(payload));
+    receiver
+        .run(prepared, body, T::WANT, false, accepted::<T>)
+        .await
 }
 
-/// Collects a payload the middleware already verified: never more than it
+/// Collects a payload the middleware already received: never more than it
 /// verified.
-async fn collect_verified(payload: &mut Payload, verified: &Verified) -> Result<Bytes, Error> {
+async fn collect_received(mut payload: Payload, verified: &Verified) -> Result<Bytes, Rejection> {
     let limit = usize::try_from(verified.body_len()).unwrap_or(usize::MAX);
     let mut body = BytesMut::with_capacity(limit.min(1 << 20));
+    let incomplete =
+        || Rejection::problem(&Error::BodyIncomplete).with_error(Error::BodyIncomplete);
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| unreadable_body())?;
+        let chunk = chunk.map_err(|_| incomplete())?;
         if body.len().saturating_add(chunk.len()) > limit {
-            return Err(unreadable_body());
+            return Err(incomplete());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
 }
 
-fn status(rejection: &Rejection) -> StatusCode {
-    StatusCode::from_u16(rejection.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
-fn http_response(rejection: Rejection) -> HttpResponse {
-    let mut builder = HttpResponse::build(status(&rejection));
-    let (_, content_type, body) = rejection.into_parts();
-    if let Some(value) = content_type.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
-        builder.insert_header((header::CONTENT_TYPE, value));
+fn response(rejection: Rejection) -> HttpResponse {
+    let status = StatusCode::from_u16(rejection.status_or_500())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in rejection.headers() {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+            builder.insert_header((name, value));
+        }
     }
-    builder.body(body)
+    builder.body(rejection.body().clone())
 }
 
-/// The actix-web middleware: verifies every request of the app, scope or
-/// resource it wraps, answers refusals itself, and passes on the verified
-/// bytes as payload with [`Verified`] and [`Event`] in the request
-/// extensions (`web::ReqData<Event>`). Like
-/// `VerifyLayer`, a body that is not a Fluxbase
-/// payload is refused with 400 `invalid_payload`.
+/// An actix-web header map as the flow reads it.
+struct ActixHead<'a>(&'a HeaderMap);
+
+impl RequestHead for ActixHead<'_> {
+    fn signatures(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.get_all(SIGNATURE_HEADER).map(HeaderValue::as_bytes)
+    }
+
+    fn legacy_signatures(&self) -> impl Iterator<Item = &[u8]> {
+        self.0
+            .get_all(LEGACY_SIGNATURE_HEADER)
+            .map(HeaderValue::as_bytes)
+    }
+
+    fn content_lengths(&self) -> impl Iterator<Item = &[u8]> {
+        self.0
+            .get_all(actix_web::http::header::CONTENT_LENGTH)
+            .map(HeaderValue::as_bytes)
+    }
+
+    fn content_encodings(&self) -> impl Iterator<Item = &[u8]> {
+        self.0
+            .get_all(actix_web::http::header::CONTENT_ENCODING)
+            .map(HeaderValue::as_bytes)
+    }
+}
+
+/// An actix-web payload as the flow reads it.
+struct ActixBody(Payload);
+
+impl BodySource for ActixBody {
+    fn poll_chunk(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, BodyError>>> {
+        Pin::new(&mut self.0).poll_next(cx).map(|chunk| {
+            chunk.map(|chunk| {
+                chunk.map_err(|err| match err {
+                    PayloadError::Overflow => BodyError::TooLarge,
+                    _ => BodyError::Incomplete,
+                })
+            })
+        })
+    }
+}
+
+/// The actix-web middleware: runs every request of the app, scope or
+/// resource it wraps through a [`Receiver`], answers refusals itself, and
+/// passes on the received bytes as payload with [`Verified`], [`Event`] and
+/// [`DedupeStatus`] in the request extensions (`web::ReqData<Event>`). When
+/// the inner service answers with an error status, the event is forgotten
+/// so the sender's retry is handled as new.
 ///
 /// ```
 /// use actix_web::{HttpResponse, web};
-/// use fluxbase_webhooks::{Rejection, Verifier, actix::Verify};
+/// use fluxbase_webhooks::{Receiver, Rejection, Verifier, actix::Verify};
 ///
+/// let receiver = Receiver::builder(Verifier::new("whsec-example")?)
+///     .on_reject(|err| Rejection::text(err.code().http_status(), err.code().as_str()))
+///     .build();
 /// let scope = web::scope("/webhooks")
-///     .wrap(Verify::new(Verifier::new("whsec")).on_reject(|err| {
-///         Rejection::text(http::StatusCode::UNAUTHORIZED, err.code().as_str())
-///     }))
+///     .wrap(Verify::new(receiver))
 ///     .route("", web::post().to(HttpResponse::Ok));
 /// # let _ = scope;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Verify {
-    receive: Receive,
+    receiver: Receiver,
 }
 
-crate::receive::receive_builder!(Verify);
+impl Verify {
+    /// Receives with `receiver`, or with the default policy around a
+    /// [`Verifier`](crate::Verifier).
+    pub fn new(receiver: impl IntoReceiver) -> Self {
+        Self {
+            receiver: receiver.into_receiver(),
+        }
+    }
+
+    /// The receiver in use.
+    pub fn receiver(&self) -> &Receiver {
+        &self.receiver
+    }
+}
 
 impl<S, B> Transform<S, ServiceRequest> for Verify
 where
@@ -285,7 +282,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(VerifyMiddleware {
             service: Rc::new(service),
-            receive: Rc::new(self.receive.clone()),
+            receiver: self.receiver.clone(),
         }))
     }
 }
@@ -294,7 +291,7 @@ where
 #[derive(Debug)]
 pub struct VerifyMiddleware<S> {
     service: Rc<S>,
-    receive: Rc<Receive>,
+    receiver: Receiver,
 }
 
 impl<S, B> Service<ServiceRequest> for VerifyMiddleware<S>
@@ -308,72 +305,58 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+    fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let receive = Rc::clone(&self.receive);
+        let receiver = self.receiver.clone();
         Box::pin(async move {
-            let span = receive.span();
-            let mut payload = req.take_payload();
-            let accepted = match read_body(&receive, req.headers(), &mut payload).await {
-                Ok(reader) => {
-                    let body_len = reader.body_len();
-                    receive.accept(reader).map_err(|err| (err, body_len))
-                }
-                Err(refused) => Err(refused),
-            };
-            let accepted = match accepted {
-                Ok(accepted) => accepted,
-                Err((err, body_len)) => {
-                    record_refused(&span, &err, body_len);
-                    return Ok(refuse(req, receive.rejection(&err)));
-                }
-            };
-            record_verified(&span, &accepted.verified);
-            let delivery = match receive.check(&accepted) {
-                None => None,
-                Some(check) => match check.await {
-                    Ok(delivery) => {
-                        if let Some(ack) = receive.acknowledgement(&delivery) {
-                            record_delivery(&span, &delivery, true);
-                            return Ok(refuse(req, ack));
+            let (request, payload) = req.into_parts();
+            let prepared = receiver.prepare(&ActixHead(request.headers()), None);
+            let body = std::pin::pin!(ActixBody(payload));
+            // The request goes to the inner service or into the refusal,
+            // never both: actix-web routes only a request that is not
+            // shared (`HttpRequest` must not be cloned here).
+            let slot = std::cell::Cell::new(Some(request));
+            let for_extractors = receiver.clone();
+            let outcome = receiver
+                .run(prepared, body, Want::Event, true, |accepted| async {
+                    let Some(inner_request) = slot.take() else {
+                        let taken = actix_web::error::ErrorInternalServerError("request taken");
+                        return Ok((Err(taken), false));
+                    };
+                    let Accepted {
+                        verified,
+                        body,
+                        event,
+                        dedupe,
+                        held,
+                    } = accepted;
+                    {
+                        let mut extensions = inner_request.extensions_mut();
+                        extensions.insert(for_extractors);
+                        extensions.insert(verified);
+                        if let Some(event) = event {
+                            extensions.insert(event);
                         }
-                        record_delivery(&span, &delivery, false);
-                        Some(delivery)
+                        if let Some(dedupe) = dedupe {
+                            extensions.insert(dedupe);
+                        }
                     }
-                    Err(err) => {
-                        record_refused(&span, &err, accepted.verified.body_len());
-                        return Ok(refuse(req, receive.rejection(&err)));
-                    }
-                },
-            };
-            let Accepted {
-                verified,
-                body,
-                event,
-                ..
-            } = accepted;
-            req.extensions_mut().insert(verified);
-            req.extensions_mut().insert(event);
-            if let Some(delivery) = &delivery {
-                req.extensions_mut().insert(delivery.clone());
+                    let req = ServiceRequest::from_parts(inner_request, Payload::from(body));
+                    let response = service.call(req).await;
+                    drop(held);
+                    let succeeded = response.as_ref().is_ok_and(|r| r.status().is_success());
+                    Ok((response, succeeded))
+                })
+                .await;
+            match (outcome, slot.take()) {
+                (Ok(response), _) => Ok(response?.map_into_left_body()),
+                (Err(rejection), Some(request)) => {
+                    Ok(ServiceResponse::new(request, response(rejection)).map_into_right_body())
+                }
+                // Only a handed-over request has no slot left; it is never
+                // refused after that, but the answer would still be right.
+                (Err(rejection), None) => Err(rejection.into()),
             }
-            req.set_payload(Payload::from(body));
-            let result = service.call(req).instrument(span.clone()).await;
-            let failed = result.as_ref().map_or(true, |r| !r.status().is_success());
-            let forget = delivery.filter(|_| failed).and_then(|d| receive.forget(&d));
-            if let Some(Err(err)) = match forget {
-                Some(f) => Some(f.await),
-                None => None,
-            } {
-                record_forget_failed(&span, &err);
-            }
-            Ok(result?.map_into_left_body())
         })
     }
-}
-
-/// Answers the request here, without the inner service.
-fn refuse<B>(req: ServiceRequest, rejection: Rejection) -> ServiceResponse<EitherBody<B>> {
-    req.into_response(http_response(rejection))
-        .map_into_right_body()
 }

@@ -1,216 +1,177 @@
-//! axum extractors: [`FluxbaseEvent`] (the typed [`Event`]), [`Webhook<T>`]
-//! (your own `DeserializeOwned` type) and [`Verified<Bytes>`](Verified) (the
-//! raw body plus what was verified, to queue now and parse later).
+//! axum extractors: [`FluxbaseEvent`] (the typed [`Event`]),
+//! [`FluxbaseJson<T>`] (your own `DeserializeOwned` type) and
+//! [`VerifiedBody`] (the raw body plus what was verified, to queue now and
+//! parse later), and [`serve`], a server with the timeouts a public
+//! endpoint needs.
 //!
-//! Each reads the body through the verifier's limit (a declared length over
-//! it is refused before reading; a chunked body is hashed as it arrives and
-//! reading stops at the limit), verifies it, and refuses a bad delivery with
-//! a [`WebhookRejection`]: the same `application/problem+json` answer as
-//! [`VerifyLayer`].
-//!
-//! The [`Verifier`] is found, in this order:
+//! Each extractor runs the delivery through a [`Receiver`]: the body is
+//! read through its limits, verified, dated, checked for replays, and a bad
+//! delivery is refused with a [`Rejection`], the same
+//! `application/problem+json` answer as [`VerifyLayer`]. The receiver is
+//! found, in this order:
 //!
 //! 1. behind [`VerifyLayer`] (on the route or the router), what the layer
-//!    verified is taken from the request extensions: nothing is verified
-//!    twice, and the state needs no verifier;
-//! 2. in the router's state, through `FromRef` (see [`VerifierState`]);
-//! 3. in the request extensions (`.layer(Extension(verifier))`).
+//!    received is taken from the request extensions: nothing is verified
+//!    twice, and the router's state can be anything;
+//! 2. in the request extensions (`.layer(Extension(receiver))`);
+//! 3. as the router's state (`.with_state(receiver)`).
 //!
-//! A route with none of these answers 500: that is a server bug, not the
-//! sender's.
+//! A route with none of these answers 500 and logs at ERROR: that is a
+//! server bug, not the sender's. An application state of your own keeps
+//! its fields; add the receiver with `VerifyLayer` on the webhook route (or
+//! an `Extension` layer), as below.
 //!
 //! | extractor | refuses a body that is not a Fluxbase payload |
 //! | --- | --- |
 //! | [`FluxbaseEvent`] | yes, 400 `invalid_payload` |
-//! | [`Webhook<T>`] | when it does not deserialize into `T`, 400 `invalid_payload` |
-//! | [`Verified<Bytes>`](Verified) | no: any verified bytes |
-//! | [`VerifyLayer`] | yes, 400 `invalid_payload` |
+//! | [`FluxbaseJson<T>`] | yes; and 422 `payload_mismatch` when it does not fit `T` |
+//! | [`VerifiedBody`] | no: any verified bytes |
 //!
-//! The rejection hook ([`OnReject`]) is taken from the request extensions
-//! (`.layer(Extension(OnReject::new(..)))`); without one, refusals are
-//! answered with the problem document.
+//! ```no_run
+//! use axum::{Router, extract::State, routing::post};
+//! use fluxbase_webhooks::{Verifier, axum::FluxbaseEvent, tower::VerifyLayer};
+//!
+//! #[derive(Clone)]
+//! struct AppState { shop: &'static str }
+//!
+//! async fn webhook(State(state): State<AppState>, FluxbaseEvent(event): FluxbaseEvent) -> String {
+//!     format!("{} got {}", state.shop, event.name())
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = Verifier::new(std::env::var("FLUXBASE_WEBHOOK_SECRET")?)?;
+//! let app = Router::new()
+//!     .route("/webhooks", post(webhook).layer(VerifyLayer::new(verifier)))
+//!     .with_state(AppState { shop: "demo" });
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! fluxbase_webhooks::axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Without the layer, the receiver can be the router's state:
 //!
 //! ```no_run
 //! use axum::{Router, routing::post};
-//! use fluxbase_webhooks::{Event, Verifier, axum::FluxbaseEvent};
+//! use fluxbase_webhooks::{Receiver, Verifier, axum::FluxbaseJson};
 //!
-//! async fn webhook(FluxbaseEvent(event): FluxbaseEvent) {
-//!     if let Event::Insert(row) = &event {
-//!         println!("new row in {}", row.qualified_table());
-//!     }
+//! #[derive(serde::Deserialize)]
+//! struct Row { event: String, table: String }
+//!
+//! async fn webhook(FluxbaseJson(row): FluxbaseJson<Row>) {
+//!     println!("{} on {}", row.event, row.table);
 //! }
 //!
-//! # async fn run() -> std::io::Result<()> {
-//! let verifier = Verifier::new(std::env::var("FLUXBASE_WEBHOOK_SECRET").unwrap_or_default());
-//! let app = Router::new().route("/webhooks", post(webhook)).with_state(verifier);
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await
-//! # }
+//! # fn app() -> Result<Router, Box<dyn std::error::Error>> {
+//! let receiver = Receiver::new(Verifier::new(std::env::var("FLUXBASE_WEBHOOK_SECRET")?)?);
+//! let app = Router::new().route("/webhooks", post(webhook)).with_state(receiver);
+//! # Ok(app) }
 //! ```
 //!
 //! [`VerifyLayer`]: crate::tower::VerifyLayer
 
+use std::any::Any;
+
 use axum_core::body::Body;
-use axum_core::extract::{FromRef, FromRequest, Request};
+use axum_core::extract::{FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 
-use crate::error::Error;
+use crate::dedupe::DedupeStatus;
 use crate::event::Event;
-use crate::extract::{FromReceived, pre_verified, receive_with, self_verified};
-use crate::receive::{Receive, poll_body, unreadable_body};
-use crate::verify::{Verified, Verifier};
+use crate::extract::{Delivered, FromDelivered, accepted, behind_layer};
+use crate::receive::Receiver;
+use crate::tower::{HttpBody, HttpHead};
+use crate::verify::Verified;
 
-pub use crate::extract::{FluxbaseEvent, Webhook, WebhookRejection};
-pub use crate::reject::{OnReject, Rejection};
+pub use crate::extract::{FluxbaseEvent, FluxbaseJson, VerifiedBody};
+pub use crate::receive::Rejection;
+pub use crate::server::{Serve, serve};
 
-/// Router states the extractors accept: any state a [`Verifier`] can be
-/// taken from with `FromRef` (including a `Verifier` itself), and `()` for
-/// routes behind [`VerifyLayer`](crate::tower::VerifyLayer) or with the
-/// verifier in an `Extension`.
-///
-/// ```
-/// use axum::extract::FromRef;
-/// use fluxbase_webhooks::Verifier;
-///
-/// #[derive(Clone)]
-/// struct AppState {
-///     verifier: Verifier,
-///     db_url: String,
-/// }
-///
-/// // Or `#[derive(FromRef)]` with axum's `macros` feature.
-/// impl FromRef<AppState> for Verifier {
-///     fn from_ref(state: &AppState) -> Self {
-///         state.verifier.clone()
-///     }
-/// }
-/// ```
-pub trait VerifierState {
-    /// The verifier held by the state, if any.
-    fn verifier(&self) -> Option<Verifier>;
+macro_rules! from_request {
+    ($($ty:ty),* $(,)?) => {$(
+        impl<S> FromRequest<S> for $ty
+        where
+            S: Send + Sync + 'static,
+        {
+            type Rejection = Rejection;
+
+            async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+                extract(req, state).await
+            }
+        }
+    )*};
 }
 
-impl<S> VerifierState for S
+from_request!(FluxbaseEvent, VerifiedBody);
+
+impl<S, T> FromRequest<S> for FluxbaseJson<T>
 where
-    Verifier: FromRef<S>,
+    S: Send + Sync + 'static,
+    T: serde::de::DeserializeOwned + Send,
 {
-    fn verifier(&self) -> Option<Verifier> {
-        Some(Verifier::from_ref(self))
-    }
-}
-
-impl VerifierState for () {
-    fn verifier(&self) -> Option<Verifier> {
-        None
-    }
-}
-
-impl<S> FromRequest<S> for FluxbaseEvent
-where
-    S: VerifierState + Send + Sync,
-{
-    type Rejection = WebhookRejection;
+    type Rejection = Rejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         extract(req, state).await
-    }
-}
-
-impl<S, T> FromRequest<S> for Webhook<T>
-where
-    S: VerifierState + Send + Sync,
-    T: serde::de::DeserializeOwned,
-{
-    type Rejection = WebhookRejection;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        extract(req, state).await
-    }
-}
-
-impl<S> FromRequest<S> for Verified<Bytes>
-where
-    S: VerifierState + Send + Sync,
-{
-    type Rejection = WebhookRejection;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        extract(req, state).await
-    }
-}
-
-impl IntoResponse for WebhookRejection {
-    fn into_response(self) -> Response {
-        self.into_rejection().into_response()
     }
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        Rejection::into_response::<Body>(self)
+        self.into_http::<Body>()
     }
 }
 
-async fn extract<T, S>(req: Request, state: &S) -> Result<T, WebhookRejection>
+async fn extract<T, S>(req: Request, state: &S) -> Result<T, Rejection>
 where
-    T: FromReceived,
-    S: VerifierState,
+    T: FromDelivered,
+    S: Send + Sync + 'static,
 {
     let (mut parts, body) = req.into_parts();
-    let on_reject = parts
-        .extensions
-        .get::<OnReject>()
-        .cloned()
-        .unwrap_or_default();
 
-    // Behind VerifyLayer: the body is the verified bytes; take what the
-    // layer found instead of verifying again.
+    // Behind VerifyLayer: the body is the received bytes; take what the
+    // layer found instead of receiving again.
     if let Some(verified) = parts.extensions.remove::<Verified>() {
-        let event = parts.extensions.remove::<Event>();
-        let body = read_verified(body, &verified).await;
-        return pre_verified(verified, body, event, &on_reject);
+        let delivered = Delivered {
+            body: read_received(body, &verified).await?,
+            event: parts.extensions.remove::<Event>(),
+            dedupe: parts.extensions.remove::<DedupeStatus>(),
+            verified,
+        };
+        return behind_layer(delivered, parts.extensions.get::<Receiver>());
     }
 
-    let verifier = state
-        .verifier()
-        .or_else(|| parts.extensions.get::<Verifier>().cloned());
-    let receive = receive_with(
-        verifier,
-        on_reject,
-        "put it in the router state, in an Extension, or wrap the route in VerifyLayer",
-    )?;
-    let span = receive.span();
-    let read = read(&receive, &parts.headers, body).await;
-    self_verified(read, &span, &receive.on_reject)
+    let receiver = match parts.extensions.get::<Receiver>() {
+        Some(receiver) => receiver.clone(),
+        None => match (state as &dyn Any).downcast_ref::<Receiver>() {
+            Some(receiver) => receiver.clone(),
+            None => {
+                return Err(Rejection::not_configured(
+                    "wrap the route in VerifyLayer, add Extension(receiver), or make the Receiver the router state",
+                ));
+            }
+        },
+    };
+    let prepared = receiver.prepare(
+        &HttpHead(&parts.headers),
+        Some(http_body::Body::size_hint(&body).lower()),
+    );
+    let body = std::pin::pin!(HttpBody { body });
+    receiver
+        .run(prepared, body, T::WANT, false, accepted::<T>)
+        .await
 }
 
-/// Verifies the body as it streams in. On failure, the error and how many
-/// bytes were read.
-async fn read(
-    receive: &Receive,
-    headers: &http::HeaderMap,
-    body: Body,
-) -> Result<(Verified, Bytes), (Error, u64)> {
-    let mut reader = receive.start_http(headers, &body).map_err(|err| (err, 0))?;
-    let mut body = std::pin::pin!(body);
-    let mut deadline = receive.deadline();
-    let polled =
-        std::future::poll_fn(|cx| poll_body(body.as_mut(), &mut reader, &mut deadline, cx)).await;
-    if let Err(err) = polled {
-        return Err((err, reader.body_len()));
-    }
-    let body_len = reader.body_len();
-    receive.finish(reader).map_err(|err| (err, body_len))
-}
-
-/// Collects a body a layer already verified: never more than it verified.
-async fn read_verified(body: Body, verified: &Verified) -> Result<Bytes, Error> {
+/// Collects a body a layer already received: never more than it verified.
+async fn read_received(body: Body, verified: &Verified) -> Result<Bytes, Rejection> {
     let limit = usize::try_from(verified.body_len()).unwrap_or(usize::MAX);
     http_body_util::Limited::new(body, limit)
         .collect()
         .await
         .map(|collected| collected.to_bytes())
-        .map_err(|_| unreadable_body())
+        .map_err(|_| {
+            let err = crate::Error::BodyIncomplete;
+            Rejection::problem(&err).with_error(err)
+        })
 }

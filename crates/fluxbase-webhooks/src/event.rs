@@ -123,6 +123,14 @@ impl Event {
         }
     }
 
+    /// The event of a payload already read from `text` (the body it
+    /// borrows from): the one parse a receiver makes serves the event, the
+    /// dedupe keys and the body's date.
+    #[cfg_attr(not(feature = "receive"), allow(dead_code))]
+    pub(crate) fn from_parsed(payload: &WebhookPayload<'_>, text: &str) -> Self {
+        Self::from_payload(payload, || raw_body(text))
+    }
+
     /// Converts an already read [`WebhookPayload`].
     ///
     /// # Errors
@@ -721,7 +729,8 @@ impl Event {
     /// payload for `TEST`, and a documented payload for the dotted names.
     /// `None` for a name this version does not know.
     ///
-    /// Used by `fluxhook send`, the emulator and tests.
+    /// Used by `fluxhook send`, the emulator and tests; not part of the
+    /// stable API.
     ///
     /// ```
     /// use fluxbase_webhooks::{Event, Timestamp};
@@ -732,6 +741,7 @@ impl Event {
     /// assert_eq!(Event::from_slice(&body)?, e);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(hidden)]
     pub fn sample(name: &str, timestamp: Timestamp) -> Option<Event> {
         use serde_json::json;
         let user = json!({

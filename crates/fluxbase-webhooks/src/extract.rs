@@ -1,41 +1,81 @@
-//! The extractor types shared by the axum and actix-web integrations, and
-//! their rejection.
+//! The extractor types shared by the axum and actix-web integrations.
 
-use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use bytes::Bytes;
-use http::StatusCode;
 use serde::de::DeserializeOwned;
 use tracing::Span;
 
-use crate::error::Error;
+use crate::dedupe::DedupeStatus;
+use crate::error::{Error, PayloadError};
 use crate::event::Event;
-use crate::receive::{Receive, record_refused, record_verified};
-use crate::reject::{OnReject, Rejection};
+use crate::receive::{Accepted, Receiver, Rejection, Want};
 use crate::verify::Verified;
 
-/// Extracts the typed [`Event`] of a verified delivery.
+/// Extracts the typed [`Event`] of a delivery that passed the receiver.
 ///
-/// The body is read through the verifier's limit and verified, then parsed;
-/// a body that is not a Fluxbase payload is refused with 400
-/// `invalid_payload`. Behind `VerifyLayer` or
-/// the actix-web `Verify` middleware the event they
-/// parsed is taken as is: nothing is verified twice.
-///
-/// See `axum` and `actix` for where the
-/// [`Verifier`](crate::Verifier) comes from.
+/// The body is read through the receiver's limits and verified, then
+/// parsed; a body that is not a Fluxbase payload is refused with 400
+/// `invalid_payload`. Behind `VerifyLayer` or the actix-web `Verify`
+/// middleware, the event they parsed is taken as is: nothing is verified
+/// twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FluxbaseEvent(pub Event);
 
-/// Extracts a verified delivery's body parsed into your own
-/// `DeserializeOwned` type.
+/// Extracts a delivery's body deserialized into your own type.
 ///
-/// The body is read through the verifier's limit, verified, then
-/// deserialized from JSON; a body that does not fit `T` is refused with 400
-/// `invalid_payload`.
+/// The body is read through the receiver's limits, verified and checked to
+/// be a Fluxbase payload (400 `invalid_payload` otherwise), then
+/// deserialized from JSON into `T`. A payload that does not fit `T` is
+/// refused with 422 `payload_mismatch`: the delivery is genuine, this
+/// endpoint cannot take it, and Fluxbase retries it, which succeeds once
+/// the endpoint is fixed. The answer names nothing of `T`; the
+/// deserializer's message is logged at DEBUG.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Webhook<T>(pub T);
+pub struct FluxbaseJson<T>(pub T);
+
+/// Extracts the raw verified body, with what was verified and what the
+/// replay store said: to queue now and parse later, without parsing twice.
+///
+/// Any verified bytes are accepted, Fluxbase payload or not (a delivery
+/// signed without a timestamp must still carry a fresh body date).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedBody {
+    verified: Verified,
+    body: Bytes,
+    dedupe: Option<DedupeStatus>,
+}
+
+impl VerifiedBody {
+    /// What was verified.
+    pub fn verified(&self) -> &Verified {
+        &self.verified
+    }
+
+    /// The body, exactly as received.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Takes the body out.
+    pub fn into_body(self) -> Bytes {
+        self.body
+    }
+
+    /// What the replay store said, when the receiver has one.
+    pub fn dedupe(&self) -> Option<&DedupeStatus> {
+        self.dedupe.as_ref()
+    }
+
+    /// Parses the body into an [`Event`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPayload`] when the body is not a Fluxbase payload.
+    pub fn event(&self) -> Result<Event, Error> {
+        Event::from_slice(&self.body)
+    }
+}
 
 macro_rules! wrapper {
     ($name:ident $(<$t:ident>)?, $inner:ty) => {
@@ -62,201 +102,91 @@ macro_rules! wrapper {
 }
 
 wrapper!(FluxbaseEvent, Event);
-wrapper!(Webhook<T>, T);
+wrapper!(FluxbaseJson<T>, T);
 
-/// Why a webhook extractor produced no value.
-///
-/// A refused delivery ([`WebhookRejection::error`] is `Some`) answers with
-/// the [`Rejection`] built by the route's [`OnReject`] hook, by default the
-/// `application/problem+json` document with the code's status: the same
-/// bytes `VerifyLayer` sends. A route with no
-/// verifier configured is a server bug and answers 500.
-///
-/// Take `Result<FluxbaseEvent, WebhookRejection>` as the extractor to answer
-/// refusals yourself.
-#[derive(Clone)]
-pub struct WebhookRejection {
-    error: Option<Error>,
-    response: Rejection,
-}
-
-impl WebhookRejection {
-    pub(crate) fn refused(err: Error, hook: &OnReject) -> Self {
-        let response = hook.rejection(&err);
-        Self {
-            error: Some(err),
-            response,
-        }
-    }
-
-    pub(crate) fn no_verifier(framework_hint: &str) -> Self {
-        tracing::error!(
-            "a fluxbase_webhooks extractor found no Verifier for this route ({framework_hint})"
-        );
-        Self {
-            error: None,
-            response: Rejection::text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the webhook receiver is not configured",
-            ),
-        }
-    }
-
-    /// Why the delivery was refused; `None` when the route has no verifier.
-    pub fn error(&self) -> Option<&Error> {
-        self.error.as_ref()
-    }
-
-    /// The answer that will be sent.
-    pub fn rejection(&self) -> &Rejection {
-        &self.response
-    }
-
-    /// The answer that will be sent, owned.
-    pub fn into_rejection(self) -> Rejection {
-        self.response
-    }
-}
-
-// Debug and Display show the code only: frameworks log them, and the
-// message of an unparsable body may quote it.
-impl fmt::Debug for WebhookRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookRejection")
-            .field("code", &self.error.as_ref().map(Error::code))
-            .field("status", &self.response.status())
-            .finish()
-    }
-}
-
-impl fmt::Display for WebhookRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.error {
-            Some(err) => write!(f, "webhook delivery refused: {}", err.code()),
-            None => f.write_str("no webhook verifier is configured for this route"),
-        }
-    }
-}
-
-impl std::error::Error for WebhookRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.error
-            .as_ref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
-
-/// A delivery whose signature was checked, by the extractor itself or by a
-/// layer or middleware in front of it.
-pub(crate) struct Received {
+/// A delivery as an extractor receives it: from the flow, or from a layer
+/// or middleware in front of it.
+pub(crate) struct Delivered {
     pub(crate) verified: Verified,
     pub(crate) body: Bytes,
-    /// The event a layer already parsed.
     pub(crate) event: Option<Event>,
+    pub(crate) dedupe: Option<DedupeStatus>,
 }
 
-/// The step after verification each extractor takes.
-pub(crate) trait FromReceived: Sized {
-    fn from_received(received: Received) -> Result<Self, Error>;
+/// The step after the flow each extractor takes.
+pub(crate) trait FromDelivered: Sized {
+    /// What the flow must check of the body.
+    const WANT: Want;
+
+    fn from_delivered(delivered: Delivered) -> Result<Self, Error>;
 }
 
-impl FromReceived for FluxbaseEvent {
-    fn from_received(received: Received) -> Result<Self, Error> {
-        match received.event {
+impl FromDelivered for FluxbaseEvent {
+    const WANT: Want = Want::Event;
+
+    fn from_delivered(delivered: Delivered) -> Result<Self, Error> {
+        match delivered.event {
             Some(event) => Ok(Self(event)),
-            None => Event::from_slice(&received.body).map(Self),
+            None => Event::from_slice(&delivered.body).map(Self),
         }
     }
 }
 
-impl<T: DeserializeOwned> FromReceived for Webhook<T> {
-    fn from_received(received: Received) -> Result<Self, Error> {
-        serde_json::from_slice(&received.body)
+impl<T: DeserializeOwned> FromDelivered for FluxbaseJson<T> {
+    const WANT: Want = Want::Payload;
+
+    fn from_delivered(delivered: Delivered) -> Result<Self, Error> {
+        serde_json::from_slice(&delivered.body)
             .map(Self)
-            .map_err(Error::invalid_payload)
+            .map_err(|e| Error::PayloadMismatch(PayloadError::new(e)))
     }
 }
 
-impl FromReceived for Verified<Bytes> {
-    fn from_received(received: Received) -> Result<Self, Error> {
-        Ok(received.verified.with_body(received.body))
+impl FromDelivered for VerifiedBody {
+    const WANT: Want = Want::Bytes;
+
+    fn from_delivered(delivered: Delivered) -> Result<Self, Error> {
+        Ok(Self {
+            verified: delivered.verified,
+            body: delivered.body,
+            dedupe: delivered.dedupe,
+        })
     }
 }
 
-/// Turns a received delivery into the extractor's value, recording the
-/// outcome on the delivery's span (`None` when a layer verified it and
-/// recorded it already).
-pub(crate) fn conclude<T: FromReceived>(
-    received: Received,
-    span: Option<&Span>,
-    hook: &OnReject,
-) -> Result<T, WebhookRejection> {
-    let verified = received.verified.clone();
-    match T::from_received(received) {
-        Ok(value) => {
-            if let Some(span) = span {
-                record_verified(span, &verified);
-            }
-            Ok(value)
-        }
-        Err(err) => {
-            // Behind the layer or middleware, the current span is the
-            // delivery's: its outcome becomes this refusal.
-            let current = Span::current();
-            record_refused(span.unwrap_or(&current), &err, verified.body_len());
-            Err(WebhookRejection::refused(err, hook))
-        }
-    }
-}
-
-/// An extractor behind the layer or middleware: the body is the verified
-/// bytes, and the event is the one it parsed.
-pub(crate) fn pre_verified<T: FromReceived>(
-    verified: Verified,
-    body: Result<Bytes, Error>,
-    event: Option<Event>,
-    on_reject: &OnReject,
-) -> Result<T, WebhookRejection> {
-    let body = body.map_err(|err| WebhookRejection::refused(err, on_reject))?;
-    let received = Received {
+/// What an extractor's own flow hands over; the budget held by the body is
+/// given back once the value is built.
+pub(crate) async fn accepted<T: FromDelivered>(accepted: Accepted) -> Result<(T, bool), Error> {
+    let Accepted {
         verified,
         body,
         event,
-    };
-    conclude(received, None, on_reject)
-}
-
-/// What an extractor verifying by itself needs, or the 500 of a route with
-/// no verifier.
-pub(crate) fn receive_with(
-    verifier: Option<crate::Verifier>,
-    on_reject: OnReject,
-    hint: &str,
-) -> Result<Receive, WebhookRejection> {
-    match verifier {
-        // Replays and duplicates are checked by the middleware only.
-        Some(verifier) => Ok(Receive {
-            on_reject,
-            ..Receive::new(verifier)
-        }),
-        None => Err(WebhookRejection::no_verifier(hint)),
-    }
-}
-
-/// An extractor that verified by itself: the outcome of reading the body.
-pub(crate) fn self_verified<T: FromReceived>(
-    read: Result<(Verified, Bytes), (Error, u64)>,
-    span: &Span,
-    on_reject: &OnReject,
-) -> Result<T, WebhookRejection> {
-    let (verified, body) = read.map_err(|(err, body_len)| {
-        record_refused(span, &err, body_len);
-        WebhookRejection::refused(err, on_reject)
-    })?;
-    let received = Received {
+        dedupe,
+        held,
+    } = accepted;
+    let value = T::from_delivered(Delivered {
         verified,
         body,
-        event: None,
-    };
-    conclude(received, Some(span), on_reject)
+        event,
+        dedupe,
+    });
+    drop(held);
+    value.map(|value| (value, true))
+}
+
+/// An extractor behind the layer or middleware: the delivery was received
+/// already; only the extractor's own step may still refuse it, recorded on
+/// the delivery's span (the current one: the handler runs inside it).
+pub(crate) fn behind_layer<T: FromDelivered>(
+    delivered: Delivered,
+    receiver: Option<&Receiver>,
+) -> Result<T, Rejection> {
+    let body_len = delivered.verified.body_len();
+    T::from_delivered(delivered).map_err(|err| {
+        crate::receive::record_refusal(&Span::current(), &err, body_len);
+        match receiver {
+            Some(receiver) => receiver.rejection(err),
+            None => Rejection::problem(&err).with_error(err),
+        }
+    })
 }

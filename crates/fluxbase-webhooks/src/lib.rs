@@ -10,10 +10,10 @@
 //! - [`Event`] is the typed delivery; [`WebhookPayload`] borrows from the
 //!   body instead of copying it.
 //! - [`dedupe`] catches replays and re-deliveries of one event.
-//! - Every integration answers a refused delivery with the status and the
-//!   `application/problem+json` body of [`problem_json`], reads the body
-//!   through the verifier's limit, and records a `fluxbase_webhook` tracing
-//!   span per delivery.
+//! - With `tower` or `actix`, every integration runs a delivery through one
+//!   `Receiver`: the same limits, budget, timeouts, replay checks,
+//!   `application/problem+json` refusals, `fluxbase_webhook` tracing span
+//!   and metrics.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "client")]
@@ -31,10 +31,8 @@ mod signature;
 mod timestamp;
 mod verify;
 
-#[cfg(any(feature = "tower", feature = "actix"))]
+#[cfg(feature = "receive")]
 mod receive;
-#[cfg(any(feature = "tower", feature = "actix"))]
-mod reject;
 
 #[cfg(any(feature = "axum", feature = "actix"))]
 mod extract;
@@ -42,6 +40,10 @@ mod extract;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
+
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -51,8 +53,7 @@ pub mod axum;
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
 
-pub use dedupe::{DedupeStore, MemoryStore, StoreError};
-pub use error::{Code, Error, Malformed};
+pub use error::{Code, ConfigError, Error, Malformed, PayloadError};
 pub use event::{
     DOCUMENTED_EVENTS, Event, ROW_EVENTS, RowEvent, TestEvent, UserChange, UserChangeKind,
     UserEvent,
@@ -64,20 +65,19 @@ pub use sign::Signer;
 pub use signature::{MAX_SIGNATURES, Scheme, Schemes, SignatureHeader, TAG_LEN, Tag};
 pub use timestamp::{Timestamp, TimestampError};
 pub use verify::{
-    DEFAULT_BODY_LIMIT, DEFAULT_MAX_SKEW, DEFAULT_TOLERANCE, Key, LEGACY_SIGNATURE_HEADER,
-    SIGNATURE_HEADER, Verification, Verified, Verifier,
+    DEFAULT_FUTURE_SKEW, DEFAULT_TOLERANCE, Key, LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER,
+    Verification, Verified, Verifier, VerifierBuilder,
 };
 
 /// Re-exported so `RowEvent::record_raw` and friends can be named.
 pub use serde_json::value::RawValue;
 
-#[cfg(any(feature = "tower", feature = "actix"))]
+#[cfg(feature = "receive")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
-pub use reject::{OnReject, Rejection};
-
-#[cfg(any(feature = "axum", feature = "actix"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
-pub use extract::{FluxbaseEvent, Webhook, WebhookRejection};
+pub use receive::{
+    DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_LIMIT, DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRY_AFTER, IntoReceiver, Receiver, ReceiverBuilder, Rejection, metrics,
+};
 
 /// The README's quick starts, compiled as doc tests.
 #[cfg(all(doctest, feature = "axum", feature = "actix"))]

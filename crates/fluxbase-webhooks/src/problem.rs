@@ -15,7 +15,7 @@ const TYPE_PREFIX: &str = "urn:fluxhook:problem:";
 ///
 /// Members, in this order: `type` (`urn:fluxhook:problem:<code>`), `title`
 /// ([`Code::title`]), `status` ([`Code::http_status`]), `detail` (the
-/// error's message) and `code` ([`Code::as_str`]). Every framework
+/// error's [`detail`](Error::detail)) and `code` ([`Code::as_str`]). Every framework
 /// integration sends exactly these bytes, with the status
 /// [`Code::http_status`], so a client sees the same answer from axum, tower
 /// and actix-web.
@@ -23,12 +23,12 @@ const TYPE_PREFIX: &str = "urn:fluxhook:problem:";
 /// ```
 /// use fluxbase_webhooks::{Verifier, problem_json};
 ///
-/// let err = Verifier::new("whsec").verify("", b"{}").unwrap_err();
+/// let err = Verifier::new("whsec-example")?.verify("", b"{}").unwrap_err();
 /// let body: serde_json::Value = serde_json::from_slice(&problem_json(&err))?;
 /// assert_eq!(body["status"], 401);
 /// assert_eq!(body["code"], "missing_signature");
 /// assert_eq!(body["type"], "urn:fluxhook:problem:missing_signature");
-/// # Ok::<(), serde_json::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Security
@@ -37,7 +37,7 @@ const TYPE_PREFIX: &str = "urn:fluxhook:problem:";
 /// expected signature.
 pub fn problem_json(err: &Error) -> Vec<u8> {
     let code = err.code();
-    problem_document(code, &err.to_string()).into_bytes()
+    problem_document(code, &err.detail()).into_bytes()
 }
 
 /// Writes the document by hand so the members keep the RFC's order and the
@@ -71,11 +71,11 @@ mod tests {
             },
             Error::TimestampInFuture {
                 ahead_secs: 61,
-                max_skew_secs: 60,
+                future_skew_secs: 60,
             },
             Error::Replayed,
             Error::PayloadTooLarge { limit: 10 },
-            Error::InvalidPayload("expected value at line 1 column 1".into()),
+            Error::invalid_payload(serde_json::from_str::<u8>("").unwrap_err()),
         ];
         for err in errors {
             let bytes = problem_json(&err);
@@ -86,7 +86,7 @@ mod tests {
             assert_eq!(doc["code"], code.as_str());
             assert_eq!(doc["status"], code.http_status());
             assert_eq!(doc["title"], code.title());
-            assert_eq!(doc["detail"], err.to_string());
+            assert_eq!(doc["detail"], err.detail());
             assert_eq!(doc["type"], format!("urn:fluxhook:problem:{code}"));
             // RFC order: the document starts with `type` and ends with `code`.
             let text = String::from_utf8(bytes).unwrap();
@@ -96,11 +96,16 @@ mod tests {
 
     #[test]
     fn details_are_escaped() {
-        let err = Error::InvalidPayload("a \"quoted\"\nline \u{7}".into());
-        let doc: Value = serde_json::from_slice(&problem_json(&err)).unwrap();
-        assert_eq!(
-            doc["detail"],
-            "the body is not a Fluxbase webhook payload: a \"quoted\"\nline \u{7}"
+        // An invalid body's parser message goes into the detail as is.
+        let err = Error::invalid_payload(
+            serde_json::from_str::<String>("\"a \\\"q\\\"\u{7}").unwrap_err(),
+        );
+        let bytes = problem_json(&err);
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(doc["detail"], err.detail());
+        assert!(
+            bytes.iter().all(|&b| b >= 0x20),
+            "control bytes are escaped"
         );
     }
 }

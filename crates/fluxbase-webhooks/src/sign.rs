@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use hmac::{KeyInit, Mac};
 
+use crate::error::ConfigError;
 use crate::secret::Secret;
 use crate::signature::{Scheme, SignatureHeader, Tag};
 
@@ -74,7 +75,7 @@ pub(crate) fn finish(mac: HmacSha256) -> Tag {
 /// ```
 /// use fluxbase_webhooks::{Scheme, Signer};
 ///
-/// let signer = Signer::new("test-secret");
+/// let signer = Signer::new("test-secret")?;
 /// let body = br#"{"event":"INSERT","table":"users"}"#;
 /// assert_eq!(
 ///     signer.sign(Scheme::Timestamped, 1234567890, body).to_string(),
@@ -84,6 +85,7 @@ pub(crate) fn finish(mac: HmacSha256) -> Tag {
 ///     signer.sign(Scheme::Hex, 0, body).to_string(),
 ///     "0defc2da2b7c744284a38aec7fa2a03bd1de708c643e9e5a89b494e7b37fd57c",
 /// );
+/// # Ok::<(), fluxbase_webhooks::ConfigError>(())
 /// ```
 #[derive(Clone)]
 pub struct Signer {
@@ -92,10 +94,19 @@ pub struct Signer {
 
 impl Signer {
     /// A signer for `secret` (its raw bytes are the HMAC key).
-    pub fn new(secret: impl Into<Secret>) -> Self {
-        Self {
-            mac: KeyedMac::new(&secret.into()),
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::EmptySecret`] for an empty secret: anyone can sign
+    /// with the empty key, so nothing it signs proves anything.
+    pub fn new(secret: impl Into<Secret>) -> Result<Self, ConfigError> {
+        let secret = secret.into();
+        if secret.is_empty() {
+            return Err(ConfigError::EmptySecret);
         }
+        Ok(Self {
+            mac: KeyedMac::new(&secret),
+        })
     }
 
     /// The header value for `body` in `scheme`. `timestamp` (Unix seconds) is
@@ -153,12 +164,12 @@ mod tests {
 
     #[test]
     fn contract_vectors() {
-        let s = Signer::new("sécret");
+        let s = Signer::new("sécret").unwrap();
         assert_eq!(
             s.hex_tag(Scheme::Timestamped, 1700000000, br#"{"a":1}"#),
             "2e1d18f0f421fb15fa0b330e39e008a57428ed7b25d2d5d709c5be0ca1d88c87"
         );
-        let s = Signer::new("test-secret");
+        let s = Signer::new("test-secret").unwrap();
         let body = br#"{"event":"INSERT","table":"users"}"#;
         assert_eq!(
             s.hex_tag(Scheme::Sha256, 0, body),
@@ -168,15 +179,24 @@ mod tests {
 
     #[test]
     fn timestamped_equals_mac_over_dotted_message() {
-        let s = Signer::new("k");
+        let s = Signer::new("k").unwrap();
         let direct = s.tag(Scheme::Hex, 0, b"1234567890.body");
         assert_eq!(s.tag(Scheme::Timestamped, 1234567890, b"body"), direct);
     }
 
     #[test]
+    fn empty_secret_is_refused() {
+        assert_eq!(Signer::new("").unwrap_err(), ConfigError::EmptySecret);
+        assert_eq!(
+            Signer::new(Vec::new()).unwrap_err(),
+            ConfigError::EmptySecret
+        );
+    }
+
+    #[test]
     fn debug_is_redacted() {
         assert_eq!(
-            format!("{:?}", Signer::new("x")),
+            format!("{:?}", Signer::new("x").unwrap()),
             "Signer { secret: <redacted> }"
         );
     }

@@ -87,7 +87,7 @@ impl fmt::Display for Scheme {
 /// use fluxbase_webhooks::{Scheme, Schemes};
 ///
 /// assert!(Schemes::ALL.contains(Scheme::Hex));
-/// assert!(!Schemes::TIMESTAMPED_ONLY.contains(Scheme::Hex));
+/// assert!(!Schemes::TIMESTAMPED.contains(Scheme::Hex));
 /// let some = Schemes::TIMESTAMPED | Schemes::SHA256;
 /// assert!(some.contains(Scheme::Sha256));
 /// ```
@@ -97,10 +97,9 @@ pub struct Schemes(u8);
 impl Schemes {
     /// Every scheme: timestamped, bare hex and `sha256=`.
     pub const ALL: Schemes = Schemes(7);
-    /// Only `t=..,v1=..`: the strict choice, since only it binds a time and
-    /// so limits replays.
-    pub const TIMESTAMPED_ONLY: Schemes = Schemes(1);
-    /// The timestamped scheme alone (same as [`Schemes::TIMESTAMPED_ONLY`]).
+    /// `t=..,v1=..` alone: what the current server sends in
+    /// `X-Fluxbase-Signature`, and the only scheme whose time is checked
+    /// before the body is read.
     pub const TIMESTAMPED: Schemes = Schemes(1);
     /// Bare hex alone.
     pub const HEX: Schemes = Schemes(2);
@@ -639,7 +638,7 @@ mod tests {
     #[test]
     fn scheme_sets() {
         assert!(Schemes::ALL.contains(Scheme::Sha256));
-        assert!(!Schemes::TIMESTAMPED_ONLY.contains(Scheme::Sha256));
+        assert!(!Schemes::TIMESTAMPED.contains(Scheme::Sha256));
         let mut s = Schemes::HEX;
         s |= Scheme::Sha256.into();
         assert!(s.contains(Scheme::Sha256) && !s.contains(Scheme::Timestamped));

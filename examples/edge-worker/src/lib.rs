@@ -11,7 +11,10 @@
 //! The verifier's default clock works there: `fluxbase-webhooks` reads the
 //! time from JavaScript's `Date.now()` on that target.
 
-use fluxbase_webhooks::{DEFAULT_BODY_LIMIT, Error, PROBLEM_JSON, Verifier, problem_json};
+use fluxbase_webhooks::{Error, PROBLEM_JSON, Verifier, problem_json};
+
+/// The largest body accepted, as the library's `Receiver` does by default.
+pub const BODY_LIMIT: u64 = 1024 * 1024;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod wasm;
@@ -63,15 +66,15 @@ impl Receiver {
     /// A 500 [`Reply`] when the secret is missing or empty: the Worker is
     /// misconfigured, and Fluxbase should retry once it is fixed.
     pub fn from_secret(secret: Option<String>) -> Result<Self, Reply> {
-        match secret {
-            Some(secret) if !secret.is_empty() => Ok(Self {
-                verifier: Verifier::new(secret),
-            }),
-            _ => Err(Reply::text(
+        let not_configured = || {
+            Reply::text(
                 500,
                 "the receiver has no FLUXBASE_WEBHOOK_SECRET configured",
-            )),
-        }
+            )
+        };
+        let verifier =
+            Verifier::new(secret.ok_or_else(not_configured)?).map_err(|_| not_configured())?;
+        Ok(Self { verifier })
     }
 
     /// Checks the declared `Content-Length` before the body is read, so an
@@ -79,20 +82,22 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// A 413 [`Reply`] when the declared length is over the 1 MiB limit.
+    /// A 413 [`Reply`] when the declared length is over [`BODY_LIMIT`].
     pub fn admit(&self, content_length: Option<&str>) -> Result<(), Reply> {
         let declared = content_length.and_then(|v| v.trim().parse::<u64>().ok());
         match declared {
-            Some(len) if len > DEFAULT_BODY_LIMIT => Err(Reply::refused(&Error::PayloadTooLarge {
-                limit: DEFAULT_BODY_LIMIT,
-            })),
+            Some(len) if len > BODY_LIMIT => Err(too_large()),
             _ => Ok(()),
         }
     }
 
     /// Verifies the delivery at the current time and answers it: 200 with
-    /// the event's name, or the problem document of the refusal.
+    /// the event's name, or the problem document of the refusal (413 for a
+    /// body over [`BODY_LIMIT`]).
     pub fn handle(&self, signature: Option<&str>, body: &[u8]) -> Reply {
+        if body.len() as u64 > BODY_LIMIT {
+            return too_large();
+        }
         match self.verifier.verify_event(signature.unwrap_or(""), body) {
             Ok(event) => Reply {
                 status: 200,
@@ -104,4 +109,8 @@ impl Receiver {
             Err(err) => Reply::refused(&err),
         }
     }
+}
+
+fn too_large() -> Reply {
+    Reply::refused(&Error::PayloadTooLarge { limit: BODY_LIMIT })
 }

@@ -20,7 +20,7 @@ fn problem_code(body: &[u8]) -> String {
 
 #[test]
 fn a_fresh_delivery_is_accepted_and_named() {
-    let header = Signer::new(SECRET).sign_now(BODY).to_string();
+    let header = Signer::new(SECRET).unwrap().sign_now(BODY).to_string();
     let reply = receiver().handle(Some(&header), BODY);
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.content_type, "application/json");
@@ -29,12 +29,16 @@ fn a_fresh_delivery_is_accepted_and_named() {
 
 #[test]
 fn refusals_carry_their_status_and_code() {
-    let wrong = Signer::new("whsec-someone-else").sign_now(BODY).to_string();
+    let wrong = Signer::new("whsec-someone-else")
+        .unwrap()
+        .sign_now(BODY)
+        .to_string();
     let unix_now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
     let stale = Signer::new(SECRET)
+        .unwrap()
         .sign(Scheme::Timestamped, unix_now - 3600, BODY)
         .to_string();
     let cases = [
@@ -54,7 +58,7 @@ fn refusals_carry_their_status_and_code() {
 #[test]
 fn a_signed_body_that_is_not_a_payload_is_400() {
     let body = b"not json";
-    let header = Signer::new(SECRET).sign_now(body).to_string();
+    let header = Signer::new(SECRET).unwrap().sign_now(body).to_string();
     let reply = receiver().handle(Some(&header), body);
     assert_eq!(reply.status, 400);
     assert_eq!(problem_code(&reply.body), "invalid_payload");
@@ -70,7 +74,7 @@ fn an_oversized_declared_length_is_refused_before_reading() {
     assert_eq!(problem_code(&reply.body), "payload_too_large");
     // A body over the limit that declared no length is refused once read.
     let big = vec![b' '; 1024 * 1024 + 1];
-    let header = Signer::new(SECRET).sign_now(&big).to_string();
+    let header = Signer::new(SECRET).unwrap().sign_now(&big).to_string();
     assert_eq!(receiver.handle(Some(&header), &big).status, 413);
 }
 

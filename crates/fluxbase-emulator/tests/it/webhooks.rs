@@ -99,7 +99,7 @@ async fn test_endpoint_success_and_failures(flavor: Flavor) {
     let emu = emulator(flavor).await;
     let client = user_client(&emu).await;
     let hooks = client.webhooks();
-    let mut receiver = Receiver::scripted(Verifier::new("s3cret"), [200, 404]).await;
+    let mut receiver = Receiver::scripted(Verifier::new("s3cret").unwrap(), [200, 404]).await;
     let hook = hooks
         .create(
             CreateWebhook::new(&receiver.url)
@@ -160,7 +160,7 @@ async fn test_endpoint_success_and_failures(flavor: Flavor) {
 async fn deliveries_are_listed_newest_first(flavor: Flavor) {
     let emu = emulator(flavor).await;
     let client = user_client(&emu).await;
-    let mut receiver = Receiver::start(Verifier::new("k")).await;
+    let mut receiver = Receiver::start(Verifier::new("k").unwrap()).await;
     let hook = client
         .webhooks()
         .create(
@@ -202,7 +202,7 @@ async fn deliveries_are_listed_newest_first(flavor: Flavor) {
 async fn register_endpoint_converges(flavor: Flavor) {
     let emu = emulator(flavor).await;
     let client = user_client(&emu).await;
-    let mut receiver = Receiver::start(Verifier::new("first")).await;
+    let mut receiver = Receiver::start(Verifier::new("first").unwrap()).await;
     let events = [EventFilter::table("users", ["INSERT"])];
 
     let first = client
@@ -216,7 +216,7 @@ async fn register_endpoint_converges(flavor: Flavor) {
     assert!(receiver.next().await.event().is_test());
 
     // Again, with a rotated secret and more events: the same webhook.
-    let mut receiver2 = Receiver::start(Verifier::new("second")).await;
+    let mut receiver2 = Receiver::start(Verifier::new("second").unwrap()).await;
     client
         .webhooks()
         .update(

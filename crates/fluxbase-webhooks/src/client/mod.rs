@@ -54,6 +54,7 @@ mod client_keys;
 mod de;
 mod error;
 mod invitations;
+mod lint;
 mod webhooks;
 
 pub use auth::{Auth, Session, User};
@@ -62,6 +63,10 @@ pub use error::{Error, ErrorCode};
 pub use invitations::{
     CreateInvitation, CreatedInvitation, Invitation, InvitationRole, InvitationValidation,
     Invitations, ListInvitations,
+};
+pub use lint::{
+    AUTH_TABLES, UrlCheck, Warning, WarningCode, WebhookSettings, check_url, go_quote,
+    private_ip_refusal,
 };
 pub use webhooks::{
     CreateWebhook, Delivery, EventFilter, Registration, TestResult, UpdateWebhook, Webhook,

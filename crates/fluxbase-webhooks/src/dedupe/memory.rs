@@ -1,0 +1,405 @@
+//! [`MemoryStore`]: the in-process [`DedupeStore`].
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{BoxFuture, DedupeStore, StoreError};
+use crate::clock::Instant;
+
+/// An in-process [`DedupeStore`]: bounded in size, entries expire.
+///
+/// Expired entries are dropped as soon as they expire, whatever their
+/// lifetimes (a dedupe policy mixes replay keys of minutes with event keys of
+/// hours). When full, the oldest entry is dropped to make room, so memory
+/// never grows past `capacity` entries. The first time it is full, the store
+/// sizes its tables for twice its capacity, so what it holds stops growing at
+/// that moment and not at a later eviction. Keys are kept as 64-bit digests
+/// under a key chosen at random per store (so nobody can pick keys that
+/// collide): budget about 100 bytes per key of capacity (about 10 MiB for
+/// the default 100,000 keys). Use the Redis store when several receiver
+/// instances must share one view.
+///
+/// ```
+/// use std::time::Duration;
+/// use fluxbase_webhooks::dedupe::{DedupeStore, MemoryStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), fluxbase_webhooks::dedupe::StoreError> {
+/// let store = MemoryStore::new(10_000);
+/// let ttl = Duration::from_secs(60);
+/// assert!(store.insert("event:abc", ttl).await?);   // first sighting
+/// assert!(!store.insert("event:abc", ttl).await?);  // seen before
+/// # Ok(()) }
+/// ```
+///
+/// Its calls never wait: each future is ready when it is returned, so the
+/// store also works without an async runtime.
+pub struct MemoryStore {
+    capacity: usize,
+    digests: RandomState,
+    inner: Mutex<MemoryInner>,
+}
+
+/// A key as the store holds it: a 64-bit digest, keyed per store.
+type Digest = u64;
+
+/// Digests are already uniform: the map uses them as their own hash.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is ever called (the key type is `u64`); fold
+        // anything else in rather than lose it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    /// Key digest → (expiry, insertion sequence number).
+    entries: HashMap<Digest, (Instant, u64), BuildHasherDefault<Identity>>,
+    /// One queue of keys per lifetime, in insertion order, with the sequence
+    /// number each was inserted under (a removed and re-inserted key leaves
+    /// a stale row behind). Within one lifetime, insertion order is expiry
+    /// order, so every queue expires from its front.
+    queues: Vec<(Duration, Queue)>,
+    next_seq: u64,
+}
+
+/// Keys in insertion order: the sequence number each was inserted under
+/// and its expiry, so that the front is checked without a lookup.
+type Queue = VecDeque<Row>;
+
+/// One key in a queue.
+#[derive(Clone, Copy)]
+struct Row {
+    seq: u64,
+    key: Digest,
+    expiry: Instant,
+}
+
+/// Lifetimes with a queue of their own; keys of any further lifetime share
+/// the last queue (they are then purged late, never kept alive: a lookup
+/// checks the expiry).
+const MAX_QUEUES: usize = 8;
+
+/// Default capacity of [`MemoryStore::default`].
+pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
+
+impl MemoryStore {
+    /// A store holding at most `capacity` keys (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            digests: RandomState::new(),
+            inner: Mutex::new(MemoryInner::default()),
+        }
+    }
+
+    fn digest(&self, key: &str) -> Digest {
+        self.digests.hash_one(key)
+    }
+
+    /// Number of keys held (expired ones included until they are purged).
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most keys held at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Inserts at the given time; the logic of [`DedupeStore::insert`].
+    pub(crate) fn insert_at(&self, key: &str, ttl: Duration, now: Instant) -> bool {
+        let key = self.digest(key);
+        let mut inner = self.lock();
+        inner.purge(now, self.capacity);
+        if inner
+            .entries
+            .get(&key)
+            .is_some_and(|(expiry, _)| *expiry > now)
+        {
+            return false;
+        }
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let expiry = now
+            .checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(365 * 86400));
+        inner.entries.insert(key, (expiry, seq));
+        inner.queue(ttl).push_back(Row { seq, key, expiry });
+        // Room for this one was made by `purge`; enforce the bound again in
+        // case every entry was live.
+        inner.evict_to(self.capacity);
+        inner.reserve_when_full(self.capacity);
+        true
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        // A panic while holding the lock cannot leave the map inconsistent in
+        // a way that matters here: keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl MemoryInner {
+    /// The queue of keys that live `ttl`.
+    fn queue(&mut self, ttl: Duration) -> &mut Queue {
+        let i = match self.queues.iter().position(|(t, _)| *t == ttl) {
+            Some(i) => i,
+            None if self.queues.len() < MAX_QUEUES => {
+                self.queues.push((ttl, VecDeque::new()));
+                self.queues.len() - 1
+            }
+            None => self.queues.len() - 1,
+        };
+        &mut self.queues[i].1
+    }
+
+    /// Whether `row` still stands for its key's entry.
+    fn is_current(
+        entries: &HashMap<Digest, (Instant, u64), BuildHasherDefault<Identity>>,
+        row: &Row,
+    ) -> bool {
+        entries.get(&row.key).is_some_and(|(_, s)| *s == row.seq)
+    }
+
+    /// The first time the store is full, sizes its tables for good, so that
+    /// the memory it holds stops growing then rather than at some later
+    /// eviction.
+    ///
+    /// Once full, every insert evicts: a removed key leaves a tombstone in
+    /// the hash table, and when tombstones have used up its spare room the
+    /// table is rebuilt, in place if at most half of its room is live and
+    /// twice as large otherwise. Room for twice the capacity keeps every
+    /// rebuild in place. Each queue gets room for twice its rows, as stale
+    /// rows may double them before they are dropped.
+    fn reserve_when_full(&mut self, capacity: usize) {
+        if self.entries.len() < capacity {
+            return;
+        }
+        let room = capacity.saturating_mul(2);
+        if self.entries.capacity() < room {
+            self.entries.reserve(room - self.entries.len());
+            for (_, queue) in &mut self.queues {
+                queue.reserve(queue.len() + 64);
+            }
+        }
+    }
+
+    /// Drops every expired entry and makes room for one more. A queue's
+    /// front is checked from the row alone: the map is looked up only for a
+    /// row that has expired.
+    fn purge(&mut self, now: Instant, capacity: usize) {
+        let entries = &mut self.entries;
+        for (_, queue) in &mut self.queues {
+            while let Some(row) = queue.front().copied() {
+                if row.expiry > now {
+                    break;
+                }
+                if Self::is_current(entries, &row) {
+                    entries.remove(&row.key);
+                }
+                queue.pop_front();
+            }
+        }
+        self.evict_to(capacity.saturating_sub(1));
+    }
+
+    /// Drops the oldest entries until at most `max` remain.
+    fn evict_to(&mut self, max: usize) {
+        while self.entries.len() > max {
+            // The queue whose front is the oldest row.
+            let oldest = self
+                .queues
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, q))| q.front().map(|row| (row.seq, i)))
+                .min();
+            let Some((_, i)) = oldest else { break };
+            if let Some(row) = self.queues[i].1.pop_front()
+                && Self::is_current(&self.entries, &row)
+            {
+                self.entries.remove(&row.key);
+            }
+        }
+        // Stale rows (removed keys) must not pile up either.
+        let rows: usize = self.queues.iter().map(|(_, q)| q.len()).sum();
+        if rows > 2 * self.entries.len() + 64 {
+            let entries = &self.entries;
+            for (_, queue) in &mut self.queues {
+                queue.retain(|row| Self::is_current(entries, row));
+            }
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new(DEFAULT_MEMORY_CAPACITY)
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl DedupeStore for MemoryStore {
+    fn insert<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let fresh = self.insert_at(key, ttl, Instant::now());
+        Box::pin(std::future::ready(Ok(fresh)))
+    }
+
+    fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let key = self.digest(key);
+        self.lock().entries.remove(&key);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fluxhook_testkit::block_on;
+
+    #[test]
+    fn first_sighting_only_once() {
+        let s = MemoryStore::new(10);
+        let t = Duration::from_secs(10);
+        assert_eq!(block_on(s.insert("a", t)), Ok(true));
+        assert_eq!(block_on(s.insert("a", t)), Ok(false));
+        assert_eq!(block_on(s.insert("b", t)), Ok(true));
+        block_on(s.remove("a")).unwrap();
+        assert_eq!(block_on(s.insert("a", t)), Ok(true));
+    }
+
+    #[test]
+    fn entries_expire() {
+        let s = MemoryStore::new(10);
+        let t0 = Instant::now();
+        assert!(s.insert_at("a", Duration::from_secs(5), t0));
+        assert!(!s.insert_at("a", Duration::from_secs(5), t0 + Duration::from_secs(4)));
+        assert!(s.insert_at("a", Duration::from_secs(5), t0 + Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn size_is_bounded() {
+        let s = MemoryStore::new(100);
+        let t0 = Instant::now();
+        for i in 0..10_000 {
+            assert!(s.insert_at(&format!("k{i}"), Duration::from_secs(3600), t0));
+            assert!(s.len() <= 100);
+        }
+        // The newest are remembered, the oldest were dropped.
+        assert!(!s.insert_at("k9999", Duration::from_secs(3600), t0));
+        assert!(s.insert_at("k0", Duration::from_secs(3600), t0));
+        // Remove/re-insert churn leaves no unbounded bookkeeping behind.
+        for _ in 0..10_000 {
+            block_on(s.remove("k0")).unwrap();
+            assert!(s.insert_at("k0", Duration::from_secs(3600), t0));
+        }
+        let rows: usize = s.lock().queues.iter().map(|(_, q)| q.len()).sum();
+        assert!(rows <= 2 * 100 + 64);
+    }
+
+    #[test]
+    fn short_lived_keys_expire_behind_long_lived_ones() {
+        let s = MemoryStore::new(100);
+        let t0 = Instant::now();
+        for i in 0..10 {
+            assert!(s.insert_at(&format!("replay{i}"), Duration::from_secs(1), t0));
+            assert!(s.insert_at(&format!("event{i}"), Duration::from_secs(3600), t0));
+        }
+        assert!(s.insert_at("next", Duration::from_secs(1), t0 + Duration::from_secs(2)));
+        assert_eq!(s.len(), 11, "every expired replay key is gone");
+        assert!(!s.insert_at(
+            "event0",
+            Duration::from_secs(3600),
+            t0 + Duration::from_secs(2)
+        ));
+    }
+
+    #[test]
+    fn a_full_store_drops_the_oldest_whatever_its_lifetime() {
+        // Replay keys live minutes and event keys hours; evicting by expiry
+        // would drop every fresh replay key first.
+        let s = MemoryStore::new(10);
+        let t0 = Instant::now();
+        let long = Duration::from_secs(3600);
+        for i in 0..9 {
+            assert!(s.insert_at(&format!("event{i}"), long, t0));
+        }
+        assert!(s.insert_at("replay", Duration::from_secs(60), t0));
+        for i in 9..14 {
+            assert!(s.insert_at(&format!("event{i}"), long, t0));
+        }
+        assert!(!s.insert_at("replay", Duration::from_secs(60), t0));
+        assert!(s.insert_at("event0", long, t0), "the oldest went first");
+    }
+
+    #[test]
+    fn tables_stop_growing_once_full() {
+        let capacity = 1000;
+        let s = MemoryStore::new(capacity);
+        let t0 = Instant::now();
+        let sizes = |s: &MemoryStore| {
+            let inner = s.lock();
+            let queues: Vec<usize> = inner.queues.iter().map(|(_, q)| q.capacity()).collect();
+            (inner.entries.capacity(), queues)
+        };
+        for i in 0..capacity {
+            assert!(s.insert_at(&format!("k{i}"), Duration::from_secs(3600), t0));
+        }
+        let full = sizes(&s);
+        assert!(
+            full.0 >= 2 * capacity && full.1.iter().all(|&rows| rows >= 2 * capacity + 64),
+            "{full:?}"
+        );
+        // Eviction churn (tombstones in the hash table) and remove /
+        // re-insert churn (stale rows in the queue) allocate nothing more.
+        for i in capacity..50 * capacity {
+            assert!(s.insert_at(&format!("k{i}"), Duration::from_secs(3600), t0));
+            if i % 3 == 0 {
+                block_on(s.remove(&format!("k{}", i - 1))).unwrap();
+            }
+        }
+        // The map's capacity counts its free slots, which tombstones use up
+        // until a rebuild in place restores them; a table that grew would
+        // report about twice as much.
+        let churned = sizes(&s);
+        assert!(
+            churned.0 <= full.0 && churned.1 == full.1,
+            "{churned:?} after {full:?}"
+        );
+        assert!(s.len() <= capacity);
+    }
+}

@@ -1,0 +1,407 @@
+//! Steps 2 and 3 of the flow: the budget of bytes buffered at once, and
+//! reading a body through the limit, the budget and the read timeout while
+//! hashing it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::Error;
+use crate::verify::Verification;
+
+/// Why a body stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// A limit applied in front of the receiver (another layer, the
+    /// framework's payload limit) was passed.
+    TooLarge,
+    /// The body ended early or its framing broke: the sender went away.
+    Incomplete,
+}
+
+/// A request body as the flow reads it, chunk by chunk, whatever the
+/// framework's body type.
+pub(crate) trait BodySource {
+    /// The next chunk; `None` at the end.
+    fn poll_chunk(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, BodyError>>>;
+}
+
+/// The most body bytes buffered at once, shared by every delivery of a
+/// receiver.
+#[derive(Clone, Debug)]
+pub(crate) struct Budget(Arc<BudgetInner>);
+
+#[derive(Debug)]
+struct BudgetInner {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: u64) -> Self {
+        Self(Arc::new(BudgetInner {
+            limit,
+            used: AtomicU64::new(0),
+        }))
+    }
+
+    pub(crate) fn limit(&self) -> u64 {
+        self.0.limit
+    }
+
+    pub(crate) fn used(&self) -> u64 {
+        self.0.used.load(Ordering::Relaxed)
+    }
+
+    /// An empty reservation, grown as bytes are taken.
+    pub(crate) fn reservation(&self) -> Reservation {
+        Reservation {
+            budget: self.clone(),
+            held: 0,
+        }
+    }
+
+    /// Takes `n` more bytes, unless that would pass the limit.
+    fn take(&self, n: u64) -> bool {
+        let inner = &self.0;
+        let mut used = inner.used.load(Ordering::Relaxed);
+        loop {
+            let Some(next) = used.checked_add(n).filter(|&next| next <= inner.limit) else {
+                return false;
+            };
+            match inner
+                .used
+                .compare_exchange_weak(used, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    super::metrics::bytes_in_flight(next);
+                    return true;
+                }
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    fn give_back(&self, n: u64) {
+        let left = self.0.used.fetch_sub(n, Ordering::AcqRel).saturating_sub(n);
+        super::metrics::bytes_in_flight(left);
+    }
+}
+
+/// Bytes of the budget held by one delivery, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    budget: Budget,
+    held: u64,
+}
+
+impl Reservation {
+    /// Makes the reservation at least `total` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OverCapacity`] when the budget has no room for them.
+    pub(crate) fn cover(&mut self, total: u64) -> Result<(), Error> {
+        if total <= self.held {
+            return Ok(());
+        }
+        let more = total - self.held;
+        if self.budget.take(more) {
+            self.held = total;
+            Ok(())
+        } else {
+            Err(Error::OverCapacity)
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.held > 0 {
+            self.budget.give_back(self.held);
+        }
+    }
+}
+
+/// Hashes a body chunk by chunk while keeping the bytes, never past the
+/// limit nor the budget.
+///
+/// A body that arrives as one chunk is kept as that chunk (no copy); later
+/// chunks are gathered into one buffer, reserved up front from the declared
+/// length (capped at the limit).
+pub(crate) struct BodyReader {
+    verification: Verification,
+    reservation: Reservation,
+    first: Option<Bytes>,
+    rest: BytesMut,
+    reserve: u64,
+    limit: u64,
+}
+
+impl BodyReader {
+    pub(crate) fn new(
+        verification: Verification,
+        reservation: Reservation,
+        declared_len: Option<u64>,
+        limit: u64,
+    ) -> Self {
+        Self {
+            verification,
+            reservation,
+            first: None,
+            rest: BytesMut::new(),
+            reserve: declared_len.unwrap_or(0).min(limit),
+            limit,
+        }
+    }
+
+    /// One chunk of the body: refused past the limit or the budget before it
+    /// is hashed or kept.
+    fn push(&mut self, chunk: Bytes) -> Result<(), Error> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let len = self.body_len().saturating_add(chunk.len() as u64);
+        if len > self.limit {
+            return Err(Error::PayloadTooLarge { limit: self.limit });
+        }
+        self.reservation.cover(len)?;
+        self.verification.update(&chunk);
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(chunk);
+        } else {
+            self.spill();
+            self.rest.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+
+    /// Moves the first chunk into the buffer, reserving for the whole body.
+    fn spill(&mut self) {
+        if self.rest.is_empty() {
+            let have = self.first.as_ref().map_or(0, Bytes::len);
+            let want = usize::try_from(self.reserve).unwrap_or(usize::MAX);
+            self.rest.reserve(want.max(have.saturating_mul(2)));
+        }
+        if let Some(first) = self.first.take() {
+            self.rest.extend_from_slice(&first);
+        }
+    }
+
+    /// Bytes read so far.
+    pub(crate) fn body_len(&self) -> u64 {
+        self.verification.body_len()
+    }
+
+    /// The verification, the body and the budget it holds.
+    pub(crate) fn finish(self) -> (Verification, Bytes, Reservation) {
+        let body = match self.first {
+            Some(first) => first,
+            None => self.rest.freeze(),
+        };
+        (self.verification, body, self.reservation)
+    }
+}
+
+/// When a body must have arrived. Inert without a tokio runtime (the timer
+/// needs one) or without a timeout. The timer is armed only the first time
+/// the body is not ready, so a body that arrives with its head (most
+/// webhooks) never touches the timer wheel.
+pub(crate) struct Deadline {
+    timeout: Option<Duration>,
+    started: Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Deadline {
+    pub(crate) fn after(timeout: Option<Duration>) -> Self {
+        Self {
+            timeout,
+            started: Instant::now(),
+            sleep: None,
+        }
+    }
+
+    /// Whether the deadline has passed (registering for a wake-up if not).
+    fn passed(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(timeout) = self.timeout else {
+            return false;
+        };
+        if self.sleep.is_none() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return false;
+            }
+            // A timeout too large to add to a clock reading never fires.
+            let Some(at) = self.started.checked_add(timeout) else {
+                return false;
+            };
+            self.sleep = Some(Box::pin(tokio::time::sleep_until(
+                tokio::time::Instant::from_std(at),
+            )));
+        }
+        self.sleep
+            .as_mut()
+            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready())
+    }
+
+    fn error(&self) -> Error {
+        Error::BodyTimeout {
+            after_secs: self.timeout.unwrap_or_default().as_secs(),
+        }
+    }
+}
+
+/// Reads the whole body into `reader`. On failure, the error; the body may
+/// then still hold unread bytes (see [`drain`]).
+pub(crate) async fn read<B: BodySource>(
+    mut body: Pin<&mut B>,
+    reader: &mut BodyReader,
+    deadline: &mut Deadline,
+) -> Result<(), Error> {
+    std::future::poll_fn(|cx| {
+        loop {
+            match body.as_mut().poll_chunk(cx) {
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if let Err(err) = reader.push(chunk) {
+                        return Poll::Ready(Err(err));
+                    }
+                }
+                Poll::Ready(Some(Err(BodyError::TooLarge))) => {
+                    return Poll::Ready(Err(Error::PayloadTooLarge {
+                        limit: reader.limit,
+                    }));
+                }
+                Poll::Ready(Some(Err(BodyError::Incomplete))) => {
+                    return Poll::Ready(Err(Error::BodyIncomplete));
+                }
+                Poll::Pending if deadline.passed(cx) => return Poll::Ready(Err(deadline.error())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await
+}
+
+/// Reads and throws away what is left of a refused body, up to `limit`
+/// bytes, for at most `total`, and only while the sender keeps sending
+/// (stopping after `idle` without a byte), so a sender still writing gets
+/// to read the answer. Nothing is kept.
+pub(crate) async fn drain<B: BodySource>(
+    mut body: Pin<&mut B>,
+    limit: u64,
+    total: Duration,
+    idle: Duration,
+) {
+    let mut read = 0u64;
+    let mut overall = Deadline::after(Some(total));
+    let mut quiet = Deadline::after(Some(idle));
+    std::future::poll_fn(|cx| {
+        loop {
+            match body.as_mut().poll_chunk(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    read = read.saturating_add(chunk.len() as u64);
+                    if read > limit {
+                        return Poll::Ready(());
+                    }
+                    quiet = Deadline::after(Some(idle));
+                }
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending if overall.passed(cx) | quiet.passed(cx) => {
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Signer, Verifier};
+
+    fn reader(limit: u64, budget: &Budget, body: &[u8]) -> BodyReader {
+        let header = Signer::new("k").unwrap().sign_now(body).to_string();
+        let verification = Verifier::new("k").unwrap().begin(&header).unwrap();
+        BodyReader::new(verification, budget.reservation(), None, limit)
+    }
+
+    #[test]
+    fn one_chunk_is_kept_without_copy() {
+        let body = Bytes::from_static(b"{\"event\":\"TEST\"}");
+        let budget = Budget::new(1024);
+        let mut r = reader(1024, &budget, &body);
+        r.push(body.clone()).unwrap();
+        let (verification, kept, _held) = r.finish();
+        assert_eq!(kept.as_ptr(), body.as_ptr());
+        assert_eq!(verification.body_len(), body.len() as u64);
+    }
+
+    #[test]
+    fn many_chunks_give_the_same_bytes() {
+        let body: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+        let budget = Budget::new(1 << 20);
+        let mut r = reader(4096, &budget, &body);
+        for chunk in body.chunks(700) {
+            r.push(Bytes::copy_from_slice(chunk)).unwrap();
+        }
+        r.push(Bytes::new()).unwrap();
+        let (_, kept, _held) = r.finish();
+        assert_eq!(kept.as_ref(), body.as_slice());
+    }
+
+    #[test]
+    fn stops_at_the_limit() {
+        let body = vec![b'x'; 100];
+        let budget = Budget::new(1 << 20);
+        let mut r = reader(64, &budget, &body);
+        r.push(Bytes::copy_from_slice(&body[..60])).unwrap();
+        assert_eq!(
+            r.push(Bytes::copy_from_slice(&body[60..70])).unwrap_err(),
+            Error::PayloadTooLarge { limit: 64 }
+        );
+        assert_eq!(r.body_len(), 60);
+    }
+
+    #[test]
+    fn the_budget_is_shared_and_given_back() {
+        let budget = Budget::new(100);
+        let mut a = reader(1000, &budget, b"");
+        let mut b = reader(1000, &budget, b"");
+        a.push(Bytes::from(vec![0; 60])).unwrap();
+        assert_eq!(budget.used(), 60);
+        // Forty bytes are left: b may take them, not one more.
+        assert_eq!(
+            b.push(Bytes::from(vec![0; 41])).unwrap_err(),
+            Error::OverCapacity
+        );
+        assert_eq!(b.body_len(), 0);
+        b.push(Bytes::from(vec![0; 40])).unwrap();
+        assert_eq!(budget.used(), 100);
+        drop(a);
+        assert_eq!(budget.used(), 40);
+        let (_, kept, held) = b.finish();
+        assert_eq!(budget.used(), 40, "held while the body is in use");
+        drop((kept, held));
+        assert_eq!(budget.used(), 0);
+        // A reservation covers a declared length up front, and only once.
+        let mut r = budget.reservation();
+        r.cover(70).unwrap();
+        r.cover(50).unwrap();
+        assert_eq!(budget.used(), 70);
+        assert_eq!(
+            budget.reservation().cover(31).unwrap_err(),
+            Error::OverCapacity
+        );
+    }
+}

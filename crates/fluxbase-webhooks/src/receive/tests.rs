@@ -1,0 +1,270 @@
+//! The flow on its own, with a fake head and body: no framework involved.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use fluxhook_testkit::block_on;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+use super::*;
+use crate::Signer;
+
+const SECRET: &str = "whsec-test";
+
+fn body(t: i64) -> Vec<u8> {
+    let stamp = crate::Timestamp::from(std::time::UNIX_EPOCH + Duration::from_secs(t as u64));
+    format!(r#"{{"event":"INSERT","table":"users","schema":"auth","record":{{"id":1}},"timestamp":"{stamp}"}}"#)
+        .into_bytes()
+}
+
+#[derive(Default)]
+struct Head {
+    signature: Option<String>,
+    length: Option<String>,
+}
+
+impl RequestHead for Head {
+    fn signatures(&self) -> impl Iterator<Item = &[u8]> {
+        self.signature.iter().map(|s| s.as_bytes())
+    }
+    fn legacy_signatures(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::empty()
+    }
+    fn content_lengths(&self) -> impl Iterator<Item = &[u8]> {
+        self.length.iter().map(|s| s.as_bytes())
+    }
+    fn content_encodings(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::empty()
+    }
+}
+
+/// Chunks handed out one by one; counts what was read.
+struct Chunks {
+    chunks: VecDeque<Result<Bytes, BodyError>>,
+    read: usize,
+}
+
+impl Chunks {
+    fn new(data: &[u8], size: usize) -> Self {
+        Self {
+            chunks: data
+                .chunks(size)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect(),
+            read: 0,
+        }
+    }
+}
+
+impl BodySource for Chunks {
+    fn poll_chunk(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, BodyError>>> {
+        let next = self.chunks.pop_front();
+        if let Some(Ok(chunk)) = &next {
+            self.read += chunk.len();
+        }
+        Poll::Ready(next)
+    }
+}
+
+fn signed(body: &[u8]) -> Head {
+    Head {
+        signature: Some(Signer::new(SECRET).unwrap().sign_now(body).to_string()),
+        length: Some(body.len().to_string()),
+    }
+}
+
+/// Runs one delivery; the handler answers `succeeded`.
+fn deliver(
+    receiver: &Receiver,
+    head: &Head,
+    chunks: &mut Chunks,
+    succeeded: bool,
+) -> Result<u64, Rejection> {
+    let prepared = receiver.prepare(head, None);
+    block_on(receiver.run(
+        prepared,
+        Pin::new(chunks),
+        Want::Event,
+        true,
+        |accepted| async move {
+            assert!(accepted.event.is_some());
+            Ok((accepted.verified.body_len(), succeeded))
+        },
+    ))
+}
+
+fn now() -> i64 {
+    fluxhook_testkit::unix_now()
+}
+
+#[test]
+fn a_replay_is_refused_and_a_failed_handler_forgets_the_event() {
+    let receiver = Receiver::new(Verifier::new(SECRET).unwrap());
+    let first = body(now());
+    let head = signed(&first);
+    assert_eq!(
+        deliver(&receiver, &head, &mut Chunks::new(&first, 7), true),
+        Ok(first.len() as u64)
+    );
+    let replay = deliver(&receiver, &head, &mut Chunks::new(&first, 7), true).unwrap_err();
+    assert_eq!(replay.status(), 409);
+    assert_eq!(replay.error(), Some(&Error::Replayed));
+
+    // A retry (re-dated) of an event whose handler failed is new again.
+    let failing = Receiver::new(Verifier::new(SECRET).unwrap());
+    let one = body(now() - 2);
+    assert!(deliver(&failing, &signed(&one), &mut Chunks::new(&one, 64), false).is_ok());
+    let retry = body(now() - 1);
+    let prepared = failing.prepare(&signed(&retry), None);
+    let duplicate = block_on(failing.run(
+        prepared,
+        Pin::new(&mut Chunks::new(&retry, 64)),
+        Want::Event,
+        true,
+        |a| async move { Ok((a.dedupe.as_ref().map(|d| d.is_duplicate()), true)) },
+    ));
+    assert_eq!(duplicate, Ok(Some(false)));
+}
+
+#[test]
+fn a_refused_body_is_drained_but_not_kept() {
+    let receiver = Receiver::builder(Verifier::new(SECRET).unwrap())
+        .body_limit(10)
+        .drain_limit(1000)
+        .build();
+    let data = body(now());
+    let mut chunks = Chunks::new(&data, 16);
+    let head = Head {
+        length: None,
+        ..signed(&data)
+    };
+    let refused = deliver(&receiver, &head, &mut chunks, true).unwrap_err();
+    assert_eq!(refused.status(), 413);
+    assert_eq!(
+        chunks.read,
+        data.len(),
+        "read to its end, so the sender sees the 413"
+    );
+    assert_eq!(receiver.body_bytes_in_flight(), 0);
+
+    // Past the drain limit, reading stops.
+    let small = Receiver::builder(Verifier::new(SECRET).unwrap())
+        .body_limit(10)
+        .drain_limit(20)
+        .build();
+    let mut chunks = Chunks::new(&data, 16);
+    assert!(deliver(&small, &head, &mut chunks, true).is_err());
+    assert!(chunks.read < data.len(), "{}", chunks.read);
+}
+
+#[test]
+fn the_budget_refuses_with_retry_after_and_is_given_back() {
+    let receiver = Receiver::builder(Verifier::new(SECRET).unwrap())
+        .body_budget(100)
+        .build();
+    let data = body(now());
+    assert!(data.len() > 100);
+    let refused = deliver(&receiver, &signed(&data), &mut Chunks::new(&data, 8), true).unwrap_err();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    assert_eq!(refused.error(), Some(&Error::OverCapacity));
+    assert_eq!(receiver.body_bytes_in_flight(), 0);
+    // Held while the handler runs, given back after.
+    let roomy = Receiver::builder(Verifier::new(SECRET).unwrap())
+        .body_budget(1000)
+        .build();
+    let prepared = roomy.prepare(&signed(&data), None);
+    let during = block_on(roomy.run(
+        prepared,
+        Pin::new(&mut Chunks::new(&data, 8)),
+        Want::Bytes,
+        true,
+        |a| {
+            let held = roomy.body_bytes_in_flight();
+            async move {
+                drop(a);
+                Ok((held, true))
+            }
+        },
+    ));
+    assert_eq!(during, Ok(data.len() as u64));
+    assert_eq!(roomy.body_bytes_in_flight(), 0);
+}
+
+#[test]
+fn an_on_reject_hook_answers_and_keeps_the_error() {
+    let receiver = Receiver::builder(Verifier::new(SECRET).unwrap())
+        .on_reject(|err| Rejection::text(err.code().http_status(), err.code().as_str()))
+        .build();
+    let refused = deliver(
+        &receiver,
+        &Head::default(),
+        &mut Chunks::new(b"{}", 8),
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (refused.status(), refused.body().as_ref()),
+        (401, &b"missing_signature"[..])
+    );
+    assert_eq!(refused.error(), Some(&Error::MissingSignature));
+}
+
+#[test]
+fn metrics_count_every_outcome() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    ::metrics::with_local_recorder(&recorder, || {
+        let receiver = Receiver::new(Verifier::new(SECRET).unwrap());
+        let data = body(now());
+        let head = signed(&data);
+        deliver(&receiver, &head, &mut Chunks::new(&data, 64), true).unwrap();
+        deliver(&receiver, &head, &mut Chunks::new(&data, 64), true).unwrap_err();
+        deliver(
+            &receiver,
+            &Head::default(),
+            &mut Chunks::new(&data, 64),
+            true,
+        )
+        .unwrap_err();
+    });
+    let mut counts = std::collections::BTreeMap::new();
+    let mut histograms = 0;
+    let mut gauge_seen = false;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        match value {
+            DebugValue::Counter(n) => {
+                let labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                counts.insert(labels.join(","), n);
+            }
+            DebugValue::Histogram(samples) => histograms += samples.len(),
+            DebugValue::Gauge(_) => gauge_seen |= key.name() == metrics::BODY_BYTES_IN_FLIGHT,
+        }
+    }
+    assert_eq!(
+        counts.get("outcome=verified,scheme=timestamped"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("outcome=replayed,scheme=timestamped"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("outcome=missing_signature,scheme=none"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert_eq!(histograms, 3);
+    assert!(gauge_seen);
+}

@@ -1,0 +1,227 @@
+//! [`serve`]: an HTTP/1 server for a tower service (such as an axum
+//! `Router`) with the connection limits a public webhook endpoint needs.
+//!
+//! `axum::serve` sets no timeouts: a connection that sends nothing, one
+//! that trickles its header a byte at a time, and an idle kept-alive
+//! connection all stay open for as long as the peer likes, so anyone can
+//! hold every descriptor the process has. This server closes
+//!
+//! - a connection whose request head has not fully arrived within the
+//!   header timeout (default 10 s), counted from when the connection opens
+//!   or, on a kept-alive connection, from the end of the previous response
+//!   (so it is the idle timeout as well);
+//! - nothing else by time: the body's own timeout is the
+//!   [`Receiver`](crate::Receiver)'s read timeout (30 s by default);
+//!
+//! and it holds at most [`Serve::max_connections`] connections at once
+//! (default 512), accepting the next one only when one closes.
+
+use std::convert::Infallible;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower_service::Service;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Default time a request head may take to arrive (and a kept-alive
+/// connection may stay idle): 10 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default most connections open at once: 512.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// How long a graceful shutdown waits for requests in flight: 30 s.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `service` on `listener`: HTTP/1.1 with keep-alive, a header
+/// timeout that also closes idle connections, and a bound on open
+/// connections. Await the returned [`Serve`] to run it.
+///
+/// ```no_run
+/// use axum::{Router, routing::post};
+/// use fluxbase_webhooks::{Verifier, axum::FluxbaseEvent, tower::VerifyLayer};
+///
+/// async fn webhook(FluxbaseEvent(event): FluxbaseEvent) {
+///     println!("{}", event.name());
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let verifier = Verifier::new(std::env::var("FLUXBASE_WEBHOOK_SECRET")?)?;
+/// let app = Router::new().route("/webhooks", post(webhook).layer(VerifyLayer::new(verifier)));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// fluxbase_webhooks::axum::serve(listener, app)
+///     .header_read_timeout(std::time::Duration::from_secs(5))
+///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub fn serve<S, B>(listener: TcpListener, service: S) -> Serve<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    Serve {
+        listener,
+        service,
+        header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        shutdown: None,
+    }
+}
+
+/// A server being configured; await it to run it (see [`serve`]).
+#[must_use = "a server does nothing until it is awaited"]
+pub struct Serve<S> {
+    listener: TcpListener,
+    service: S,
+    header_read_timeout: Duration,
+    max_connections: usize,
+    shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl<S> Serve<S> {
+    /// How long a request head may take to arrive, counted from when the
+    /// connection opens or, on a kept-alive connection, from the end of the
+    /// previous response (default 10 s). A connection past it is closed.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// The most connections open at once (default 512, at least 1). Past
+    /// it, the next connection waits in the listen backlog until one
+    /// closes. Keep it below the process's descriptor limit.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Stops accepting when `signal` completes, then waits (up to 30 s)
+    /// for the requests in flight to finish.
+    pub fn with_graceful_shutdown(
+        mut self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.shutdown = Some(Box::pin(signal));
+        self
+    }
+
+    /// The address the server listens on.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+impl<S> std::fmt::Debug for Serve<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("graceful_shutdown", &self.shutdown.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> IntoFuture for Serve<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl<S, B> Serve<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    async fn run(self) -> io::Result<()> {
+        let Serve {
+            listener,
+            service,
+            header_read_timeout,
+            max_connections,
+            shutdown,
+        } = self;
+        let mut shutdown = shutdown.unwrap_or_else(|| Box::pin(std::future::pending()));
+        let slots = Arc::new(Semaphore::new(max_connections));
+        let graceful = GracefulShutdown::new();
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .keep_alive(true);
+        loop {
+            let slot = tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break, // The semaphore is never closed.
+                },
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(err) => {
+                        // Out of descriptors, or a connection reset before it
+                        // was accepted: wait a little rather than spin.
+                        tracing::debug!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let connection = builder.serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(service.clone()),
+            );
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, "connection closed with an error");
+                }
+                drop(slot);
+            });
+        }
+        drop(listener);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! [`Verification`]: verifying a body chunk by chunk as it arrives.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use hmac::Mac;
+use smallvec::SmallVec;
+
+use super::{Verified, Window};
+use crate::error::Error;
+use crate::sign::{HmacSha256, KeyedMac, finish};
+use crate::signature::{Scheme, SignatureHeader};
+
+/// An incremental verification in progress: [`Verifier::begin`], then
+/// [`update`](Verification::update) with each chunk of the body as it
+/// arrives, then [`finish`](Verification::finish).
+///
+/// Feeding the body in any chunking gives the same answer as
+/// [`Verifier::verify`] over the whole body. Nothing limits how much is
+/// fed: a receiver reading from the network enforces its own body limit.
+///
+/// [`Verifier::begin`]: crate::Verifier::begin
+/// [`Verifier::verify`]: crate::Verifier::verify
+pub struct Verification {
+    header: SignatureHeader,
+    /// One state per key usable when the verification began; two fit inline
+    /// (a secret and the one it replaces).
+    macs: SmallVec<[KeyState; 2]>,
+    len: u64,
+    window: Window,
+    now: SystemTime,
+}
+
+/// A key's MAC state during an incremental verification.
+struct KeyState {
+    index: usize,
+    id: Option<Arc<str>>,
+    mac: HmacSha256,
+}
+
+/// A verification whose tag matched, waiting for the freshness check of a
+/// scheme without a timestamp.
+pub(crate) struct Matched {
+    header: SignatureHeader,
+    index: usize,
+    id: Option<Arc<str>>,
+    len: u64,
+    window: Window,
+    now: SystemTime,
+}
+
+impl Verification {
+    pub(super) fn new<'k>(
+        header: SignatureHeader,
+        keys: impl Iterator<Item = (usize, Option<Arc<str>>, &'k KeyedMac)>,
+        window: Window,
+        now: SystemTime,
+    ) -> Self {
+        let macs = keys
+            .map(|(index, id, mac)| KeyState {
+                index,
+                id,
+                mac: mac.start(header.scheme(), header.timestamp()),
+            })
+            .collect();
+        Self {
+            header,
+            macs,
+            len: 0,
+            window,
+            now,
+        }
+    }
+
+    /// Feeds the next chunk of the body.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.len = self.len.saturating_add(chunk.len() as u64);
+        for state in &mut self.macs {
+            state.mac.update(chunk);
+        }
+    }
+
+    /// Bytes fed so far.
+    pub fn body_len(&self) -> u64 {
+        self.len
+    }
+
+    /// The parsed header being checked.
+    pub fn header(&self) -> &SignatureHeader {
+        &self.header
+    }
+
+    /// Compares every key's tag with every signature in the header, in
+    /// constant time, then, for a scheme without a timestamp, checks the
+    /// date in `body`'s `timestamp` field.
+    ///
+    /// `body` is the body that was fed. It is read only for that date, and
+    /// only after the tag matched, so it is authenticated by then; for the
+    /// timestamped scheme it is not read at all.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SignatureMismatch`] when nothing matches; for a scheme
+    /// without a timestamp, [`Error::MissingTimestamp`] or a date outside the
+    /// window.
+    pub fn finish(self, body: &[u8]) -> Result<Verified, Error> {
+        let matched = self.finish_tags()?;
+        if matched.header.scheme() == Scheme::Timestamped {
+            return matched.fresh(None);
+        }
+        matched.fresh(body_date(body).as_deref())
+    }
+
+    /// The tag comparison alone; the caller checks freshness with
+    /// [`Matched::fresh`] (receivers do, from the one parse of the body).
+    pub(crate) fn finish_tags(self) -> Result<Matched, Error> {
+        let mut matched = None;
+        for state in self.macs {
+            let expected = finish(state.mac);
+            if bool::from(self.header.matches(&expected)) && matched.is_none() {
+                matched = Some((state.index, state.id));
+            }
+        }
+        let (index, id) = matched.ok_or(Error::SignatureMismatch)?;
+        Ok(Matched {
+            header: self.header,
+            index,
+            id,
+            len: self.len,
+            window: self.window,
+            now: self.now,
+        })
+    }
+}
+
+impl Matched {
+    /// Finishes with the body's `timestamp` field (ignored for the
+    /// timestamped scheme, whose time was checked when it began).
+    ///
+    /// # Errors
+    ///
+    /// For a scheme without a timestamp: [`Error::MissingTimestamp`], or a
+    /// date outside the window.
+    pub(crate) fn fresh(self, body_timestamp: Option<&str>) -> Result<Verified, Error> {
+        let date = match self.header.timestamp() {
+            Some(t) => Some(t),
+            None => self.window.check_body_date(body_timestamp, self.now)?,
+        };
+        Ok(Verified::matched(
+            self.header.scheme(),
+            date,
+            self.index,
+            self.id,
+            self.len,
+        ))
+    }
+}
+
+/// The top-level `timestamp` string of a JSON object body, if it has one.
+pub(crate) fn body_date(body: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    use serde_json::value::RawValue;
+    // The payload's nested fields are named so they are kept raw: skipping
+    // them as unknown fields would allocate.
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Dated<'a> {
+        #[serde(borrow, default, deserialize_with = "crate::payload::opt_cow")]
+        timestamp: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        record: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        old_record: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        data: Option<&'a RawValue>,
+    }
+    serde_json::from_slice::<Dated<'_>>(body).ok()?.timestamp
+}
+
+impl fmt::Debug for Verification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verification")
+            .field("header", &self.header)
+            .field("keys", &self.macs.len())
+            .field("body_len", &self.len)
+            .finish()
+    }
+}

@@ -24,3 +24,6 @@ mod support;
 
 #[cfg(feature = "redis")]
 mod redis;
+
+#[cfg(feature = "queue")]
+mod queue;

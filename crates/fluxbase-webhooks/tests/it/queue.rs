@@ -564,3 +564,21 @@ async fn configuration_mistakes_are_refused_before_connecting() {
     assert!(!format!("{err:?}").contains("hunter2"));
     assert!(!format!("{:?}", StreamWriter::builder(url)).contains("hunter2"));
 }
+
+#[tokio::test]
+async fn a_refusal_that_waiting_will_not_fix_is_told_apart_from_an_outage() {
+    let redis = RedisServer::start();
+    // The stream's key holds a string: Redis answers WRONGTYPE.
+    let _: () = redis::cmd("SET")
+        .arg(STREAM)
+        .arg("not a stream")
+        .query_async(&mut redis_conn(&redis).await)
+        .await
+        .unwrap();
+    let err = writer(&redis).await.append(&delivery(1)).await.unwrap_err();
+    assert_eq!(err.code(), "queue_refused", "{err:?}");
+    assert!(!err.is_unavailable());
+    assert_eq!(err.retry_after(), None);
+    let source = std::error::Error::source(&err).expect("the Redis error is the source");
+    assert!(source.to_string().contains("WRONGTYPE"), "{source}");
+}

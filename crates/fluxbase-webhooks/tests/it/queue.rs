@@ -153,16 +153,22 @@ async fn a_message_dropped_unacknowledged_is_finished_by_another_consumer_after_
     // While the dead consumer's hold lasts, nobody gets the message.
     assert!(survivor.try_next().await.unwrap().is_none());
     assert_eq!(survivor.pending().await.unwrap(), 1);
-    let m = next_within(&mut survivor, Duration::from_secs(10)).await;
+    // The reclaim counts as another attempt.
+    finish(&mut survivor, id, 2, &delivery(7)).await;
     assert!(
         taken_at.elapsed() >= visibility,
         "reclaimed only after the visibility timeout"
     );
-    assert_eq!(m.id(), id);
-    assert_eq!(m.attempt(), 2, "the reclaim counts as another attempt");
-    assert_eq!(m.delivery(), &delivery(7));
+}
+
+/// Takes the next message, checks it is entry `id` at `attempt` with
+/// `expected` in it, acknowledges it, and checks the group holds nothing.
+async fn finish(c: &mut StreamConsumer, id: EntryId, attempt: u32, expected: &QueuedDelivery) {
+    let m = next_within(c, Duration::from_secs(10)).await;
+    assert_eq!((m.id(), m.attempt()), (id, attempt));
+    assert_eq!(m.delivery(), expected);
     m.ack().await.unwrap();
-    assert_eq!(survivor.pending().await.unwrap(), 0);
+    assert_eq!(c.pending().await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -296,12 +302,8 @@ async fn failing_n_times_dead_letters_with_the_last_error_and_the_replay_is_proc
     );
     assert_eq!(dead.replay(dead_letter_id).await.unwrap(), None);
 
-    let m = next_within(&mut c, Duration::from_secs(5)).await;
-    assert_eq!(m.id(), replayed);
-    assert_eq!(m.attempt(), 1, "a replay starts its attempts again");
-    assert_eq!(m.delivery(), &delivery(42));
-    m.ack().await.unwrap();
-    assert_eq!(c.pending().await.unwrap(), 0);
+    // A replay starts its attempts again.
+    finish(&mut c, replayed, 1, &delivery(42)).await;
 }
 
 #[tokio::test]

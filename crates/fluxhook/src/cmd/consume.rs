@@ -15,11 +15,8 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use super::stream_url::{self, StreamUrl};
-
-/// Exit status when the queue failed: Redis unreachable at the start, or
-/// refusing a command.
-const EXIT_QUEUE: u8 = 1;
+use super::queue_failure::{Failure, queue_failed, report};
+use super::stream_url::StreamArgs;
 
 /// How much of a failing command's stderr is kept for its error.
 const STDERR_TAIL: usize = 1024;
@@ -52,14 +49,8 @@ is down during a run, the consumer waits and retries); 2 on a usage error.";
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
 pub(crate) struct ConsumeArgs {
-    #[arg(
-        value_name = "STREAM_URL",
-        help = stream_url::HELP,
-        env = "FLUXHOOK_QUEUE_URL",
-        hide_env_values = true,
-        value_parser = StreamUrl::parse
-    )]
-    url: StreamUrl,
+    #[command(flatten)]
+    stream: StreamArgs,
     /// The consumer group; created (at the stream's first entry) if missing.
     /// Every consumer of a group shares its work; each group gets every event.
     #[arg(long)]
@@ -89,9 +80,6 @@ pub(crate) struct ConsumeArgs {
     /// --visibility-timeout.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
     exec_timeout: Duration,
-    /// The dead-letter stream (default: STREAM:dead-letters).
-    #[arg(long, value_name = "STREAM")]
-    dead_letter_stream: Option<String>,
     /// Events read from Redis at a time.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     batch: u16,
@@ -128,29 +116,32 @@ pub(crate) fn run(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
-    let mut builder = StreamConsumer::builder(args.url.redis_url(), args.url.stream(), &args.group)
-        .max_attempts(args.max_attempts)
-        .visibility_timeout(args.visibility_timeout)
-        .retry_delay(args.retry_delay)
-        .claim_interval(
-            args.retry_delay
-                .clamp(Duration::from_millis(50), Duration::from_secs(1)),
-        )
-        .batch_size(usize::from(args.batch));
+    let mut builder = StreamConsumer::builder(
+        args.stream.url.redis_url(),
+        args.stream.url.stream(),
+        &args.group,
+    )
+    .max_attempts(args.max_attempts)
+    .visibility_timeout(args.visibility_timeout)
+    .retry_delay(args.retry_delay)
+    .claim_interval(
+        args.retry_delay
+            .clamp(Duration::from_millis(50), Duration::from_secs(1)),
+    )
+    .batch_size(usize::from(args.batch));
     if let Some(name) = &args.consumer {
         builder = builder.consumer(name);
     }
-    if let Some(dead) = &args.dead_letter_stream {
+    if let Some(dead) = &args.stream.dead_letter_stream {
         builder = builder.dead_letter_stream(dead);
     }
     let mut consumer = match builder.connect().await {
         Ok(c) => c,
-        Err(e @ QueueError::Config(_)) => return Err(e.into()),
-        Err(e) => return queue_failed(&e, &args.url),
+        Err(e) => return Failure::from(e).exit(&args.stream.url),
     };
     eprintln!(
         "consuming {} as {} in group {}",
-        args.url,
+        args.stream.url,
         consumer.consumer(),
         consumer.group()
     );
@@ -180,11 +171,8 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
                 };
                 match handled {
                     Ok(()) => {}
-                    Err(HandleError::Queue(e)) if e.is_unavailable() => {
-                        warn_outage(&mut outage, &e);
-                    }
-                    Err(HandleError::Queue(e)) => return queue_failed(&e, &args.url),
-                    Err(HandleError::Output(e)) => return Err(e),
+                    Err(Failure::Queue(e)) if e.is_unavailable() => warn_outage(&mut outage, &e),
+                    Err(failure) => return failure.exit(&args.stream.url),
                 }
             }
             Ok(None) => {
@@ -196,12 +184,12 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
                         Ok(0) => break,
                         Ok(_) => {}
                         Err(e) if e.is_unavailable() => warn_outage(&mut outage, &e),
-                        Err(e) => return queue_failed(&e, &args.url),
+                        Err(e) => return Ok(queue_failed(&e, &args.stream.url)),
                     }
                 }
             }
             Err(e) if e.is_unavailable() => warn_outage(&mut outage, &e),
-            Err(e) => return queue_failed(&e, &args.url),
+            Err(e) => return Ok(queue_failed(&e, &args.stream.url)),
         }
     }
     if let Err(e) = consumer.close().await {
@@ -215,37 +203,6 @@ fn warn_outage(reported: &mut bool, e: &QueueError) {
     if !*reported {
         eprintln!("warning: {}; retrying until Redis is back", report(e));
         *reported = true;
-    }
-}
-
-/// An error's message and its sources, on one line.
-pub(crate) fn report(e: &QueueError) -> String {
-    let mut report = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        report.push_str(": ");
-        report.push_str(&s.to_string());
-        source = s.source();
-    }
-    report
-}
-
-fn queue_failed(e: &QueueError, url: &StreamUrl) -> anyhow::Result<ExitCode> {
-    eprintln!("error: {url}: {}", report(e));
-    Ok(ExitCode::from(EXIT_QUEUE))
-}
-
-/// Why handling one event stopped short.
-enum HandleError {
-    /// Redis did not take the acknowledgement, failure or release.
-    Queue(QueueError),
-    /// The event could not be printed (stdout closed): it was handed back.
-    Output(anyhow::Error),
-}
-
-impl From<QueueError> for HandleError {
-    fn from(e: QueueError) -> Self {
-        Self::Queue(e)
     }
 }
 
@@ -264,11 +221,11 @@ struct EventLine<'a> {
     event: &'a Event,
 }
 
-async fn print_and_ack(message: Message, json: bool) -> Result<(), HandleError> {
+async fn print_and_ack(message: Message, json: bool) -> Result<(), Failure> {
     if let Err(e) = print_event(&message, json) {
         // stdout is gone (a closed pipe): give the event back, stop.
         message.release().await?;
-        return Err(HandleError::Output(e.context("cannot print the event")));
+        return Err(Failure::Output(e.context("cannot print the event")));
     }
     Ok(message.ack().await?)
 }
@@ -339,7 +296,7 @@ async fn run_command(
     message: Message,
     args: &ConsumeArgs,
     abort: &mut watch::Receiver<bool>,
-) -> Result<(), HandleError> {
+) -> Result<(), Failure> {
     let id = message.id();
     match exec(command, &message, args, abort).await {
         Outcome::Succeeded => Ok(message.ack().await?),
@@ -390,7 +347,7 @@ async fn exec(
             if message.is_duplicate() { "1" } else { "0" },
         )
         .env("FLUXHOOK_EVENT", message.event().name())
-        .env("FLUXHOOK_STREAM", args.url.stream())
+        .env("FLUXHOOK_STREAM", args.stream.url.stream())
         .env("FLUXHOOK_GROUP", &args.group);
     match d.event_key() {
         Some(key) => cmd.env("FLUXHOOK_EVENT_KEY", key),

@@ -10,11 +10,9 @@ use fluxbase_webhooks::Event;
 use fluxbase_webhooks::queue::{DeadLetter, DeadLetters, EntryId, QueueError};
 use serde::Serialize;
 
-use super::consume::{report, rfc3339};
-use super::stream_url::{self, StreamUrl};
-
-/// Exit status when an id was not found, or Redis failed.
-const EXIT_FAILED: u8 = 1;
+use super::consume::rfc3339;
+use super::queue_failure::{EXIT_QUEUE, Failure};
+use super::stream_url::StreamArgs;
 
 const AFTER_HELP: &str = "\
 Exit status: 0 on success; 1 when Redis cannot be reached or refuses a command, or when \
@@ -39,26 +37,10 @@ enum DeadLettersCommand {
     Remove(RemoveArgs),
 }
 
-/// The dead-letter stream of a stream.
-#[derive(Debug, Args)]
-struct Target {
-    #[arg(
-        value_name = "STREAM_URL",
-        help = stream_url::HELP,
-        env = "FLUXHOOK_QUEUE_URL",
-        hide_env_values = true,
-        value_parser = StreamUrl::parse
-    )]
-    url: StreamUrl,
-    /// The dead-letter stream (default: STREAM:dead-letters).
-    #[arg(long, value_name = "STREAM")]
-    dead_letter_stream: Option<String>,
-}
-
 #[derive(Debug, Args)]
 struct ListArgs {
     #[command(flatten)]
-    target: Target,
+    target: StreamArgs,
     /// At most this many.
     #[arg(long, default_value_t = 100)]
     limit: usize,
@@ -73,7 +55,7 @@ struct ListArgs {
 #[derive(Debug, Args)]
 struct ReplayArgs {
     #[command(flatten)]
-    target: Target,
+    target: StreamArgs,
     /// Dead-letter ids (as `list` shows them).
     #[arg(
         value_name = "ID",
@@ -96,7 +78,7 @@ struct ReplayArgs {
 #[derive(Debug, Args)]
 struct RemoveArgs {
     #[command(flatten)]
-    target: Target,
+    target: StreamArgs,
     /// Dead-letter ids (as `list` shows them).
     #[arg(value_name = "ID", required = true)]
     ids: Vec<EntryId>,
@@ -115,23 +97,18 @@ pub(crate) fn run(args: DeadLettersArgs) -> anyhow::Result<ExitCode> {
         };
         let dead = match connect(target, max_len).await {
             Ok(dead) => dead,
-            Err(e @ QueueError::Config(_)) => return Err(e.into()),
-            Err(e) => return failed(&e, &target.url),
+            Err(e) => return Failure::from(e).exit(&target.url),
         };
         let outcome = match &args.command {
             DeadLettersCommand::List(a) => list(&dead, a).await,
             DeadLettersCommand::Replay(a) => replay(&dead, a).await,
             DeadLettersCommand::Remove(a) => remove(&dead, a).await,
         };
-        match outcome {
-            Ok(code) => Ok(code),
-            Err(Failure::Queue(e)) => failed(&e, &target.url),
-            Err(Failure::Output(e)) => Err(e),
-        }
+        outcome.or_else(|failure| failure.exit(&target.url))
     })
 }
 
-async fn connect(target: &Target, max_len: Option<usize>) -> Result<DeadLetters, QueueError> {
+async fn connect(target: &StreamArgs, max_len: Option<usize>) -> Result<DeadLetters, QueueError> {
     let mut builder = DeadLetters::builder(target.url.redis_url(), target.url.stream());
     if let Some(name) = &target.dead_letter_stream {
         builder = builder.dead_letter_stream(name);
@@ -140,28 +117,6 @@ async fn connect(target: &Target, max_len: Option<usize>) -> Result<DeadLetters,
         builder = builder.max_len(max_len);
     }
     builder.connect().await
-}
-
-fn failed(e: &QueueError, url: &StreamUrl) -> anyhow::Result<ExitCode> {
-    eprintln!("error: {url}: {}", report(e));
-    Ok(ExitCode::from(EXIT_FAILED))
-}
-
-enum Failure {
-    Queue(QueueError),
-    Output(anyhow::Error),
-}
-
-impl From<QueueError> for Failure {
-    fn from(e: QueueError) -> Self {
-        Self::Queue(e)
-    }
-}
-
-impl From<serde_json::Error> for Failure {
-    fn from(e: serde_json::Error) -> Self {
-        Self::Output(e.into())
-    }
 }
 
 /// The `--json` line of a dead letter.
@@ -287,7 +242,7 @@ async fn remove(dead: &DeadLetters, args: &RemoveArgs) -> Result<ExitCode, Failu
 
 fn exit(missing: bool) -> ExitCode {
     if missing {
-        ExitCode::from(EXIT_FAILED)
+        ExitCode::from(EXIT_QUEUE)
     } else {
         ExitCode::SUCCESS
     }

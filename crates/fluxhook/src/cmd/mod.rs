@@ -13,6 +13,7 @@ pub(crate) mod demo;
 pub(crate) mod emulator;
 pub(crate) mod listen;
 pub(crate) mod manage;
+mod queue_failure;
 mod send;
 mod stream_url;
 

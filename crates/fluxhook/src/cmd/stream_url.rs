@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use clap::Args;
 use percent_encoding::percent_decode_str;
 use url::Url;
 
@@ -11,6 +12,22 @@ pub(crate) const HELP: &str = "The stream, as redis://[USER[:PASSWORD]@]HOST[:PO
     (percent-decoded, so `%2F` is a `/`; `:` may appear as is), \
     e.g. redis://127.0.0.1/fluxhook:deliveries. \
     Put a password in the environment variable rather than on the command line.";
+
+/// The stream a queue command works on, and its dead-letter stream.
+#[derive(Debug, Args)]
+pub(crate) struct StreamArgs {
+    #[arg(
+        value_name = "STREAM_URL",
+        help = HELP,
+        env = "FLUXHOOK_QUEUE_URL",
+        hide_env_values = true,
+        value_parser = StreamUrl::parse
+    )]
+    pub(crate) url: StreamUrl,
+    /// The dead-letter stream (default: STREAM:dead-letters).
+    #[arg(long, value_name = "STREAM")]
+    pub(crate) dead_letter_stream: Option<String>,
+}
 
 /// A Redis Stream named by a URL: `redis://[user[:password]@]host[:port]/STREAM[?db=N]`.
 #[derive(Clone, PartialEq, Eq)]

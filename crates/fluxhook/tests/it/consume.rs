@@ -47,6 +47,13 @@ fn stream_url(redis: &RedisServer) -> String {
     format!("redis://{}/{STREAM}", redis.addr())
 }
 
+/// `fluxhook consume URL --group workers --exec SCRIPT` and `more`.
+fn exec_args<'a>(url: &'a str, script: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["consume", url, "--group", "workers", "--exec", script];
+    args.extend_from_slice(more);
+    args
+}
+
 /// `fluxhook args…` as a child process, with no queue URL inherited.
 fn fluxhook(args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxhook"));
@@ -152,19 +159,11 @@ cat > body"#,
         dir = dir.display()
     );
     let url = stream_url(&redis);
-    let out = run(&[
-        "consume",
+    let out = run(&exec_args(
         &url,
-        "--group",
-        "workers",
-        "--exec",
         &script,
-        "--max-attempts",
-        "3",
-        "--retry-delay",
-        "0.1",
-        "--drain",
-    ])
+        &["--max-attempts", "3", "--retry-delay", "0.1", "--drain"],
+    ))
     .await;
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -201,19 +200,11 @@ async fn a_command_that_always_fails_is_dead_lettered_then_replayed_and_processe
     let redis = RedisServer::start();
     let id = append(&redis, 9, false).await;
     let url = stream_url(&redis);
-    let out = run(&[
-        "consume",
+    let out = run(&exec_args(
         &url,
-        "--group",
-        "workers",
-        "--exec",
         "cat > /dev/null; echo 'no database' >&2; exit 7",
-        "--max-attempts",
-        "2",
-        "--retry-delay",
-        "0.1",
-        "--drain",
-    ])
+        &["--max-attempts", "2", "--retry-delay", "0.1", "--drain"],
+    ))
     .await;
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -261,10 +252,7 @@ async fn a_command_that_always_fails_is_dead_lettered_then_replayed_and_processe
 
     let (_guard, dir) = scratch();
     let script = format!("cat > '{}'", dir.join("body").display());
-    let out = run(&[
-        "consume", &url, "--group", "workers", "--exec", &script, "--drain",
-    ])
-    .await;
+    let out = run(&exec_args(&url, &script, &["--drain"])).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(dir.join("body")).unwrap(), body(9));
     let out = run(&["dead-letters", "list", &url, "--json"]).await;
@@ -344,9 +332,7 @@ async fn ctrl_c_lets_the_running_command_finish_and_acknowledges_it() {
         dir.display()
     );
     let url = stream_url(&redis);
-    let child = fluxhook(&["consume", &url, "--group", "workers", "--exec", &script])
-        .spawn()
-        .unwrap();
+    let child = fluxhook(&exec_args(&url, &script, &[])).spawn().unwrap();
     let pid = child.id().unwrap();
     wait_for_file(&started).await;
     let sent = std::process::Command::new("kill")
@@ -429,19 +415,11 @@ async fn a_command_past_its_timeout_is_killed_with_what_it_started_and_the_attem
     let script = format!("sleep 30 & echo $! > '{}'; wait", pid_file.display());
     let url = stream_url(&redis);
     // Not waiting for output: a surviving child would hold the pipes open.
-    let status = fluxhook(&[
-        "consume",
+    let status = fluxhook(&exec_args(
         &url,
-        "--group",
-        "workers",
-        "--exec",
         &script,
-        "--exec-timeout",
-        "0.5",
-        "--max-attempts",
-        "1",
-        "--drain",
-    ])
+        &["--exec-timeout", "0.5", "--max-attempts", "1", "--drain"],
+    ))
     .stdout(Stdio::null())
     .stderr(Stdio::null())
     .status();

@@ -55,7 +55,7 @@ pub(crate) struct ConsumeArgs {
     /// Every consumer of a group shares its work; each group gets every event.
     #[arg(long)]
     group: String,
-    /// This consumer's name in the group (default: <host>-<pid>-<random>).
+    /// This consumer's name in the group (default: HOST-PID-RANDOM, unique per run).
     /// Two running consumers must not share one.
     #[arg(long)]
     consumer: Option<String>,

@@ -11,6 +11,7 @@
 //! | `actix` | [`Receiver`], the `actix` extractors and the `actix::Verify` middleware for actix-web 4 |
 //! | `redis` | `dedupe::RedisStore`: replay and duplicate detection shared by a fleet of receivers |
 //! | `client` | `client::Client`: the Fluxbase management API (sign-in, webhooks, client keys, invitations) |
+//! | `queue` | `queue`: a durable handoff of verified deliveries to a Redis Stream, consumer groups that reclaim crashed work and dead-letter after N failures |
 //!
 //! Every integration runs a delivery through one [`Receiver`]: the same
 //! limits, budget, timeouts, replay checks, `application/problem+json`
@@ -25,6 +26,9 @@ mod error;
 mod event;
 mod payload;
 mod problem;
+#[cfg(feature = "queue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
+pub mod queue;
 mod secret;
 mod sign;
 mod signature;

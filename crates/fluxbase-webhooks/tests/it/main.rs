@@ -26,3 +26,6 @@ mod support;
 
 #[cfg(feature = "redis")]
 mod redis;
+
+#[cfg(feature = "queue")]
+mod queue;

@@ -105,7 +105,7 @@ tests() {
   step "fluxbase-webhooks integration tests, each feature alone"
   # The tests are gated by feature; each set must build and pass on its own.
   cargo test -p fluxbase-webhooks --no-default-features --test it
-  for feature in tower axum actix redis client; do
+  for feature in tower axum actix redis client queue; do
     echo "--- --features $feature"
     cargo test -p fluxbase-webhooks --no-default-features --features "$feature" --test it
   done
@@ -118,7 +118,7 @@ features() {
   else
     note "cargo-hack did not install; checking each feature with a loop instead"
     cargo check -p fluxbase-webhooks
-    for feature in tower axum actix redis client; do
+    for feature in tower server axum actix redis client queue; do
       cargo check -p fluxbase-webhooks --no-default-features --features "$feature"
     done
   fi

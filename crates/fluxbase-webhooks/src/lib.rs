@@ -25,6 +25,9 @@ mod error;
 mod event;
 mod payload;
 mod problem;
+#[cfg(feature = "queue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
+pub mod queue;
 mod secret;
 mod sign;
 mod signature;

@@ -1,14 +1,15 @@
 //! Child processes the harness starts and measures: the `serve` server under
-//! test and, for the Redis soak, a `redis-server`. Both bind loopback only
-//! and are killed (by their own pid) when dropped.
+//! test (and, for the Redis soak, a `redis-server` through the workspace's
+//! launcher, `fluxhook_testkit::RedisServer`). Both bind loopback only and
+//! are killed (by their own pid) when dropped.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
@@ -309,77 +310,6 @@ fn read_address(stdout: impl Read + Send + 'static) -> anyhow::Result<SocketAddr
         bail!("the server listens on {addr}, not on loopback");
     }
     Ok(addr)
-}
-
-/// A `redis-server` child on a free loopback port, without persistence.
-pub(crate) struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    /// Starts one.
-    ///
-    /// # Errors
-    ///
-    /// When `redis-server` is not installed or does not come up.
-    pub(crate) fn start() -> anyhow::Result<Self> {
-        for _ in 0..5 {
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .and_then(|l| l.local_addr())
-                .context("no free loopback port")?
-                .port();
-            let child = Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| {
-                    anyhow!(
-                        "cannot start redis-server ({e}): install it (apt-get install redis-server) or pass --redis-url"
-                    )
-                })?;
-            let mut server = Self {
-                child,
-                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    break; // Lost the port to someone else: try another.
-                }
-                if TcpStream::connect(server.addr).is_ok() {
-                    return Ok(server);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            server.stop();
-        }
-        bail!("redis-server did not start on a free loopback port")
-    }
-
-    /// Its URL.
-    pub(crate) fn url(&self) -> String {
-        format!("redis://{}/", self.addr)
-    }
-
-    /// Its process id.
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
+use fluxhook_testkit::RedisServer;
 use http::{Request, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -20,7 +21,7 @@ use tokio::time::Instant;
 use crate::cli::{DuplicatesArg, SoakArgs, Store, client_secret};
 use crate::client::{self, Answer, Limits, Post, ReqBody, Script};
 use crate::payload::{Sign, row_body, unix_now};
-use crate::process::{LogTally, Mem, RedisServer, ServeCommand, Server, ensure_loopback_url};
+use crate::process::{LogTally, Mem, ServeCommand, Server, ensure_loopback_url};
 use crate::report::{self, RunContext};
 use crate::serve::Stats;
 
@@ -510,7 +511,9 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
         let url = match &args.redis_url {
             Some(url) => url.clone(),
             None => {
-                let server = RedisServer::start()?;
+                let server = RedisServer::try_start().map_err(|e| {
+                    anyhow!("{e}: install it (apt-get install redis-server) or pass --redis-url")
+                })?;
                 let url = server.url();
                 redis = Some(server);
                 url
@@ -539,7 +542,7 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
 
     // RSS sampler: the server (and our own Redis) every few seconds.
     let server_pid = server.pid();
-    let redis_pid = redis.as_ref().map(RedisServer::pid);
+    let redis_pid = redis.as_ref().and_then(RedisServer::pid);
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let every = Duration::from_secs_f64(args.sample_every);
     let sampler = tokio::spawn(async move {

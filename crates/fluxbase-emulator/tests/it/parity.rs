@@ -52,7 +52,7 @@ fn warning_codes(emu: &RunningEmulator, webhook: &str) -> Vec<WarningCode> {
 #[tokio::test]
 async fn subscriptions_fire_only_where_the_server_delivers() {
     let emu = emulator(Flavor::Server).await;
-    let receiver = Receiver::start(Verifier::new("k")).await;
+    let receiver = Receiver::start(Verifier::new("k").unwrap()).await;
     let products = || row("INSERT", "public", "products", json!({"id": 1}));
     let fired = |e: Event| emu.trigger(e).unwrap();
 
@@ -287,7 +287,7 @@ async fn url_policy_per_server_mode(flavor: Flavor) {
 async fn documented_events_in_each_flavor() {
     for flavor in Flavor::ALL {
         let emu = emulator(flavor).await;
-        let mut receiver = Receiver::start(Verifier::new("k")).await;
+        let mut receiver = Receiver::start(Verifier::new("k").unwrap()).await;
         let events = match flavor {
             Flavor::Server => json!([{"table": "users", "operations": ["*"]}]),
             _ => json!(["user.created", "auth.login"]),
@@ -621,7 +621,7 @@ async fn messages_and_statuses() {
 #[tokio::test]
 async fn sample_rows_carry_postgres_timestamps() {
     let emu = emulator(Flavor::Server).await;
-    let mut receiver = Receiver::start(Verifier::new("k")).await;
+    let mut receiver = Receiver::start(Verifier::new("k").unwrap()).await;
     raw_webhook(
         &emu,
         hook(
@@ -748,7 +748,7 @@ both_flavors!(test_deliveries_as_the_server_reports_them);
 async fn test_deliveries_as_the_server_reports_them(flavor: Flavor) {
     let emu = emulator(flavor).await;
     let client = user_client(&emu).await;
-    let receiver = Receiver::start(Verifier::new("k")).await;
+    let receiver = Receiver::start(Verifier::new("k").unwrap()).await;
     let id = raw_webhook(&emu, hook(flavor, &receiver.url, json!([]))).await;
     let result = client.webhooks().test(&id).await.unwrap();
     assert!(result.success);

@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 
-use super::{Client, Error, Warning, WebhookSettings, de, serialize_secret};
+use super::{Client, ClientError, Warning, WebhookSettings, de, serialize_secret};
 use crate::event::DOCUMENTED_EVENTS;
 use crate::secret::Secret;
 use crate::timestamp::Timestamp;
@@ -87,9 +87,9 @@ impl EventFilter {
 
 /// `TABLE`, `TABLE:OP[,OP...]`, or a documented event name (`user.created`).
 impl std::str::FromStr for EventFilter {
-    type Err = Error;
+    type Err = ClientError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ClientError> {
         let s = s.trim();
         if DOCUMENTED_EVENTS.contains(&s) {
             return Ok(Self::Named(s.to_owned()));
@@ -105,7 +105,7 @@ impl std::str::FromStr for EventFilter {
             .map(str::to_owned)
             .collect();
         if table.is_empty() || operations.is_empty() {
-            return Err(Error::input(format!(
+            return Err(ClientError::input(format!(
                 "`{s}` is not an event filter: use TABLE, TABLE:OP[,OP] or a documented event name"
             )));
         }
@@ -668,7 +668,7 @@ impl UpdateWebhook {
     /// # Errors
     ///
     /// As [`Webhooks::update`]: the secret after the update is unknown.
-    pub fn warnings(&self, current: &Webhook) -> Result<Vec<Warning>, Error> {
+    pub fn warnings(&self, current: &Webhook) -> Result<Vec<Warning>, ClientError> {
         let body = self.clone().merge(current)?;
         Ok(body
             .settings(WebhookSettings::update(&body.url).was_enabled(current.enabled))
@@ -676,13 +676,13 @@ impl UpdateWebhook {
     }
 
     /// The whole webhook after applying these changes to `current`.
-    fn merge(self, current: &Webhook) -> Result<WebhookBody, Error> {
+    fn merge(self, current: &Webhook) -> Result<WebhookBody, ClientError> {
         let secret = match self.secret {
             Some(change) => change,
             None if current.secret.is_some() => current.secret.clone(),
             None if current.is_documented_shape() => None,
             None => {
-                return Err(Error::input(
+                return Err(ClientError::input(
                     "the server replaces the whole webhook on update and never returns its \
                      secret, so say what the secret becomes: set it again, or remove it",
                 ));
@@ -863,7 +863,7 @@ impl<'a> Webhooks<'a> {
     ///
     /// The returned webhook's [`Webhook::warnings`] are
     /// [`CreateWebhook::warnings`].
-    pub async fn create(&self, webhook: CreateWebhook) -> Result<Webhook, Error> {
+    pub async fn create(&self, webhook: CreateWebhook) -> Result<Webhook, ClientError> {
         let warnings = webhook.warnings();
         let url = self.client.endpoint(&["webhooks"]);
         let answer = self
@@ -881,7 +881,7 @@ impl<'a> Webhooks<'a> {
     /// # Errors
     ///
     /// An error status, or an answer that is not a list.
-    pub async fn list(&self) -> Result<Vec<Webhook>, Error> {
+    pub async fn list(&self) -> Result<Vec<Webhook>, ClientError> {
         let answer = self
             .client
             .send(Method::GET, self.client.endpoint(&["webhooks"]), None)
@@ -894,7 +894,7 @@ impl<'a> Webhooks<'a> {
     /// # Errors
     ///
     /// 404 `Webhook not found`, 400 `Invalid webhook ID`.
-    pub async fn get(&self, id: &str) -> Result<Webhook, Error> {
+    pub async fn get(&self, id: &str) -> Result<Webhook, ClientError> {
         let url = self.client.endpoint(&["webhooks", id]);
         self.client
             .send(Method::GET, url, None)
@@ -919,7 +919,7 @@ impl<'a> Webhooks<'a> {
     ///
     /// The returned webhook's [`Webhook::warnings`] are
     /// [`UpdateWebhook::warnings`] of `changes`.
-    pub async fn update(&self, id: &str, changes: UpdateWebhook) -> Result<Webhook, Error> {
+    pub async fn update(&self, id: &str, changes: UpdateWebhook) -> Result<Webhook, ClientError> {
         let current = self.get(id).await?;
         self.update_from(&current, changes).await
     }
@@ -935,7 +935,7 @@ impl<'a> Webhooks<'a> {
         &self,
         current: &Webhook,
         changes: UpdateWebhook,
-    ) -> Result<Webhook, Error> {
+    ) -> Result<Webhook, ClientError> {
         let body = changes.merge(current)?;
         let warnings = body
             .settings(WebhookSettings::update(&body.url).was_enabled(current.enabled))
@@ -955,7 +955,7 @@ impl<'a> Webhooks<'a> {
     /// # Errors
     ///
     /// Unknown id: 500 `webhook not found` from the server, 404 elsewhere.
-    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+    pub async fn delete(&self, id: &str) -> Result<(), ClientError> {
         let url = self.client.endpoint(&["webhooks", id]);
         self.client.send(Method::DELETE, url, None).await?;
         Ok(())
@@ -969,7 +969,7 @@ impl<'a> Webhooks<'a> {
     ///
     /// 404 `Webhook not found`, transport errors, and error statuses other
     /// than the server's 500 for a failed test.
-    pub async fn test(&self, id: &str) -> Result<TestResult, Error> {
+    pub async fn test(&self, id: &str) -> Result<TestResult, ClientError> {
         let url = self.client.endpoint(&["webhooks", id, "test"]);
         let answer = match self.client.send(Method::POST, url, None).await {
             Ok(answer) => answer,
@@ -996,7 +996,11 @@ impl<'a> Webhooks<'a> {
     /// # Errors
     ///
     /// An error status, or an answer that is not a list.
-    pub async fn deliveries(&self, id: &str, limit: Option<u32>) -> Result<Vec<Delivery>, Error> {
+    pub async fn deliveries(
+        &self,
+        id: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<Delivery>, ClientError> {
         let mut url = self.client.endpoint(&["webhooks", id, "deliveries"]);
         if let Some(limit) = limit {
             url.query_pairs_mut()
@@ -1015,7 +1019,7 @@ impl<'a> Webhooks<'a> {
         &self,
         id: &str,
         limit: Option<u32>,
-    ) -> Result<Vec<Delivery>, Error> {
+    ) -> Result<Vec<Delivery>, ClientError> {
         self.deliveries(id, limit).await
     }
 
@@ -1037,7 +1041,7 @@ impl<'a> Webhooks<'a> {
         url: &str,
         events: impl IntoIterator<Item = EventFilter>,
         secret: impl Into<Secret>,
-    ) -> Result<Registration, Error> {
+    ) -> Result<Registration, ClientError> {
         let events: Vec<EventFilter> = events.into_iter().collect();
         let secret = secret.into();
         let existing = self

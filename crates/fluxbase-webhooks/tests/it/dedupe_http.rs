@@ -307,8 +307,8 @@ async fn store_outage_fails_closed_or_open_by_policy() {
 #[cfg(feature = "redis")]
 mod fleet {
     use super::*;
-    use crate::redis::RedisServer;
     use fluxbase_webhooks::dedupe::RedisStore;
+    use fluxhook_testkit::RedisServer;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_receivers_sharing_redis_see_one_delivery() {

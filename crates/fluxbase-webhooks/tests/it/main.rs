@@ -30,3 +30,6 @@ mod support;
 
 #[cfg(feature = "redis")]
 mod redis;
+
+#[cfg(feature = "queue")]
+mod queue;

@@ -177,6 +177,11 @@ package() {
   # dependent's package against that package (a local registry under
   # target/package), so all three are packaged and verified as crates.io
   # would build them. Nothing is uploaded.
+  # cargo unpacks those packages under $CARGO_HOME/registry/src/-<hash>/ and
+  # reuses an unpacked copy of the same version on the next run: ours are
+  # removed first, or the emulator and the CLI would be built against the
+  # library as it was at an earlier run.
+  rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/{fluxbase-webhooks,fluxbase-emulator,fluxhook}-[0-9]*
   cargo publish --dry-run --allow-dirty -p fluxbase-webhooks -p fluxbase-emulator -p fluxhook
 }
 

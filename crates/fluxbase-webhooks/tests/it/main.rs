@@ -19,6 +19,8 @@ mod cases;
 mod dedupe_http;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod frameworks;
+#[cfg(all(feature = "axum", feature = "actix", feature = "queue"))]
+mod handoff;
 #[cfg(all(feature = "axum", feature = "actix"))]
 mod limits;
 #[cfg(all(feature = "axum", feature = "actix"))]

@@ -85,6 +85,9 @@ use crate::receive::{Accepted, BodyError, BodySource, IntoReceiver, RequestHead,
 use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified};
 
 pub use crate::extract::{FluxbaseEvent, FluxbaseJson, VerifiedBody};
+#[cfg(feature = "queue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
+pub use crate::queue::handoff::actix_handler::handoff;
 pub use crate::receive::{Receiver, Rejection};
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -169,7 +172,7 @@ async fn collect_received(mut payload: Payload, verified: &Verified) -> Result<B
     Ok(body.freeze())
 }
 
-fn response(rejection: Rejection) -> HttpResponse {
+pub(crate) fn response(rejection: Rejection) -> HttpResponse {
     let status = StatusCode::from_u16(rejection.status_or_500())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
@@ -182,7 +185,7 @@ fn response(rejection: Rejection) -> HttpResponse {
 }
 
 /// An actix-web header map as the flow reads it.
-struct ActixHead<'a>(&'a HeaderMap);
+pub(crate) struct ActixHead<'a>(pub(crate) &'a HeaderMap);
 
 impl RequestHead for ActixHead<'_> {
     fn signatures(&self) -> impl Iterator<Item = &[u8]> {
@@ -209,7 +212,7 @@ impl RequestHead for ActixHead<'_> {
 }
 
 /// An actix-web payload as the flow reads it.
-struct ActixBody(Payload);
+pub(crate) struct ActixBody(pub(crate) Payload);
 
 impl BodySource for ActixBody {
     fn poll_chunk(

@@ -261,7 +261,6 @@ mod tests {
         assert!(unix_now() > 1_767_225_600);
     }
 
-
     fn ping(addr: SocketAddr) -> bool {
         use std::io::{Read, Write};
         let Ok(mut s) = TcpStream::connect(addr) else {

@@ -68,6 +68,18 @@ impl StoreError {
         }
     }
 
+    /// A store error with its own message, caused by `source`.
+    #[cfg_attr(not(all(feature = "queue", feature = "receive")), allow(dead_code))]
+    pub(crate) fn with_source(
+        message: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
     /// A store error with only a message.
     pub fn msg(message: impl Into<String>) -> Self {
         Self {

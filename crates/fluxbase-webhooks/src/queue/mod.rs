@@ -127,12 +127,17 @@ mod consumer;
 mod dead_letter;
 mod delivery;
 mod error;
+#[cfg(feature = "receive")]
+pub(crate) mod handoff;
 mod writer;
 
 pub use self::consumer::{Failed, Message, StopHandle, StreamConsumer, StreamConsumerBuilder};
 pub use self::dead_letter::{DeadLetter, DeadLetters, DeadLettersBuilder};
 pub use self::delivery::{DecodeError, QueuedDelivery, QueuedDeliveryBuilder};
 pub use self::error::QueueError;
+#[cfg(feature = "receive")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
+pub use self::handoff::Handoff;
 pub use self::writer::{StreamWriter, StreamWriterBuilder};
 
 /// The stream a [`StreamWriter`] appends to unless told otherwise.

@@ -74,7 +74,7 @@ macro_rules! row {
 
 /// Every label pair, built once: outcome rows (in [`Outcome::index`]
 /// order), scheme columns.
-static LABELS: [[[Label; 2]; 4]; 17] = [
+static LABELS: [[[Label; 2]; 4]; 18] = [
     row!("verified"),
     row!("duplicate_acknowledged"),
     row!("missing_signature"),
@@ -88,6 +88,7 @@ static LABELS: [[[Label; 2]; 4]; 17] = [
     row!("invalid_payload"),
     row!("payload_mismatch"),
     row!("store_unavailable"),
+    row!("queue_unavailable"),
     row!("over_capacity"),
     row!("body_timeout"),
     row!("body_incomplete"),

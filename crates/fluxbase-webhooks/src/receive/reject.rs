@@ -263,6 +263,7 @@ mod tests {
             (Error::InvalidPayload(parse()), 400),
             (Error::PayloadMismatch(parse()), 422),
             (Error::StoreUnavailable(StoreError::msg("down")), 503),
+            (Error::QueueUnavailable(StoreError::msg("down")), 503),
             (Error::OverCapacity, 503),
             (Error::BodyTimeout { after_secs: 30 }, 408),
             (Error::BodyIncomplete, 400),

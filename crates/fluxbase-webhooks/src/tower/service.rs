@@ -135,7 +135,7 @@ pin_project! {
 }
 
 impl<T> ResponseFuture<T> {
-    fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
+    pub(crate) fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
         Self {
             inner: Box::pin(future),
         }

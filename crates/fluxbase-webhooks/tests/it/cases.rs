@@ -254,6 +254,21 @@ fn padded_to(len: usize) -> Vec<u8> {
     body
 }
 
+/// An answer with its digit runs blanked when it reports a delivery's age.
+fn without_ages(body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    if !(text.contains("timestamp_too_old") || text.contains("timestamp_in_future")) {
+        return body.to_vec();
+    }
+    let mut out = Vec::with_capacity(body.len());
+    for b in body {
+        if !(b.is_ascii_digit() && out.last() == Some(&b'#')) {
+            out.push(if b.is_ascii_digit() { b'#' } else { *b });
+        }
+    }
+    out
+}
+
 /// The verdict a reply gives, checked for shape.
 fn verdict(reply: &Reply) -> Expect {
     if reply.status == 200 {
@@ -287,10 +302,12 @@ async fn every_integration_answers_every_case_the_same() {
             }
             answers.push((server.name, reply));
         }
-        // Byte for byte the same answer everywhere (content type and body).
+        // Byte for byte the same answer everywhere (content type and body),
+        // but for the age of a stale delivery, which is read off the clock
+        // when each server answers.
         let (first_name, first) = &answers[0];
         for (name, reply) in &answers[1..] {
-            if reply.body != first.body
+            if without_ages(&reply.body) != without_ages(&first.body)
                 || reply.header("content-type") != first.header("content-type")
             {
                 failures.push(format!(

@@ -23,6 +23,8 @@ mod cases;
 mod dedupe_http;
 #[cfg(any(feature = "tower", feature = "actix"))]
 mod frameworks;
+#[cfg(all(feature = "queue", any(feature = "tower", feature = "actix")))]
+mod handoff;
 #[cfg(any(feature = "tower", feature = "actix"))]
 mod limits;
 #[cfg(any(feature = "tower", feature = "actix"))]

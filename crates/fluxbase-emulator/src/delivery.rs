@@ -2,8 +2,9 @@
 //! with linear backoff, the delivery log.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use fluxbase_webhooks::client::{EventFilter, UrlCheck, Warning, WarningCode, check_url};
 use fluxbase_webhooks::{Event, Scheme, Signer, TestEvent, Timestamp};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use serde_json::{Value, json};
@@ -11,8 +12,16 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::redact::{SafeText, SafeUrl, mask_password};
 use crate::state::{DeliveryRecord, Shared, State, Subscription, WebhookRecord, now};
-use crate::{Flavor, TriggerError, Triggered, wire};
+use crate::{Flavor, ServerMode, TriggerError, Triggered, policy, triggers, warnings, wire};
+
+/// How long a rate-limited attempt waits, in backoff units (the server
+/// reschedules it 10 s later without counting it: `scheduleRetryWithoutIncrement`).
+const RATE_LIMITED_WAIT_UNITS: u32 = 10;
+
+/// The window of the per-URL rate limit (`endpointRateLimiter`).
+const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 /// The `User-Agent` of every delivery.
 pub(crate) const DELIVERY_USER_AGENT: &str = "Fluxbase-Webhooks/1.0";
@@ -37,7 +46,8 @@ pub struct Attempt {
     pub event: String,
     /// Which attempt, from 1.
     pub attempt: u32,
-    /// The backoff waited before this attempt (zero for the first).
+    /// What was waited before this attempt: the retry backoff, plus any
+    /// wait for the per-URL rate limit (zero for an unlimited first one).
     pub waited: Duration,
     /// What happened.
     pub outcome: AttemptOutcome,
@@ -100,14 +110,14 @@ pub(crate) enum Payload {
     Raw { name: String, value: Value },
 }
 
-/// What an event is matched on.
+/// What an event is matched on in the documented flavor.
 struct Route<'a> {
     /// `(table, operation)` for subscriptions of the server's form.
     row: Option<(&'a str, &'a str)>,
     /// Names for documented subscriptions.
     names: Vec<&'a str>,
-    /// Owner ids found in the row, for user-scoped webhooks.
-    owners: Vec<String>,
+    /// The row's owner, for user-scoped webhooks.
+    owner: Option<Uuid>,
 }
 
 fn raw_value(raw: Option<&fluxbase_webhooks::RawValue>) -> Option<Value> {
@@ -215,43 +225,102 @@ impl Payload {
     fn route(&self) -> Route<'_> {
         match self {
             Self::Row {
-                op, table, record, ..
-            } => {
-                let mut owners = Vec::new();
-                if let Some(Value::Object(r)) = record {
-                    let mut keys = vec!["user_id", "owner_id", "created_by"];
-                    if table == "users" {
-                        keys.push("id");
-                    }
-                    for k in keys {
-                        match r.get(k) {
-                            Some(Value::String(s)) => owners.push(s.clone()),
-                            Some(Value::Number(n)) => owners.push(n.to_string()),
-                            _ => {}
-                        }
-                    }
-                }
-                Route {
-                    row: Some((table, op)),
-                    names: documented_alias(table, op).into_iter().collect(),
-                    owners,
-                }
-            }
+                op,
+                table,
+                schema,
+                record,
+                ..
+            } => Route {
+                row: Some((table, op)),
+                names: documented_alias(table, op).into_iter().collect(),
+                owner: triggers::owner(record.as_ref(), schema, table),
+            },
             Self::Documented { name, data } => Route {
                 row: row_alias(name),
                 names: vec![name],
-                owners: data
+                owner: data
                     .get("user_id")
                     .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .into_iter()
-                    .collect(),
+                    .and_then(|id| Uuid::parse_str(id).ok()),
             },
             Self::Raw { name, .. } => Route {
                 row: None,
                 names: vec![name],
-                owners: Vec::new(),
+                owner: None,
             },
+        }
+    }
+
+    /// Rewrites RFC 3339 UTC strings of the records (`…Z`) as Postgres's
+    /// `to_jsonb` writes a `timestamptz` (`…+00:00`).
+    fn postgres_timestamps(&mut self) {
+        fn fix(v: &mut Value) {
+            match v {
+                Value::String(s) => {
+                    if let Some(head) = s.strip_suffix('Z')
+                        && OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                            .is_ok()
+                    {
+                        *s = format!("{head}+00:00");
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(fix),
+                Value::Object(map) => map.values_mut().for_each(fix),
+                _ => {}
+            }
+        }
+        if let Self::Row {
+            record, old_record, ..
+        } = self
+        {
+            record.iter_mut().chain(old_record.iter_mut()).for_each(fix);
+        }
+    }
+
+    /// The server flavor's form: the row events the server's trigger
+    /// sends. A documented user event becomes the row event on
+    /// `auth.users` it stands for (its `user_id` the row's `id`);
+    /// everything else is an event the server never sends, refused with
+    /// the reason.
+    fn for_server(self) -> Result<Self, Warning> {
+        let never = |name: &str, why: &str| {
+            Warning::new(
+                WarningCode::NeverSent,
+                format!("the server never sends `{name}`: {why}"),
+            )
+        };
+        match self {
+            Self::Row { ref op, .. } if ["INSERT", "UPDATE", "DELETE"].contains(&op.as_str()) => {
+                Ok(self)
+            }
+            Self::Row { op, .. } => Err(never(
+                &op,
+                "its triggers fire INSERT, UPDATE and DELETE only (TEST comes from the test endpoint)",
+            )),
+            Self::Documented { name, data } => match row_alias(&name) {
+                Some((table, op)) => {
+                    let mut record = match data {
+                        Value::Object(map) => map,
+                        _ => serde_json::Map::new(),
+                    };
+                    if let Some(id) = record.remove("user_id") {
+                        record.insert("id".to_owned(), id);
+                    }
+                    Ok(Self::Row {
+                        op: op.to_owned(),
+                        table: table.to_owned(),
+                        schema: "auth".to_owned(),
+                        record: Some(Value::Object(record)),
+                        old_record: None,
+                    })
+                }
+                None => Err(never(
+                    &name,
+                    "it has no named events; login, logout, password and email changes fire \
+                     nothing (CONTRACT.md §2.4)",
+                )),
+            },
+            Self::Raw { name, .. } => Err(never(&name, "it sends row events only")),
         }
     }
 
@@ -302,22 +371,50 @@ impl Payload {
 
 fn subscribed(w: &WebhookRecord, route: &Route<'_>) -> bool {
     w.events.iter().flatten().any(|s| match s {
-        Subscription::Rows { table, operations } => route.row.is_some_and(|(t, op)| {
-            (table == t || table == "*") && operations.iter().flatten().any(|o| o == op || o == "*")
-        }),
+        Subscription::Rows { .. } => route
+            .row
+            .is_some_and(|(table, op)| s.filter().matches_row(table, op)),
         Subscription::Named(name) => route.names.contains(&name.as_str()),
     })
 }
 
-fn visible(w: &WebhookRecord, route: &Route<'_>) -> bool {
-    let Some(creator) = w.created_by else {
-        return true;
-    };
-    if w.scope == "global" || route.owners.is_empty() {
-        return true;
-    }
-    let creator = creator.to_string();
-    route.owners.contains(&creator)
+/// Why a webhook whose subscription names this row event gets nothing from
+/// the server: a schema-qualified name never matches, and a bare name or
+/// `*` matches only a table that has a trigger.
+fn missed(
+    filters: &[EventFilter],
+    schema: &str,
+    table: &str,
+    op: &str,
+    has_trigger: bool,
+) -> Option<String> {
+    let qualified = format!("{schema}.{table}");
+    filters.iter().find_map(|f| {
+        let EventFilter::Table {
+            table: wanted,
+            operations,
+        } = f
+        else {
+            return None;
+        };
+        if !operations.iter().any(|o| o == op || o == "*") {
+            return None;
+        }
+        if *wanted == qualified {
+            Some(format!(
+                "its subscription `{wanted}` gets no {op} on {qualified}: the server compares \
+                 subscriptions with the bare table name `{table}`"
+            ))
+        } else if (wanted == table || wanted == "*") && !has_trigger {
+            Some(format!(
+                "its subscription `{wanted}` gets no {op} on {qualified}: no trigger is installed \
+                 on {qualified} (`{table}` installs one on auth.{table}, `*` none; a subscription \
+                 to `{qualified}` would install it)"
+            ))
+        } else {
+            None
+        }
+    })
 }
 
 /// A queued delivery.
@@ -326,34 +423,118 @@ pub(crate) struct Job {
     payload: Arc<Payload>,
 }
 
-/// Queues `event` for every enabled webhook it matches.
+/// Queues `event` for every enabled webhook it reaches.
 pub(crate) fn trigger(shared: &Arc<Shared>, event: Event) -> Result<Triggered, TriggerError> {
-    let payload = Arc::new(Payload::from_event(event)?.for_flavor(shared.flavor()));
-    let route = payload.route();
+    dispatch(shared, Payload::from_event(event)?)
+}
+
+/// Fires [`Event::sample`] of `name`, stamped now. In the server flavor
+/// its record's timestamps read as Postgres writes them in `to_jsonb`
+/// (`+00:00`, not `Z`).
+pub(crate) fn trigger_sample(shared: &Arc<Shared>, name: &str) -> Result<Triggered, TriggerError> {
+    let event = Event::sample(name, Timestamp::now())
+        .ok_or_else(|| TriggerError(format!("no sample event named `{name}`")))?;
+    let mut payload = Payload::from_event(event)?;
+    if shared.flavor() == Flavor::Server {
+        payload.postgres_timestamps();
+    }
+    dispatch(shared, payload)
+}
+
+fn dispatch(shared: &Arc<Shared>, payload: Payload) -> Result<Triggered, TriggerError> {
     let mut state = shared.lock();
     if *shared.pending.borrow() >= MAX_PENDING {
         return Err(TriggerError(format!(
             "{MAX_PENDING} deliveries are already queued; wait for them"
         )));
     }
-    let ids: Vec<Uuid> = state
-        .webhooks
-        .iter()
-        .filter(|w| w.enabled && subscribed(w, &route) && visible(w, &route))
-        .map(|w| w.id)
-        .collect();
+    let (payload, ids, missed) = match shared.flavor() {
+        Flavor::Server => {
+            let name = payload.name().to_owned();
+            match payload.for_server() {
+                Ok(payload) => {
+                    let (ids, missed) = server_targets(&state, &payload);
+                    (Arc::new(payload), ids, missed)
+                }
+                Err(never) => {
+                    warnings::record(&mut state, None, "trigger", [never.clone()]);
+                    return Ok(Triggered {
+                        event: name,
+                        webhooks: Vec::new(),
+                        warnings: vec![never],
+                    });
+                }
+            }
+        }
+        Flavor::Documented => {
+            let payload = payload.for_flavor(Flavor::Documented);
+            let route = payload.route();
+            let ids: Vec<Uuid> = state
+                .webhooks
+                .iter()
+                .filter(|w| w.enabled && subscribed(w, &route) && triggers::may_see(w, route.owner))
+                .map(|w| w.id)
+                .collect();
+            (Arc::new(payload), ids, Vec::new())
+        }
+    };
     for id in &ids {
         enqueue(shared, &mut state, *id, Arc::clone(&payload));
     }
+    let mut given = Vec::new();
+    for (id, warning) in missed {
+        warnings::record(&mut state, Some(id), "trigger", [warning.clone()]);
+        given.push(warning);
+    }
     tracing::info!(
-        event = payload.name(),
+        event = %SafeText(payload.name()),
         webhooks = ids.len(),
         "event triggered"
     );
     Ok(Triggered {
         event: payload.name().to_owned(),
         webhooks: ids.iter().map(Uuid::to_string).collect(),
+        warnings: given,
     })
+}
+
+/// The server flavor's matching (`queue_webhook_event`): a trigger on the
+/// table, then each enabled webhook that may see the row and has a
+/// subscription matching the bare table name and the operation. Also
+/// returns the webhooks whose subscriptions name the event but miss it.
+fn server_targets(state: &State, payload: &Payload) -> (Vec<Uuid>, Vec<(Uuid, Warning)>) {
+    let Payload::Row {
+        op,
+        table,
+        schema,
+        record,
+        ..
+    } = payload
+    else {
+        return (Vec::new(), Vec::new());
+    };
+    let has_trigger = triggers::has_trigger(state, schema, table);
+    let owner = triggers::owner(record.as_ref(), schema, table);
+    let mut ids = Vec::new();
+    let mut missed_by = Vec::new();
+    for w in state
+        .webhooks
+        .iter()
+        .filter(|w| w.enabled && triggers::may_see(w, owner))
+    {
+        let filters: Vec<EventFilter> = w
+            .events
+            .iter()
+            .flatten()
+            .map(Subscription::filter)
+            .collect();
+        if has_trigger && filters.iter().any(|f| f.matches_row(table, op)) {
+            ids.push(w.id);
+        } else if let Some(why) = missed(&filters, schema, table, op, has_trigger) {
+            missed_by.push((w.id, Warning::new(WarningCode::NotDelivered, why)));
+        }
+    }
+    (ids, missed_by)
 }
 
 fn enqueue(shared: &Arc<Shared>, state: &mut State, webhook_id: Uuid, payload: Arc<Payload>) {
@@ -398,9 +579,24 @@ async fn deliver(shared: &Shared, job: &Job, stop: &mut watch::Receiver<bool>) {
     let mut attempt: u32 = 1;
     loop {
         // Read the webhook again: it may have been changed or deleted.
-        let Some(hook) = shared.lock().webhook(job.webhook_id).cloned() else {
+        let Some(mut hook) = shared.lock().webhook(job.webhook_id).cloned() else {
             return;
         };
+        // The server's per-URL limit: over it, the attempt waits and does
+        // not count. Whatever the webhook's settings, no URL gets more
+        // than the limit per minute.
+        while !rate_allows(shared, &hook.url) {
+            let pause = shared.config.backoff_unit * RATE_LIMITED_WAIT_UNITS;
+            waited += pause;
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            match shared.lock().webhook(job.webhook_id).cloned() {
+                Some(h) => hook = h,
+                None => return,
+            }
+        }
         let started = now();
         let body = job.payload.body(started);
         let record_id = Uuid::new_v4();
@@ -422,28 +618,73 @@ async fn deliver(shared: &Shared, job: &Job, stop: &mut watch::Receiver<bool>) {
             });
         }
         let outcome = tokio::select! {
-            outcome = send(shared, &hook, body) => outcome,
+            outcome = send_checked(shared, &hook, body) => outcome,
             _ = stop.wait_for(|s| *s) => return,
         };
         record(shared, record_id, &hook, job, attempt, waited, &outcome);
+        // `attempts >= MaxRetries` ends it (handleDeliveryFailure): 0 or
+        // less means one attempt.
         let max_attempts = u32::try_from(hook.max_retries.max(1)).unwrap_or(u32::MAX);
         if outcome.is_delivered() || attempt >= max_attempts {
             return;
         }
-        // Linear: after attempt n, wait n × retry_backoff_seconds.
-        let unit_count = u32::try_from(hook.retry_backoff_seconds.max(0)).unwrap_or(u32::MAX);
-        waited = shared
-            .config
-            .backoff_unit
-            .checked_mul(unit_count)
-            .and_then(|d| d.checked_mul(attempt))
-            .unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
+        waited = retry_wait(
+            shared.config.backoff_unit,
+            hook.retry_backoff_seconds,
+            attempt,
+        );
         tokio::select! {
             () = tokio::time::sleep(waited) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
         attempt += 1;
     }
+}
+
+/// The wait before the attempt after failed attempt `n`: linear,
+/// `n × retry_backoff_seconds` units (`handleDeliveryFailure`). A zero or
+/// negative backoff makes the retry due at once on the server, which then
+/// waits for its 30 s backlog tick; the emulator waits one unit.
+pub(crate) fn retry_wait(unit: Duration, backoff_seconds: i64, attempt: u32) -> Duration {
+    let units = u32::try_from(backoff_seconds.max(1)).unwrap_or(u32::MAX);
+    unit.checked_mul(units)
+        .and_then(|d| d.checked_mul(attempt))
+        .unwrap_or(Duration::from_secs(u64::from(u32::MAX)))
+}
+
+/// Takes a place in `url`'s window of the last minute, if there is one
+/// (`endpointRateLimiter.allow`).
+fn rate_allows(shared: &Shared, url: &str) -> bool {
+    let now = Instant::now();
+    let limit = shared.config.rate_limit_per_minute;
+    let mut state = shared.lock();
+    let fresh = |t: &Instant| now.duration_since(*t) < RATE_WINDOW;
+    if state.sent.len() > 1024 {
+        state.sent.retain(|_, times| times.iter().any(fresh));
+    }
+    let times = state.sent.entry(url.to_owned()).or_default();
+    while times.front().is_some_and(|t| !fresh(t)) {
+        times.pop_front();
+    }
+    if times.len() >= limit {
+        return false;
+    }
+    times.push_back(now);
+    true
+}
+
+/// A production server checks the URL again at every send
+/// (`sendWebhookSync`), against DNS rebinding.
+async fn send_checked(shared: &Shared, hook: &WebhookRecord, body: Vec<u8>) -> AttemptOutcome {
+    if shared.config.server_mode == ServerMode::Production
+        && let Err(why) = policy::check_webhook_url(ServerMode::Production, &hook.url).await
+    {
+        return AttemptOutcome::Failed {
+            status: None,
+            error: format!("webhook URL validation failed (possible DNS rebinding attack): {why}"),
+        };
+    }
+    send(shared, hook, body).await
 }
 
 fn record(
@@ -479,12 +720,14 @@ fn record(
         waited,
         outcome: outcome.clone(),
     });
+    let url = SafeUrl(&hook.url);
+    let event = SafeText(job.payload.name());
     match outcome {
         AttemptOutcome::Delivered { status } => tracing::info!(
-            webhook = %hook.id, event = job.payload.name(), attempt, status, "delivered"
+            webhook = %hook.id, %url, %event, attempt, status, "delivered"
         ),
         AttemptOutcome::Failed { error, .. } => tracing::warn!(
-            webhook = %hook.id, event = job.payload.name(), attempt, %error, "delivery failed"
+            webhook = %hook.id, %url, %event, attempt, error = %SafeText(error), "delivery failed"
         ),
     }
 }
@@ -522,11 +765,17 @@ pub(crate) async fn send_test(shared: &Shared, hook: &WebhookRecord) -> AttemptO
         }
     };
     let body = payload.body(at);
-    send(shared, hook, body).await
+    send_checked(shared, hook, body).await
 }
 
 /// One signed POST.
 async fn send(shared: &Shared, hook: &WebhookRecord, body: Vec<u8>) -> AttemptOutcome {
+    if let Some(error) = unsendable(&hook.url) {
+        return AttemptOutcome::Failed {
+            status: None,
+            error,
+        };
+    }
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(DELIVERY_USER_AGENT));
@@ -569,7 +818,11 @@ async fn send(shared: &Shared, hook: &WebhookRecord, body: Vec<u8>) -> AttemptOu
         Err(err) => {
             return AttemptOutcome::Failed {
                 status: None,
-                error: format!("failed to send request: {}", error_chain(&err)),
+                error: format!(
+                    "failed to send request: Post {}: {}",
+                    fluxbase_webhooks::client::go_quote(&mask_password(&hook.url, "***")),
+                    transport_cause(err, &hook.url)
+                ),
             };
         }
     };
@@ -589,6 +842,57 @@ async fn send(shared: &Shared, hook: &WebhookRecord, body: Vec<u8>) -> AttemptOu
         status: Some(status),
         error: format!("HTTP {status}: {}", String::from_utf8_lossy(&text)),
     }
+}
+
+/// Go's error for a URL its HTTP client cannot even try: one that does not
+/// parse (`failed to create request: parse …`), or whose scheme it has no
+/// transport for (a server in debug mode stores any URL).
+fn unsendable(url: &str) -> Option<String> {
+    let UrlCheck::Refused(why) = check_url(url) else {
+        return None;
+    };
+    if let Some(parse) = why.strip_prefix("invalid URL: ") {
+        return Some(format!("failed to create request: {parse}"));
+    }
+    let quoted = fluxbase_webhooks::client::go_quote(&mask_password(url, "***"));
+    if let Some(scheme) = why.strip_prefix("URL scheme must be http or https, got: ") {
+        return Some(format!(
+            "failed to send request: Post {quoted}: unsupported protocol scheme {}",
+            fluxbase_webhooks::client::go_quote(scheme)
+        ));
+    }
+    if why == "URL must have a hostname" {
+        return Some(format!(
+            "failed to send request: Post {quoted}: http: no Host in request URL"
+        ));
+    }
+    // Refused only by a production server's address rules: sendable.
+    None
+}
+
+/// Why a request failed, in the words of Go's HTTP client where they are
+/// known, never with the URL (reported once, password masked, by the
+/// caller).
+fn transport_cause(err: reqwest::Error, url: &str) -> String {
+    if err.is_timeout() {
+        return "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+            .to_owned();
+    }
+    let err = err.without_url();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            let addr = reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+                .unwrap_or_default();
+            return format!("dial tcp {addr}: connect: connection refused");
+        }
+        source = s.source();
+    }
+    error_chain(&err)
 }
 
 fn error_chain(err: &reqwest::Error) -> String {

@@ -6,9 +6,10 @@
 //! | --- | --- |
 //! | `POST /api/v1/auth/signin`, `POST /api/v1/admin/login` | logins for the seeded user and administrator |
 //! | `/api/v1/webhooks[/{id}[/test\|/deliveries]]` | webhooks, test deliveries, the delivery log |
-//! | `/api/v1/client-keys` (flavor `server`), `/api/v1/api-keys` (flavor `documented`) | client keys |
+//! | `/api/v1/client-keys` (both flavors; `X-Client-Key`), `/api/v1/api-keys` (flavor `documented`; also `X-API-Key`) | client keys |
 //! | `/api/v1/admin/invitations[/{token}]`, `/api/v1/invitations/{token}/{validate,accept}` | invitations |
 //! | `POST /api/v1/emulator/events` | fire an event (emulator only) |
+//! | `GET /api/v1/emulator/warnings` | where production would silently differ (emulator only) |
 //!
 //! ## Firing events
 //!
@@ -20,18 +21,75 @@
 //! `schema` defaults to `auth` for `users`, `public` otherwise), a documented
 //! event (`{"event":"user.created","data":{"user_id":"…","email":"…"}}`), or
 //! just a known name (`{"event":"INSERT"}`) for its sample, and answers 202
-//! with the ids of the webhooks it was queued for.
+//! with the ids of the webhooks it was queued for and the warnings it gave.
+//!
+//! ## The real server, bug for bug (server flavor)
+//!
+//! These are reproduced on purpose, because code that works against the
+//! emulator must work against the server, and each of them makes
+//! production silently differ from what the settings or the documentation
+//! suggest. The emulator also reports each as a warning.
+//!
+//! - **Subscriptions and triggers** (`parseTableReference`,
+//!   `ManageTriggersForWebhook`, `CleanupTriggersForWebhook`, `Update` in
+//!   `internal/webhook/webhook.go`; `queue_webhook_event`,
+//!   `increment_webhook_table_count` in migration
+//!   `005_functions_global.up.sql`): a bare name installs its trigger in
+//!   `auth` (a table that is not there fails, is only logged, and on create
+//!   stops the installs after it); `schema.table` installs a trigger but
+//!   never matches; `*` installs none and fires only where another enabled
+//!   subscription put a trigger; triggers are counted per table and go with
+//!   their last holder (disable, delete, change of tables).
+//! - **Scoping** (`queue_webhook_event`): the owner is the first non-null
+//!   of `user_id`, `owner_id`, `created_by` (and `id` on `auth.users`); one
+//!   that is not a UUID makes the row unowned, visible to every webhook. A
+//!   webhook created with a client key has no creator (`CreateWebhook` in
+//!   `internal/api/webhook_handler.go` reads only a string user id).
+//! - **URL policy per mode** (`validateWebhookURL`, `sendWebhookSync`;
+//!   `AllowPrivateIPs = cfg.Debug` in `internal/api/server.go`): debug
+//!   checks nothing (not the scheme, not an empty URL on update); production
+//!   checks at create, update and every send.
+//! - **Retry settings** (`CreateWebhook` defaults, `Update` full replacement,
+//!   `handleDeliveryFailure` in `internal/webhook/trigger.go`): 0 on create
+//!   becomes 3/5/30, an update stores what it gets (omitted is 0), values
+//!   outside `INTEGER` are refused with pgx's message, `max_retries` ≤ 1
+//!   means one attempt, retries are linear.
+//! - **`enabled` defaults to `false`** (Go's zero value), **`events` omitted
+//!   is `null`**, an update resets `scope` to `user`.
+//! - **Test deliveries** (`TestWebhook`): synchronous, not rate-limited, not
+//!   in the delivery log, `{message}` on success (no status code) and 500
+//!   `{error}` otherwise; the delivery log records `status_code` 200 or 0.
+//! - **Answers**: client keys not found and webhooks not found on
+//!   update/delete are 500; `deliveries?limit=-1` is Postgres's 500;
+//!   unknown, revoked and expired client keys are all `Invalid client key`;
+//!   `rest_errors.go` bodies carry `code` and `request_id`; a route with
+//!   another method is 405 after the group's authentication; invitation
+//!   acceptance validates email, name and password in `CreateUser`'s order
+//!   and words.
+//! - **No named events**: the server emits only INSERT/UPDATE/DELETE row
+//!   events; a fired `user.created` goes out as INSERT on `auth.users`,
+//!   `auth.login` & co. go nowhere (CONTRACT.md §2.4).
 //!
 //! ## Differences from a real server
 //!
-//! - No SSRF blocking: the emulator delivers to loopback on purpose (a real
-//!   server does the same only in debug mode).
-//! - No rate limits, no idempotency keys, no CAPTCHA, no cookies.
+//! - State lives in memory and is gone when the emulator stops; there is no
+//!   database, so in `auth` only the server's own tables exist
+//!   ([`fluxbase_webhooks::client::AUTH_TABLES`]) and a table of any other
+//!   schema is taken to exist.
+//! - Retries are sent when due, at least one backoff unit apart (the
+//!   server's 30 s backlog ticker decides when a due retry goes); the
+//!   backoff unit is configurable ([`EmulatorBuilder::backoff_unit`]). The
+//!   server's per-URL limit of 60 attempts a minute holds
+//!   ([`EmulatorBuilder::rate_limit_per_minute`]), so no setting makes
+//!   retries storm; a limited attempt waits ten units, uncounted.
 //! - Each webhook's events are delivered one at a time, in order, retries
 //!   included (the server may reorder a retried event after newer ones).
-//! - The backoff unit is configurable ([`EmulatorBuilder::backoff_unit`])
-//!   and retries are sent when due (the server's 30 s ticker may add delay).
-//! - State lives in memory and is gone when the emulator stops.
+//! - Deliveries go through reqwest, which sends `Accept: */*` (Go's client
+//!   sends no `Accept`) and no `Accept-Encoding: gzip`.
+//! - No idempotency keys, no CAPTCHA, no cookies, no global rate limit; no
+//!   service-role JWTs (an `eyJ…` service key is refused as an invalid one).
+//! - A dashboard user's id is recorded as a webhook's `created_by`; the
+//!   server's foreign key to `auth.users` would refuse it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -47,10 +105,16 @@ use tokio::task::JoinHandle;
 
 mod api;
 mod delivery;
+mod policy;
+mod redact;
 mod state;
+mod triggers;
+mod warnings;
 mod wire;
 
 pub use delivery::{Attempt, AttemptOutcome};
+pub use fluxbase_webhooks::client::{Warning, WarningCode};
+pub use warnings::WarningRecord;
 
 use state::Shared;
 
@@ -64,9 +128,10 @@ pub enum Flavor {
     #[default]
     Server,
     /// What the Management SDK documentation describes (`{webhooks, total}`,
-    /// `is_active`, string events, `{success, …}` test results, the legacy
-    /// `/api-keys` path and `X-API-Key`, `user.created` payloads signed with
-    /// bare hex).
+    /// `is_active`, string events, `{success, …}` test results, the first
+    /// SDK's `/api-keys` with `X-API-Key` and the current SDK's
+    /// `/client-keys` with `X-Client-Key`, `user.created` payloads signed
+    /// with bare hex).
     Documented,
 }
 
@@ -98,6 +163,54 @@ impl std::str::FromStr for Flavor {
             "documented" => Ok(Self::Documented),
             other => Err(Error::Config(format!(
                 "unknown flavor `{other}`: use server or documented"
+            ))),
+        }
+    }
+}
+
+/// How the emulated server runs: which webhook URLs it takes
+/// (`webhookService.AllowPrivateIPs = cfg.Debug` in `internal/api/server.go`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ServerMode {
+    /// A server started with `debug`: no URL check at all (any scheme, an
+    /// empty URL on update, loopback and private addresses), so the
+    /// emulator can deliver to receivers on this machine. URLs a production
+    /// server would refuse are reported as warnings.
+    #[default]
+    Debug,
+    /// A production server: `http`/`https` only, no `localhost`, no
+    /// metadata host names, no host resolving to a loopback, private or
+    /// link-local address; checked at create, update and every send
+    /// (`validateWebhookURL`).
+    Production,
+}
+
+impl ServerMode {
+    /// `debug` or `production`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Production => "production",
+        }
+    }
+}
+
+impl fmt::Display for ServerMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ServerMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "debug" => Ok(Self::Debug),
+            "production" => Ok(Self::Production),
+            other => Err(Error::Config(format!(
+                "unknown server mode `{other}`: use debug or production"
             ))),
         }
     }
@@ -174,8 +287,16 @@ pub struct EmulatorBuilder {
     pub(crate) user: Login,
     pub(crate) two_factor_user: Option<Login>,
     pub(crate) service_key: Option<String>,
+    pub(crate) service_key_scopes: Vec<String>,
     pub(crate) admin_enabled: bool,
+    pub(crate) server_mode: ServerMode,
+    pub(crate) jwt_expiry: Duration,
+    pub(crate) rate_limit_per_minute: usize,
 }
+
+/// The server's deliveries per URL per minute (`DefaultRateLimitPerEndpoint`
+/// in `internal/webhook/trigger.go`).
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: usize = 60;
 
 impl Default for EmulatorBuilder {
     fn default() -> Self {
@@ -187,7 +308,11 @@ impl Default for EmulatorBuilder {
             user: Login::new(DEFAULT_USER_EMAIL, DEFAULT_USER_PASSWORD),
             two_factor_user: None,
             service_key: None,
+            service_key_scopes: vec!["*".to_owned()],
             admin_enabled: true,
+            server_mode: ServerMode::Debug,
+            jwt_expiry: Duration::from_secs(900),
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
         }
     }
 }
@@ -242,10 +367,45 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The service key's scopes (default `["*"]`, the server's default for
+    /// a new service key). `RequireScope` checks them on every webhook and
+    /// client-key route.
+    pub fn service_key_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.service_key_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Whether `POST /api/v1/admin/login` exists (default `true`; a server
     /// without the admin interface answers 404).
     pub fn admin_enabled(mut self, enabled: bool) -> Self {
         self.admin_enabled = enabled;
+        self
+    }
+
+    /// Debug (default) or production: which webhook URLs are taken.
+    pub fn server_mode(mut self, mode: ServerMode) -> Self {
+        self.server_mode = mode;
+        self
+    }
+
+    /// How long an application user's access token lives, answered as
+    /// `expires_in` by sign-in (default 15 minutes, the server's
+    /// `auth.jwt_expiry`; whole seconds, at least one). Dashboard tokens
+    /// live 24 hours, as on the server.
+    pub fn jwt_expiry(mut self, expiry: Duration) -> Self {
+        self.jwt_expiry = expiry;
+        self
+    }
+
+    /// The most delivery attempts sent to one URL in any 60 seconds
+    /// (default 60, the server's fixed limit); more wait, without counting
+    /// as attempts. At least one: no setting lets retries storm.
+    pub fn rate_limit_per_minute(mut self, limit: usize) -> Self {
+        self.rate_limit_per_minute = limit;
         self
     }
 
@@ -254,10 +414,21 @@ impl EmulatorBuilder {
     /// # Errors
     ///
     /// A non-loopback address, a port already in use, a seeded password
-    /// shorter than 12 or longer than 72 bytes, an empty email.
+    /// shorter than 12 or longer than 72 bytes, an empty email, a JWT
+    /// expiry under a second, a rate limit of zero.
     pub async fn spawn(self) -> Result<RunningEmulator, Error> {
         if !self.addr.ip().is_loopback() {
             return Err(Error::NotLoopback(self.addr));
+        }
+        if self.jwt_expiry.as_secs() == 0 {
+            return Err(Error::Config(
+                "the JWT expiry must be at least one second".to_owned(),
+            ));
+        }
+        if self.rate_limit_per_minute == 0 {
+            return Err(Error::Config(
+                "the rate limit must allow at least one delivery per minute".to_owned(),
+            ));
         }
         for (what, login) in std::iter::once(("admin", &self.admin))
             .chain(std::iter::once(("user", &self.user)))
@@ -296,7 +467,12 @@ impl EmulatorBuilder {
                 tracing::error!(error = %err, "emulator server stopped");
             }
         });
-        tracing::info!(%addr, flavor = %shared.config.flavor, "Fluxbase emulator listening");
+        tracing::info!(
+            %addr,
+            flavor = %shared.config.flavor,
+            mode = %shared.config.server_mode,
+            "Fluxbase emulator listening"
+        );
         Ok(RunningEmulator {
             shared,
             addr,
@@ -345,10 +521,46 @@ pub struct RunningEmulator {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Triggered {
-    /// The event name.
+    /// The event name (as delivered: the server flavor sends `user.created`
+    /// as `INSERT`).
     pub event: String,
     /// Ids of the webhooks the event was queued for.
     pub webhooks: Vec<String>,
+    /// Where a production server would not deliver it although a
+    /// subscription names it (also in [`RunningEmulator::warnings`]).
+    pub warnings: Vec<Warning>,
+}
+
+/// What `fluxhook emulator --json` prints once it serves: where it is and
+/// how to sign in. It holds the seeded passwords and the service key, as
+/// the text start-up output does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Ready {
+    /// Always `"ready"`.
+    pub event: &'static str,
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// `server` or `documented`.
+    pub flavor: &'static str,
+    /// `debug` or `production`.
+    pub server_mode: &'static str,
+    /// The service key (`X-Service-Key`).
+    pub service_key: String,
+    /// The seeded application user (`POST /api/v1/auth/signin`).
+    pub user: Account,
+    /// The seeded dashboard administrator (`POST /api/v1/admin/login`).
+    pub admin: Account,
+}
+
+/// A seeded account in [`Ready`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct Account {
+    /// The email.
+    pub email: String,
+    /// The password.
+    pub password: String,
 }
 
 impl RunningEmulator {
@@ -382,6 +594,35 @@ impl RunningEmulator {
         &self.shared.config.service_key
     }
 
+    /// Debug or production.
+    pub fn server_mode(&self) -> ServerMode {
+        self.shared.config.server_mode
+    }
+
+    /// Where it is and how to sign in, as `fluxhook emulator --json`
+    /// prints it.
+    pub fn ready(&self) -> Ready {
+        let account = |l: &Login| Account {
+            email: l.email.clone(),
+            password: l.password.clone(),
+        };
+        Ready {
+            event: "ready",
+            url: self.url(),
+            flavor: self.flavor().as_str(),
+            server_mode: self.server_mode().as_str(),
+            service_key: self.service_key().to_owned(),
+            user: account(self.user()),
+            admin: account(self.admin()),
+        }
+    }
+
+    /// Every production warning so far, oldest first (at most the last
+    /// thousand): what `GET /api/v1/emulator/warnings` answers.
+    pub fn warnings(&self) -> Vec<WarningRecord> {
+        self.shared.lock().warnings.iter().cloned().collect()
+    }
+
     /// Fires `event`: queues one delivery to every enabled webhook it matches
     /// (see the crate docs for the matching rules) and returns at once.
     ///
@@ -393,15 +634,14 @@ impl RunningEmulator {
     }
 
     /// Fires [`Event::sample`] of `name` (`INSERT`, `UPDATE`, `DELETE` on
-    /// `auth.users`, `user.created`, ...), stamped now.
+    /// `auth.users`, `user.created`, ...), stamped now. In the server flavor
+    /// the record's timestamps end in `+00:00`, as Postgres writes them.
     ///
     /// # Errors
     ///
     /// An unknown name.
     pub fn trigger_sample(&self, name: &str) -> Result<Triggered, TriggerError> {
-        let event = Event::sample(name, fluxbase_webhooks::Timestamp::now())
-            .ok_or_else(|| TriggerError(format!("no sample event named `{name}`")))?;
-        self.trigger(event)
+        delivery::trigger_sample(&self.shared, name)
     }
 
     /// Waits until every queued delivery, retries included, is done.

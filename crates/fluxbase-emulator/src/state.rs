@@ -1,12 +1,14 @@
 //! The in-memory model: users, sessions, webhooks, deliveries, keys, invitations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use fluxbase_webhooks::Timestamp;
+use fluxbase_webhooks::client::EventFilter;
 use rand::RngCore as _;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -16,19 +18,29 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::delivery::{Attempt, Job};
-use crate::{EmulatorBuilder, Error, Flavor, Login};
+use crate::warnings::WarningRecord;
+use crate::{EmulatorBuilder, Error, Flavor, Login, ServerMode};
 
 /// Settings fixed at start.
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) flavor: Flavor,
-    pub(crate) backoff_unit: std::time::Duration,
+    pub(crate) server_mode: ServerMode,
+    pub(crate) backoff_unit: Duration,
     pub(crate) admin: Login,
     pub(crate) user: Login,
     pub(crate) service_key: String,
+    pub(crate) service_key_scopes: Vec<String>,
     pub(crate) admin_enabled: bool,
     pub(crate) base_url: String,
+    /// An application user's access token lifetime (`auth.jwt_expiry`).
+    pub(crate) jwt_expiry: Duration,
+    /// Deliveries per URL in any 60 s window.
+    pub(crate) rate_limit_per_minute: usize,
 }
+
+/// A dashboard session lasts 24 hours (`internal/api/server.go`).
+pub(crate) const DASHBOARD_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Everything the handlers and the delivery engine share.
 pub(crate) struct Shared {
@@ -76,17 +88,22 @@ impl Shared {
             password: b.admin.password.clone(),
             full_name: Some("Administrator".to_owned()),
             role: "dashboard_admin".to_owned(),
+            email_verified: false,
             created_at: created,
         });
         Ok(Arc::new(Self {
             config: Config {
                 flavor: b.flavor,
+                server_mode: b.server_mode,
                 backoff_unit: b.backoff_unit,
                 admin: b.admin,
                 user: b.user,
                 service_key,
+                service_key_scopes: b.service_key_scopes,
                 admin_enabled: b.admin_enabled,
                 base_url: format!("http://{addr}"),
+                jwt_expiry: b.jwt_expiry,
+                rate_limit_per_minute: b.rate_limit_per_minute,
             },
             state: Mutex::new(state),
             http,
@@ -115,7 +132,7 @@ impl Shared {
 pub(crate) struct State {
     pub(crate) users: Vec<AppUser>,
     pub(crate) dashboard: Vec<DashboardUser>,
-    pub(crate) sessions: HashMap<String, Principal>,
+    pub(crate) sessions: HashMap<String, Session>,
     /// Oldest first.
     pub(crate) webhooks: Vec<WebhookRecord>,
     /// Oldest first.
@@ -127,15 +144,44 @@ pub(crate) struct State {
     /// One delivery queue per webhook.
     pub(crate) queues: HashMap<Uuid, mpsc::UnboundedSender<Job>>,
     pub(crate) attempts: Vec<Attempt>,
+    /// `auth.webhook_monitored_tables`: how many enabled subscriptions hold
+    /// a trigger on each `(schema, table)`; a table has a trigger while it
+    /// is listed.
+    pub(crate) monitored: BTreeMap<(String, String), u32>,
+    /// Oldest first, bounded.
+    pub(crate) warnings: VecDeque<WarningRecord>,
+    /// When deliveries to each URL were sent in the last minute.
+    pub(crate) sent: HashMap<String, VecDeque<Instant>>,
+}
+
+/// An access token's holder and end.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) principal: Principal,
+    pub(crate) expires: Instant,
 }
 
 impl State {
-    /// Issues an access and a refresh token for `principal`.
-    pub(crate) fn issue_tokens(&mut self, principal: Principal) -> (String, String) {
+    /// Issues an access and a refresh token for `principal`, the access
+    /// token valid for `ttl`.
+    pub(crate) fn issue_tokens(&mut self, principal: Principal, ttl: Duration) -> (String, String) {
+        let now = Instant::now();
+        // Expired sessions go as new ones come, so the map stays bounded.
+        self.sessions.retain(|_, s| s.expires > now);
         let access = format!("fbe_at_{}", random_token(32));
         let refresh = format!("fbe_rt_{}", random_token(32));
-        self.sessions.insert(access.clone(), principal);
+        let expires = now.checked_add(ttl).unwrap_or(now);
+        self.sessions
+            .insert(access.clone(), Session { principal, expires });
         (access, refresh)
+    }
+
+    /// The holder of a live access token.
+    pub(crate) fn session(&self, token: &str) -> Option<Principal> {
+        self.sessions
+            .get(token)
+            .filter(|s| s.expires > Instant::now())
+            .map(|s| s.principal.clone())
     }
 
     pub(crate) fn webhook(&self, id: Uuid) -> Option<&WebhookRecord> {
@@ -150,8 +196,8 @@ pub(crate) enum Principal {
     AppUser { id: Uuid },
     /// A dashboard session; `role` is the token's role.
     Dashboard { id: Uuid, role: String },
-    /// The service key.
-    Service,
+    /// The service key, with its scopes.
+    Service { scopes: Vec<String> },
     /// A client key.
     ClientKey {
         scopes: Vec<String>,
@@ -160,19 +206,30 @@ pub(crate) enum Principal {
 }
 
 impl Principal {
-    /// The id recorded as a webhook's `created_by`.
+    /// The caller's user id, whatever the kind of credential.
     pub(crate) fn user_id(&self) -> Option<Uuid> {
         match self {
             Self::AppUser { id } | Self::Dashboard { id, .. } => Some(*id),
             Self::ClientKey { user_id, .. } => *user_id,
-            Self::Service => None,
+            Self::Service { .. } => None,
+        }
+    }
+
+    /// The id recorded as a webhook's `created_by`. The server reads it
+    /// only when the context's `user_id` is a string (`CreateWebhook` in
+    /// `internal/api/webhook_handler.go`): a token's user; a client key's
+    /// user is stored as a UUID value, so its webhooks get no creator.
+    pub(crate) fn created_by(&self) -> Option<Uuid> {
+        match self {
+            Self::AppUser { id } | Self::Dashboard { id, .. } => Some(*id),
+            Self::ClientKey { .. } | Self::Service { .. } => None,
         }
     }
 
     /// Whether it sees every client key.
     pub(crate) fn is_admin(&self) -> bool {
         match self {
-            Self::Service => true,
+            Self::Service { .. } => true,
             Self::Dashboard { role, .. } => role == "dashboard_admin" || role == "admin",
             _ => false,
         }
@@ -193,6 +250,7 @@ pub(crate) struct DashboardUser {
     pub(crate) password: String,
     pub(crate) full_name: Option<String>,
     pub(crate) role: String,
+    pub(crate) email_verified: bool,
     pub(crate) created_at: OffsetDateTime,
 }
 
@@ -206,6 +264,19 @@ pub(crate) enum Subscription {
     },
     /// A documented event name.
     Named(String),
+}
+
+impl Subscription {
+    /// The client's form, whose lint and matching rules the emulator shares.
+    pub(crate) fn filter(&self) -> EventFilter {
+        match self {
+            Self::Rows { table, operations } => EventFilter::Table {
+                table: table.clone(),
+                operations: operations.clone().unwrap_or_default(),
+            },
+            Self::Named(name) => EventFilter::Named(name.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

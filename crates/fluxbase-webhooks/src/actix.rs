@@ -85,6 +85,9 @@ use crate::receive::{Accepted, BodyError, BodySource, IntoReceiver, RequestHead,
 use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified};
 
 pub use crate::extract::{FluxbaseEvent, FluxbaseJson, VerifiedBody};
+#[cfg(feature = "queue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
+pub use crate::queue::handoff::actix_handler::handoff;
 pub use crate::receive::{Receiver, Rejection};
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -157,7 +160,8 @@ async fn extract<T: FromDelivered>(req: HttpRequest, payload: Payload) -> Result
 async fn collect_received(mut payload: Payload, verified: &Verified) -> Result<Bytes, Rejection> {
     let limit = usize::try_from(verified.body_len()).unwrap_or(usize::MAX);
     let mut body = BytesMut::with_capacity(limit.min(1 << 20));
-    let incomplete = || Rejection::problem(&Error::BodyIncomplete).with_error(Error::BodyIncomplete);
+    let incomplete =
+        || Rejection::problem(&Error::BodyIncomplete).with_error(Error::BodyIncomplete);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| incomplete())?;
         if body.len().saturating_add(chunk.len()) > limit {
@@ -168,15 +172,12 @@ async fn collect_received(mut payload: Payload, verified: &Verified) -> Result<B
     Ok(body.freeze())
 }
 
-fn response(rejection: Rejection) -> HttpResponse {
-    let status =
-        StatusCode::from_u16(rejection.status_or_500()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+pub(crate) fn response(rejection: Rejection) -> HttpResponse {
+    let status = StatusCode::from_u16(rejection.status_or_500())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
     for (name, value) in rejection.headers() {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(name),
-            HeaderValue::from_str(value),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
             builder.insert_header((name, value));
         }
     }
@@ -184,7 +185,7 @@ fn response(rejection: Rejection) -> HttpResponse {
 }
 
 /// An actix-web header map as the flow reads it.
-struct ActixHead<'a>(&'a HeaderMap);
+pub(crate) struct ActixHead<'a>(pub(crate) &'a HeaderMap);
 
 impl RequestHead for ActixHead<'_> {
     fn signatures(&self) -> impl Iterator<Item = &[u8]> {
@@ -211,7 +212,7 @@ impl RequestHead for ActixHead<'_> {
 }
 
 /// An actix-web payload as the flow reads it.
-struct ActixBody(Payload);
+pub(crate) struct ActixBody(pub(crate) Payload);
 
 impl BodySource for ActixBody {
     fn poll_chunk(
@@ -314,10 +315,17 @@ where
             let (request, payload) = req.into_parts();
             let prepared = receiver.prepare(&ActixHead(request.headers()), None);
             let body = std::pin::pin!(ActixBody(payload));
-            let inner_request = request.clone();
+            // The request goes to the inner service or into the refusal,
+            // never both: actix-web routes only a request that is not
+            // shared (`HttpRequest` must not be cloned here).
+            let slot = std::cell::Cell::new(Some(request));
             let for_extractors = receiver.clone();
             let outcome = receiver
-                .run(prepared, body, Want::Event, true, |accepted| async move {
+                .run(prepared, body, Want::Event, true, |accepted| async {
+                    let Some(inner_request) = slot.take() else {
+                        let taken = actix_web::error::ErrorInternalServerError("request taken");
+                        return Ok((Err(taken), false));
+                    };
                     let Accepted {
                         verified,
                         body,
@@ -343,10 +351,14 @@ where
                     Ok((response, succeeded))
                 })
                 .await;
-            match outcome {
-                Ok(response) => Ok(response?.map_into_left_body()),
-                Err(rejection) => Ok(ServiceResponse::new(request, response(rejection))
-                    .map_into_right_body()),
+            match (outcome, slot.take()) {
+                (Ok(response), _) => Ok(response?.map_into_left_body()),
+                (Err(rejection), Some(request)) => {
+                    Ok(ServiceResponse::new(request, response(rejection)).map_into_right_body())
+                }
+                // Only a handed-over request has no slot left; it is never
+                // refused after that, but the answer would still be right.
+                (Err(rejection), None) => Err(rejection.into()),
             }
         })
     }

@@ -89,8 +89,8 @@ pub use crate::receive::Rejection;
 pub use crate::server::{Serve, serve};
 
 macro_rules! from_request {
-    ($($ty:ty $(, $t:ident : $bound:path)?);* $(;)?) => {$(
-        impl<S $(, $t: $bound)?> FromRequest<S> for $ty
+    ($($ty:ty),* $(,)?) => {$(
+        impl<S> FromRequest<S> for $ty
         where
             S: Send + Sync + 'static,
         {
@@ -103,16 +103,19 @@ macro_rules! from_request {
     )*};
 }
 
-from_request! {
-    FluxbaseEvent;
-    FluxbaseJson<T>, T: DeserializeSend;
-    VerifiedBody;
+from_request!(FluxbaseEvent, VerifiedBody);
+
+impl<S, T> FromRequest<S> for FluxbaseJson<T>
+where
+    S: Send + Sync + 'static,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = Rejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        extract(req, state).await
+    }
 }
-
-/// `DeserializeOwned + Send`: what axum needs of a `FluxbaseJson<T>`.
-pub trait DeserializeSend: serde::de::DeserializeOwned + Send {}
-
-impl<T: serde::de::DeserializeOwned + Send> DeserializeSend for T {}
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
@@ -150,7 +153,10 @@ where
             }
         },
     };
-    let prepared = receiver.prepare(&HttpHead(&parts.headers), Some(http_body::Body::size_hint(&body).lower()));
+    let prepared = receiver.prepare(
+        &HttpHead(&parts.headers),
+        Some(http_body::Body::size_hint(&body).lower()),
+    );
     let body = std::pin::pin!(HttpBody { body });
     receiver
         .run(prepared, body, T::WANT, false, accepted::<T>)

@@ -93,6 +93,10 @@ pub enum Error {
     /// set to fail closed (see [`Dedupe::fail_open`](crate::dedupe::Dedupe::fail_open)).
     #[error("the delivery could not be checked for replays")]
     StoreUnavailable(#[source] StoreError),
+    /// The delivery was verified but could not be handed to the queue (the
+    /// `queue` feature's handoff): the sender should retry later.
+    #[error("the delivery could not be queued; retry later")]
+    QueueUnavailable(#[source] StoreError),
     /// Taking this delivery's body would pass the receiver's budget of body
     /// bytes buffered at once: the sender should retry later.
     #[error("the receiver is holding as many body bytes as it may; retry later")]
@@ -216,6 +220,7 @@ impl Error {
             Self::InvalidPayload(_) => Code::InvalidPayload,
             Self::PayloadMismatch(_) => Code::PayloadMismatch,
             Self::StoreUnavailable(_) => Code::StoreUnavailable,
+            Self::QueueUnavailable(_) => Code::QueueUnavailable,
             Self::OverCapacity => Code::OverCapacity,
             Self::BodyTimeout { .. } => Code::BodyTimeout,
             Self::BodyIncomplete => Code::BodyIncomplete,
@@ -261,6 +266,7 @@ impl From<Malformed> for Error {
 /// | `invalid_payload` | 400 |
 /// | `payload_mismatch` | 422 |
 /// | `store_unavailable` | 503 |
+/// | `queue_unavailable` | 503 |
 /// | `over_capacity` | 503 |
 /// | `body_timeout` | 408 |
 /// | `body_incomplete` | 400 |
@@ -270,9 +276,9 @@ impl From<Malformed> for Error {
 /// `payload_mismatch` when a genuine Fluxbase payload does not fit the
 /// endpoint's own type (422: the request is fine, this endpoint cannot
 /// process it, and Fluxbase retries it, which succeeds once the endpoint is
-/// fixed), the two 503s when the sender should retry later (a replay store
-/// that is down, or the receiver's body budget is spent; both answers carry
-/// `Retry-After`), `body_timeout` when a body stalls, `body_incomplete` when
+/// fixed), the 503s when the sender should retry later (a replay store or a
+/// queue that is down, or the receiver's body budget is spent; every one
+/// carries `Retry-After`), `body_timeout` when a body stalls, `body_incomplete` when
 /// it is cut off, and `unsupported_encoding` for a compressed body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -299,6 +305,8 @@ pub enum Code {
     PayloadMismatch,
     /// `store_unavailable`
     StoreUnavailable,
+    /// `queue_unavailable`
+    QueueUnavailable,
     /// `over_capacity`
     OverCapacity,
     /// `body_timeout`
@@ -311,7 +319,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the order of the table above.
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 16] = [
         Code::MissingSignature,
         Code::MalformedSignature,
         Code::SignatureMismatch,
@@ -323,6 +331,7 @@ impl Code {
         Code::InvalidPayload,
         Code::PayloadMismatch,
         Code::StoreUnavailable,
+        Code::QueueUnavailable,
         Code::OverCapacity,
         Code::BodyTimeout,
         Code::BodyIncomplete,
@@ -343,6 +352,7 @@ impl Code {
             Self::InvalidPayload => "invalid_payload",
             Self::PayloadMismatch => "payload_mismatch",
             Self::StoreUnavailable => "store_unavailable",
+            Self::QueueUnavailable => "queue_unavailable",
             Self::OverCapacity => "over_capacity",
             Self::BodyTimeout => "body_timeout",
             Self::BodyIncomplete => "body_incomplete",
@@ -363,7 +373,7 @@ impl Code {
             Self::PayloadTooLarge => 413,
             Self::InvalidPayload | Self::BodyIncomplete => 400,
             Self::PayloadMismatch => 422,
-            Self::StoreUnavailable | Self::OverCapacity => 503,
+            Self::StoreUnavailable | Self::QueueUnavailable | Self::OverCapacity => 503,
             Self::BodyTimeout => 408,
             Self::UnsupportedEncoding => 415,
         }
@@ -383,6 +393,7 @@ impl Code {
             Self::InvalidPayload => "Invalid webhook payload",
             Self::PayloadMismatch => "Unexpected webhook payload",
             Self::StoreUnavailable => "Webhook replay store unavailable",
+            Self::QueueUnavailable => "Webhook queue unavailable",
             Self::OverCapacity => "Webhook receiver over capacity",
             Self::BodyTimeout => "Webhook body timed out",
             Self::BodyIncomplete => "Webhook body incomplete",
@@ -393,7 +404,10 @@ impl Code {
     /// Whether the sender should retry later: the answer is a 503 and
     /// carries `Retry-After`.
     pub const fn is_retryable(self) -> bool {
-        matches!(self, Self::StoreUnavailable | Self::OverCapacity)
+        matches!(
+            self,
+            Self::StoreUnavailable | Self::QueueUnavailable | Self::OverCapacity
+        )
     }
 
     /// Looks a code up by its string.
@@ -481,7 +495,10 @@ mod tests {
         let store = Error::StoreUnavailable(StoreError::new(std::io::Error::other("down")));
         assert!(!store.detail().contains("down"));
         assert_eq!(
-            store.source().and_then(|s| s.source()).map(ToString::to_string),
+            store
+                .source()
+                .and_then(|s| s.source())
+                .map(ToString::to_string),
             Some("down".to_owned())
         );
     }

@@ -1,30 +1,33 @@
-#![doc = include_str!("../README.md")]
+// The README is the crate's page on crates.io and its docs here. Its quick
+// starts need the framework features, so as doc tests it is compiled (below)
+// only when they are on.
+#![cfg_attr(not(doctest), doc = include_str!("../README.md"))]
 //!
-//! ## Features
+//! ## Where to start
 //!
-//! | feature | adds |
-//! | --- | --- |
-//! | *(none)* | signatures, [`Verifier`], [`Signer`], [`Event`], [`WebhookPayload`], [`dedupe`] with [`dedupe::MemoryStore`]: no async runtime, no web framework, no `http` crate |
-//! | `tower` | [`Receiver`] and `tower::VerifyLayer`: the whole receive policy in front of any `Service<http::Request<B>>` |
-//! | `axum` | `axum` extractors `FluxbaseEvent`, `FluxbaseJson<T>`, `VerifiedBody`, and `axum::serve` with connection timeouts (implies `tower` and `server`) |
-//! | `server` | `server::serve`: an HTTP/1 server for a tower service with header, idle and connection limits |
-//! | `actix` | [`Receiver`], the `actix` extractors and the `actix::Verify` middleware for actix-web 4 |
-//! | `redis` | `dedupe::RedisStore`: replay and duplicate detection shared by a fleet of receivers |
-//! | `client` | `client::Client`: the Fluxbase management API (sign-in, webhooks, client keys, invitations) |
-//!
-//! Every integration runs a delivery through one [`Receiver`]: the same
-//! limits, budget, timeouts, replay checks, `application/problem+json`
-//! refusals, `fluxbase_webhook` tracing span and metrics.
+//! - [`Verifier`] checks a signature header against a body; [`Signer`]
+//!   produces one, as a Fluxbase server does.
+//! - [`Event`] is the typed delivery; [`WebhookPayload`] borrows from the
+//!   body instead of copying it.
+//! - [`dedupe`] catches replays and re-deliveries of one event.
+//! - With `tower` or `actix`, every integration runs a delivery through one
+//!   `Receiver`: the same limits, budget, timeouts, replay checks,
+//!   `application/problem+json` refusals, `fluxbase_webhook` tracing span
+//!   and metrics.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
+mod clock;
 pub mod dedupe;
 mod error;
 mod event;
 mod payload;
 mod problem;
+#[cfg(feature = "queue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
+pub mod queue;
 mod secret;
 mod sign;
 mod signature;
@@ -78,6 +81,11 @@ pub use receive::{
     DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_LIMIT, DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRY_AFTER, IntoReceiver, Receiver, ReceiverBuilder, Rejection, metrics,
 };
+
+/// The README's quick starts, compiled as doc tests.
+#[cfg(all(doctest, feature = "axum", feature = "actix"))]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadme;
 
 /// The workspace README's Rust examples, compiled (and the first one run)
 /// as doc tests so the README cannot drift from the API.

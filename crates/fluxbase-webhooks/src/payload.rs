@@ -183,7 +183,9 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
     }
 }
 
-fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+pub(crate) fn opt_cow<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
     Ok(Option::<CowStr<'de>>::deserialize(d)?.map(|c| c.0))
 }
 

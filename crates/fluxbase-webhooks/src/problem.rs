@@ -23,12 +23,12 @@ const TYPE_PREFIX: &str = "urn:fluxhook:problem:";
 /// ```
 /// use fluxbase_webhooks::{Verifier, problem_json};
 ///
-/// let err = Verifier::new("whsec").verify("", b"{}").unwrap_err();
+/// let err = Verifier::new("whsec-example")?.verify("", b"{}").unwrap_err();
 /// let body: serde_json::Value = serde_json::from_slice(&problem_json(&err))?;
 /// assert_eq!(body["status"], 401);
 /// assert_eq!(body["code"], "missing_signature");
 /// assert_eq!(body["type"], "urn:fluxhook:problem:missing_signature");
-/// # Ok::<(), serde_json::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Security
@@ -97,10 +97,15 @@ mod tests {
     #[test]
     fn details_are_escaped() {
         // An invalid body's parser message goes into the detail as is.
-        let err = Error::invalid_payload(serde_json::from_str::<String>("\"a \\\"q\\\"\u{7}").unwrap_err());
+        let err = Error::invalid_payload(
+            serde_json::from_str::<String>("\"a \\\"q\\\"\u{7}").unwrap_err(),
+        );
         let bytes = problem_json(&err);
         let doc: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(doc["detail"], err.detail());
-        assert!(bytes.iter().all(|&b| b >= 0x20), "control bytes are escaped");
+        assert!(
+            bytes.iter().all(|&b| b >= 0x20),
+            "control bytes are escaped"
+        );
     }
 }

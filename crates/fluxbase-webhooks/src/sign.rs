@@ -146,7 +146,7 @@ impl fmt::Debug for Signer {
 
 /// The current time in whole Unix seconds (negative before 1970).
 pub(crate) fn unix_now() -> i64 {
-    unix_seconds(SystemTime::now())
+    unix_seconds(crate::clock::now())
 }
 
 pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
@@ -187,7 +187,10 @@ mod tests {
     #[test]
     fn empty_secret_is_refused() {
         assert_eq!(Signer::new("").unwrap_err(), ConfigError::EmptySecret);
-        assert_eq!(Signer::new(Vec::new()).unwrap_err(), ConfigError::EmptySecret);
+        assert_eq!(
+            Signer::new(Vec::new()).unwrap_err(),
+            ConfigError::EmptySecret
+        );
     }
 
     #[test]

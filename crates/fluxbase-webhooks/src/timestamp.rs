@@ -46,7 +46,7 @@ impl Timestamp {
 
     /// The current time, in UTC.
     pub fn now() -> Self {
-        Self(OffsetDateTime::now_utc())
+        Self::from(crate::clock::now())
     }
 
     /// Whole seconds since the Unix epoch.

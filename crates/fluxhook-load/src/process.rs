@@ -1,6 +1,7 @@
 //! Child processes the harness starts and measures: the `serve` server under
-//! test (the Redis soak's `redis-server` is `fluxhook_testkit::RedisServer`).
-//! Both bind loopback only and are killed (by their own pid) when dropped.
+//! test (and, for the Redis soak, a `redis-server` through the workspace's
+//! launcher, `fluxhook_testkit::RedisServer`). Both bind loopback only and
+//! are killed (by their own pid) when dropped.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
 use fluxbase_webhooks::Scheme;
 use fluxhook_testkit::RedisServer;
@@ -544,9 +544,9 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
         let url = match &args.redis_url {
             Some(url) => url.clone(),
             None => {
-                let server = RedisServer::start().context(
-                    "no redis-server for --store redis (--redis-url uses a running one)",
-                )?;
+                let server = RedisServer::try_start().map_err(|e| {
+                    anyhow!("{e}: install it (apt-get install redis-server) or pass --redis-url")
+                })?;
                 let url = server.url();
                 redis = Some(server);
                 url
@@ -575,7 +575,7 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
 
     // RSS sampler: the server (and our own Redis) every few seconds.
     let server_pid = server.pid();
-    let redis_pid = redis.as_ref().map(RedisServer::pid);
+    let redis_pid = redis.as_ref().and_then(RedisServer::pid);
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let every = Duration::from_secs_f64(args.sample_every);
     let sampler = tokio::spawn(async move {

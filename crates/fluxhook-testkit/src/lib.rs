@@ -1,6 +1,11 @@
-//! Helpers shared by the tests of the fluxhook workspace and by the load
-//! harness (`fluxhook-load`, which starts its own `redis-server` too).
-//! Internal: not published.
+//! Helpers shared by the tests, benches and load harness of the fluxhook
+//! workspace. Internal: not published, not an API (see the README).
+//!
+//! - [`RedisServer`] is the one `redis-server` launcher of the workspace: the
+//!   library's Redis tests and benches, the CLI's queue tests and the load
+//!   harness's soak all start their Redis with it;
+//! - [`block_on`], [`unix_now`] and [`Captured`] (a log writer to read back)
+//!   serve the library's unit and integration tests.
 //!
 //! It depends on no crate of the workspace, so the library's own unit tests
 //! can use it without building the library twice.
@@ -69,80 +74,125 @@ impl io::Write for Captured {
     }
 }
 
-/// A `redis-server` child process on a free loopback port, without
-/// persistence, killed (by its pid) on drop.
+/// How long a started `redis-server` may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many free ports [`RedisServer::try_start`] tries before giving up
+/// (another process may take a port between our probe and Redis's bind).
+const PORT_ATTEMPTS: usize = 5;
+
+/// A `redis-server` child process on a loopback port, without persistence
+/// (`--save "" --appendonly no`), killed on drop.
+///
+/// ```no_run
+/// use fluxhook_testkit::RedisServer;
+///
+/// let mut redis = RedisServer::start();
+/// let url = redis.url(); // redis://127.0.0.1:PORT/
+/// redis.stop(); // an outage: connections are refused
+/// redis.restart(); // back on the same port, empty
+/// # let _ = url;
+/// ```
 #[derive(Debug)]
 pub struct RedisServer {
-    child: Child,
+    child: Option<Child>,
     addr: SocketAddr,
 }
 
 impl RedisServer {
-    /// Starts one and waits (at most 10 s per try) until it accepts
-    /// connections; a port lost to another process is retried on another.
+    /// Starts a server on a free loopback port.
+    ///
+    /// # Panics
+    ///
+    /// When `redis-server` is not installed or does not come up: a test that
+    /// needs Redis must fail without it, never pass.
+    pub fn start() -> Self {
+        Self::try_start().unwrap_or_else(|e| panic!("{e} (./scripts/test.sh installs it)"))
+    }
+
+    /// Starts a server on a free loopback port.
     ///
     /// # Errors
     ///
-    /// When `redis-server` cannot be started (`./scripts/test.sh` installs
-    /// it), or does not come up on any of five free ports. A test must fail
-    /// then, never pass without it.
-    pub fn start() -> io::Result<Self> {
-        for _ in 0..5 {
+    /// When `redis-server` is not installed (the error's kind is then
+    /// [`io::ErrorKind::NotFound`]) or does not accept connections on any of a
+    /// few free ports.
+    pub fn try_start() -> io::Result<Self> {
+        for _ in 0..PORT_ATTEMPTS {
             let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
                 .local_addr()?
                 .port();
-            let child = Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot start redis-server ({e}): install it (apt-get install redis-server)"),
-                    )
-                })?;
-            let mut server = Self {
-                child,
-                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    break; // Lost the port to someone else: try another.
-                }
-                if TcpStream::connect(server.addr).is_ok() {
-                    return Ok(server);
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            if let Some(child) = spawn_on(addr)? {
+                return Ok(Self {
+                    child: Some(child),
+                    addr,
+                });
             }
-            server.stop();
+            // Lost the port to another process: try another one.
         }
         Err(io::Error::other(
             "redis-server did not start on a free loopback port",
         ))
     }
 
-    /// Its address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Its URL, `redis://127.0.0.1:PORT/`.
+    /// The URL clients connect with: `redis://127.0.0.1:PORT/`.
     pub fn url(&self) -> String {
         format!("redis://{}/", self.addr)
     }
 
-    /// Its process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// The address it listens on (the same across [`RedisServer::restart`]).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the server now (SIGKILL, as a crash would): every key is lost,
+    /// and connections are refused until [`RedisServer::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server if it runs, and starts a new, empty one on the same
+    /// port.
+    ///
+    /// # Panics
+    ///
+    /// When the server cannot start again (see [`RedisServer::try_restart`]).
+    pub fn restart(&mut self) {
+        self.try_restart()
+            .unwrap_or_else(|e| panic!("cannot restart redis-server on {}: {e}", self.addr));
+    }
+
+    /// Stops the server if it runs, and starts a new, empty one on the same
+    /// port, retrying for a few seconds while the port is still taken.
+    ///
+    /// # Errors
+    ///
+    /// When `redis-server` cannot be run, or the port stays taken.
+    pub fn try_restart(&mut self) -> io::Result<()> {
+        self.stop();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(child) = spawn_on(self.addr)? {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} stayed taken", self.addr),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -150,6 +200,39 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Runs `redis-server` on `addr` and waits until it accepts connections.
+/// `Ok(None)` when it exited (the port was taken) or never came up.
+fn spawn_on(addr: SocketAddr) -> io::Result<Option<Child>> {
+    let mut child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &addr.port().to_string()])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start redis-server ({e})")))?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return Ok(None);
+        }
+        if TcpStream::connect(addr).is_ok() {
+            return Ok(Some(child));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -176,5 +259,32 @@ mod tests {
     #[test]
     fn unix_now_is_after_2026() {
         assert!(unix_now() > 1_767_225_600);
+    }
+
+    fn ping(addr: SocketAddr) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut reply = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    #[test]
+    fn starts_stops_and_restarts_on_the_same_port() {
+        let mut redis = RedisServer::start();
+        let addr = redis.addr();
+        assert!(addr.ip().is_loopback());
+        assert_eq!(redis.url(), format!("redis://127.0.0.1:{}/", addr.port()));
+        assert!(ping(addr), "a started server answers");
+        redis.stop();
+        assert_eq!(redis.pid(), None);
+        assert!(!ping(addr), "a stopped server refuses connections");
+        redis.restart();
+        assert_eq!(redis.addr(), addr);
+        assert!(ping(addr), "the restarted server answers on the same port");
     }
 }

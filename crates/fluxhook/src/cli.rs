@@ -39,6 +39,10 @@ pub(crate) enum Command {
     Invitations(crate::cmd::manage::invitations::InvitationsArgs),
     /// Emulator, receiver and management client end to end on loopback, step by step.
     Demo(crate::cmd::demo::DemoArgs),
+    /// Handle the deliveries queued in a Redis Stream as one consumer of a consumer group: print each event, or run a command for it (retried, then dead-lettered).
+    Consume(crate::cmd::consume::ConsumeArgs),
+    /// List, replay or remove the dead letters of a Redis Stream (events a consumer group gave up on).
+    DeadLetters(crate::cmd::dead_letters::DeadLettersArgs),
 }
 
 /// A signature scheme to produce.

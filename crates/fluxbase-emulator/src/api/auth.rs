@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, ApiResult, AppState, parse_body, reply};
-use crate::state::{DashboardUser, Principal, rfc3339};
+use crate::state::{DASHBOARD_TOKEN_TTL, DashboardUser, Principal, rfc3339};
 
 #[derive(Deserialize)]
 struct Login {
@@ -62,25 +62,36 @@ pub(super) async fn sign_in(
         "created_at": rfc3339(user.created_at),
         "updated_at": rfc3339(user.created_at),
     });
-    let (access, refresh) = state.issue_tokens(Principal::AppUser { id });
+    // The token lives `auth.jwt_expiry`, which sign-in answers as
+    // `expires_in` (`SignIn`, internal/api/auth_handler.go).
+    let ttl = shared.config.jwt_expiry;
+    let (access, refresh) = state.issue_tokens(Principal::AppUser { id }, ttl);
     reply(
         StatusCode::OK,
         &json!({
             "user": user_json,
             "access_token": access,
             "refresh_token": refresh,
-            "expires_in": 900,
+            "expires_in": ttl.as_secs(),
         }),
     )
 }
 
-/// Dashboard login; only `dashboard_admin` accounts may log in.
+/// Dashboard login; only `dashboard_admin` accounts may log in
+/// (`AdminLogin`, internal/api/admin_auth_handler.go: `rest_errors.go`
+/// bodies with codes and the request id).
 pub(super) async fn admin_login(
     State(shared): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let login: Login = parse_body(&headers, &body)?;
+    let login: Login = parse_body(&headers, &body).map_err(|_| {
+        ApiError::rest(
+            StatusCode::BAD_REQUEST,
+            "Invalid request body",
+            "INVALID_REQUEST_BODY",
+        )
+    })?;
     let email = login.email.unwrap_or_default();
     let password = login.password.unwrap_or_default();
     let mut state = shared.lock();
@@ -89,29 +100,32 @@ pub(super) async fn admin_login(
         .iter()
         .find(|u| u.email.eq_ignore_ascii_case(&email) && u.password == password)
     else {
-        return Err(
-            ApiError::new(StatusCode::UNAUTHORIZED, "Invalid email or password")
-                .code("INVALID_CREDENTIALS"),
-        );
+        return Err(ApiError::rest(
+            StatusCode::UNAUTHORIZED,
+            "Invalid email or password",
+            "INVALID_CREDENTIALS",
+        ));
     };
     if user.role != "dashboard_admin" {
-        return Err(
-            ApiError::new(StatusCode::FORBIDDEN, "Admin role required").code("ADMIN_REQUIRED")
-        );
+        return Err(ApiError::rest(
+            StatusCode::FORBIDDEN,
+            "Access denied. Admin role required.",
+            "ADMIN_REQUIRED",
+        ));
     }
     let user_json = dashboard_user(user, shared.flavor() == crate::Flavor::Documented);
     let principal = Principal::Dashboard {
         id: user.id,
         role: "dashboard_admin".to_owned(),
     };
-    let (access, refresh) = state.issue_tokens(principal);
+    let (access, refresh) = state.issue_tokens(principal, DASHBOARD_TOKEN_TTL);
     reply(
         StatusCode::OK,
         &json!({
             "user": user_json,
             "access_token": access,
             "refresh_token": refresh,
-            "expires_in": 86400,
+            "expires_in": DASHBOARD_TOKEN_TTL.as_secs(),
         }),
     )
 }
@@ -132,7 +146,7 @@ pub(super) fn dashboard_user(user: &DashboardUser, documented: bool) -> serde_js
     let mut v = json!({
         "id": user.id.to_string(),
         "email": user.email,
-        "email_verified": false,
+        "email_verified": user.email_verified,
         "totp_enabled": false,
         "is_active": true,
         "is_locked": false,

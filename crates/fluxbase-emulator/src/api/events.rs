@@ -28,10 +28,12 @@ pub(super) async fn trigger(
     let has_content = ["table", "record", "old_record", "data"]
         .iter()
         .any(|k| input.contains_key(*k));
-    let event = if !has_content && Event::is_known_name(&name) {
-        Event::sample(&name, now)
-            .ok_or_else(|| ApiError::bad_request(format!("no sample event named `{name}`")))?
-    } else {
+    if !has_content && Event::is_known_name(&name) {
+        let fired = delivery::trigger_sample(&shared, &name)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        return answer(&fired);
+    }
+    let event = {
         if let Some(Value::String(table)) = input.get("table") {
             let schema = if table == "users" { "auth" } else { "public" };
             input
@@ -50,8 +52,22 @@ pub(super) async fn trigger(
     }
     let fired =
         delivery::trigger(&shared, event).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    answer(&fired)
+}
+
+/// 202 `{event, webhooks, warnings}`.
+fn answer(fired: &crate::Triggered) -> ApiResult {
     reply(
         StatusCode::ACCEPTED,
-        &json!({"event": fired.event, "webhooks": fired.webhooks}),
+        &json!({"event": fired.event, "webhooks": fired.webhooks, "warnings": fired.warnings}),
     )
+}
+
+/// `GET /api/v1/emulator/warnings` (the emulator's own route): every
+/// production warning so far, oldest first, as
+/// `[{code, message, webhook_id?, during, at}]`.
+pub(super) async fn warnings(State(shared): State<AppState>) -> ApiResult {
+    let state = shared.lock();
+    let all: Vec<&crate::WarningRecord> = state.warnings.iter().collect();
+    reply(StatusCode::OK, &all)
 }

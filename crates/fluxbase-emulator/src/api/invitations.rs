@@ -11,7 +11,9 @@ use super::auth::dashboard_user;
 use super::webhooks::query_param;
 use super::{Admin, ApiError, ApiResult, AppState, parse_body, reply};
 use crate::Flavor;
-use crate::state::{DashboardUser, InvitationRecord, Principal, now, random_padded, rfc3339};
+use crate::state::{
+    DASHBOARD_TOKEN_TTL, DashboardUser, InvitationRecord, Principal, now, random_padded, rfc3339,
+};
 
 const DEFAULT_EXPIRY_SECS: i64 = 7 * 24 * 3600;
 
@@ -102,7 +104,7 @@ pub(super) async fn create(
             "invitation": rendered,
             "invite_link": format!("{}/invite/{token}", shared.config.base_url),
             "email_sent": false,
-            "email_status": "Email service not configured; share the invite link",
+            "email_status": "Email service not configured. Share the invite link manually.",
         }),
     )
 }
@@ -217,43 +219,49 @@ pub(super) async fn accept(
         return Err(ApiError::not_found("Invitation not found"));
     };
     let name = input.name.unwrap_or_default();
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(ApiError::internal(
-            "Failed to create user: full name is required",
-        ));
-    }
-    if name.chars().count() > 100 {
-        return Err(ApiError::internal(
-            "Failed to create user: full name must be at most 100 characters",
-        ));
-    }
-    if password.len() > 72 {
-        return Err(ApiError::internal(
-            "Failed to create user: password must be at most 72 bytes long",
-        ));
-    }
     let (email, role) = {
         let inv = &state.invitations[index];
         (inv.email.clone(), inv.role.clone())
     };
-    if state
-        .dashboard
-        .iter()
-        .any(|u| u.email.eq_ignore_ascii_case(&email))
-    {
-        return Err(ApiError::internal(
-            "Failed to create user: a user with this email already exists",
+    // `DashboardAuthService.CreateUser` (internal/auth/dashboard.go): the
+    // email, then the name, then the password's upper bound; its errors
+    // come back as 500 `Failed to create user: …`.
+    let create_failed = |why: String| ApiError::internal(format!("Failed to create user: {why}"));
+    if let Err(why) = validate_email(&email) {
+        return Err(create_failed(format!("invalid email: {why}")));
+    }
+    let name_len = name.trim().chars().count();
+    if name_len == 0 {
+        return Err(create_failed("invalid name: name is required".to_owned()));
+    }
+    if name_len > 100 {
+        return Err(create_failed(
+            "invalid name: name is too long (max 100 characters)".to_owned(),
+        ));
+    }
+    if password.len() > 72 {
+        return Err(create_failed(
+            "password must be at most 72 characters".to_owned(),
+        ));
+    }
+    if state.dashboard.iter().any(|u| u.email == email) {
+        return Err(create_failed(
+            "failed to create user: ERROR: duplicate key value violates unique constraint \
+             \"users_email_key\" (SQLSTATE 23505)"
+                .to_owned(),
         ));
     }
     let created = now();
     state.invitations[index].accepted_at = Some(created);
+    // The name is stored as sent (only its check trims), and the user is
+    // marked verified with the invited role before logging in.
     let user = DashboardUser {
         id: Uuid::new_v4(),
         email,
         password,
-        full_name: Some(name.to_owned()),
+        full_name: Some(name),
         role,
+        email_verified: true,
         created_at: created,
     };
     let user_json = dashboard_user(&user, flavor == Flavor::Documented);
@@ -263,14 +271,46 @@ pub(super) async fn accept(
         role: "dashboard_admin".to_owned(),
     };
     state.dashboard.push(user);
-    let (access, refresh) = state.issue_tokens(principal);
+    let (access, refresh) = state.issue_tokens(principal, DASHBOARD_TOKEN_TTL);
     reply(
         StatusCode::CREATED,
         &json!({
             "user": user_json,
             "access_token": access,
             "refresh_token": refresh,
-            "expires_in": 86400,
+            "expires_in": DASHBOARD_TOKEN_TTL.as_secs(),
         }),
     )
+}
+
+/// `ValidateEmail` (internal/auth/validation.go): 3 to 254 characters
+/// after trimming, `local@domain.tld` with no whitespace, an address Go's
+/// `mail.ParseAddress` reads (approximated: RFC 5322 atoms separated by
+/// single dots on both sides), and none of `<>"'\`.
+fn validate_email(email: &str) -> Result<(), &'static str> {
+    let email = email.trim();
+    let len = email.chars().count();
+    if len < 3 {
+        return Err("email address is too short");
+    }
+    if len > 254 {
+        return Err("email address is too long (max 254 characters)");
+    }
+    const INVALID: &str = "invalid email address";
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(INVALID);
+    };
+    let atoms = |part: &str| {
+        !part.is_empty()
+            && part.split('.').all(|atom| {
+                !atom.is_empty()
+                    && atom
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || "!#$%&*+-/=?^_`{|}~".contains(c))
+            })
+    };
+    if local.contains('@') || !atoms(local) || !atoms(domain) || !domain.contains('.') {
+        return Err(INVALID);
+    }
+    Ok(())
 }

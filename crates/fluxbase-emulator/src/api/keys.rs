@@ -1,8 +1,9 @@
-//! `/api/v1/client-keys` (server) and `/api/v1/api-keys` (documented).
+//! `/api/v1/client-keys` (both flavors) and the first SDK's
+//! `/api/v1/api-keys` (documented flavor).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use fluxbase_webhooks::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -124,19 +125,46 @@ fn key_id(raw: &str) -> Result<Uuid, ApiError> {
     parse_id(raw, "Invalid client key ID")
 }
 
-fn not_found(flavor: Flavor, action: &str) -> ApiError {
+/// The documented flavor's names: `api_key`/`API key` on the first SDK's
+/// `/api-keys`, `client_key`/`Client key` on the current SDK's
+/// `/client-keys`.
+struct Names {
+    one: &'static str,
+    many: &'static str,
+    title: &'static str,
+}
+
+fn names(uri: &Uri) -> Names {
+    if uri.path().starts_with("/api/v1/api-keys") {
+        Names {
+            one: "api_key",
+            many: "api_keys",
+            title: "API key",
+        }
+    } else {
+        Names {
+            one: "client_key",
+            many: "client_keys",
+            title: "Client key",
+        }
+    }
+}
+
+fn not_found(flavor: Flavor, uri: &Uri, action: &str) -> ApiError {
     match flavor {
         Flavor::Server => ApiError::internal(format!(
             "Failed to {action} client key: client key not found"
         )),
-        Flavor::Documented => ApiError::not_found("API key not found"),
+        Flavor::Documented => ApiError::not_found(format!("{} not found", names(uri).title)),
     }
 }
 
-/// `POST`: a flat object plus `key` (server), `{api_key, key}` (documented).
+/// `POST`: a flat object plus `key` (server), `{api_key, key}` or
+/// `{client_key, key}` (documented).
 pub(super) async fn create(
     State(shared): State<AppState>,
     caller: Caller,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
@@ -149,9 +177,11 @@ pub(super) async fn create(
     }
     let scopes = input.scopes.unwrap_or_default();
     if flavor == Flavor::Server {
+        // `ValidateScopes` (internal/auth/scopes.go), wrapped by
+        // `GenerateClientKey` and the handler.
         if scopes.is_empty() {
             return Err(ApiError::internal(
-                "Failed to create client key: at least one scope is required",
+                "Failed to create client key: invalid scopes: at least one scope must be specified",
             ));
         }
         if let Some(msg) = invalid_scopes(&scopes) {
@@ -201,15 +231,17 @@ pub(super) async fn create(
         }
         Flavor::Documented => reply(
             StatusCode::CREATED,
-            &json!({"api_key": rendered, "key": key}),
+            &json!({names(&uri).one: rendered, "key": key}),
         ),
     }
 }
 
-/// `GET`: a bare array or `null` (server), `{api_keys, total}` (documented).
+/// `GET`: a bare array or `null` (server), `{api_keys, total}` or
+/// `{client_keys, total}` (documented).
 pub(super) async fn list(
     State(shared): State<AppState>,
     caller: Caller,
+    uri: Uri,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let principal = caller.with_scope("read:clientkeys")?;
@@ -246,7 +278,10 @@ pub(super) async fn list(
         Flavor::Server => reply(StatusCode::OK, &items),
         Flavor::Documented => {
             let total = items.len();
-            reply(StatusCode::OK, &json!({"api_keys": items, "total": total}))
+            reply(
+                StatusCode::OK,
+                &json!({names(&uri).many: items, "total": total}),
+            )
         }
     }
 }
@@ -272,6 +307,7 @@ pub(super) async fn get(
 pub(super) async fn update(
     State(shared): State<AppState>,
     caller: Caller,
+    uri: Uri,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
@@ -292,7 +328,7 @@ pub(super) async fn update(
         .keys
         .iter_mut()
         .find(|k| k.id == id)
-        .ok_or_else(|| not_found(flavor, "update"))?;
+        .ok_or_else(|| not_found(flavor, &uri, "update"))?;
     if let Some(v) = input.name {
         key.name = v;
     }
@@ -319,6 +355,7 @@ pub(super) async fn update(
 pub(super) async fn revoke(
     State(shared): State<AppState>,
     caller: Caller,
+    uri: Uri,
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.with_scope("write:clientkeys")?;
@@ -329,7 +366,7 @@ pub(super) async fn revoke(
         .keys
         .iter_mut()
         .find(|k| k.id == id)
-        .ok_or_else(|| not_found(flavor, "revoke"))?;
+        .ok_or_else(|| not_found(flavor, &uri, "revoke"))?;
     key.revoked_at = Some(now());
     match flavor {
         Flavor::Server => reply(
@@ -338,7 +375,7 @@ pub(super) async fn revoke(
         ),
         Flavor::Documented => reply(
             StatusCode::OK,
-            &json!({"message": "API key revoked successfully"}),
+            &json!({"message": format!("{} revoked successfully", names(&uri).title)}),
         ),
     }
 }
@@ -347,6 +384,7 @@ pub(super) async fn revoke(
 pub(super) async fn delete(
     State(shared): State<AppState>,
     caller: Caller,
+    uri: Uri,
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.with_scope("write:clientkeys")?;
@@ -356,13 +394,13 @@ pub(super) async fn delete(
     let before = state.keys.len();
     state.keys.retain(|k| k.id != id);
     if state.keys.len() == before {
-        return Err(not_found(flavor, "delete"));
+        return Err(not_found(flavor, &uri, "delete"));
     }
     match flavor {
         Flavor::Server => Ok(StatusCode::NO_CONTENT.into_response()),
         Flavor::Documented => reply(
             StatusCode::OK,
-            &json!({"message": "API key deleted successfully"}),
+            &json!({"message": format!("{} deleted successfully", names(&uri).title)}),
         ),
     }
 }

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Serialize;
@@ -22,13 +23,33 @@ mod invitations;
 mod keys;
 mod webhooks;
 
+/// The route prefixes behind `RequireAuthOrServiceKey` (a fiber group
+/// middleware: it runs before the router finds no route, so an unknown
+/// path or method there is 401 without credentials).
+fn behind_auth(flavor: Flavor, path: &str) -> bool {
+    let roots: &[&str] = match flavor {
+        Flavor::Server => &["/api/v1/webhooks", "/api/v1/client-keys"],
+        Flavor::Documented => &[
+            "/api/v1/webhooks",
+            "/api/v1/client-keys",
+            "/api/v1/api-keys",
+        ],
+    };
+    roots.iter().any(|root| {
+        path.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
 pub(crate) type AppState = Arc<Shared>;
 
-/// The routes, for `shared`'s flavor.
+/// The routes, for `shared`'s flavor. The server serves client keys at
+/// `/api/v1/client-keys`; the documented flavor also at the first SDK's
+/// `/api/v1/api-keys`.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    let keys_root = match shared.flavor() {
-        Flavor::Server => "/api/v1/client-keys",
-        Flavor::Documented => "/api/v1/api-keys",
+    let keys_roots: &[&str] = match shared.flavor() {
+        Flavor::Server => &["/api/v1/client-keys"],
+        Flavor::Documented => &["/api/v1/client-keys", "/api/v1/api-keys"],
     };
     let mut router = Router::new()
         .route("/api/v1/auth/signin", post(auth::sign_in))
@@ -47,12 +68,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/webhooks/{id}/deliveries",
             get(webhooks::deliveries),
         )
-        .route(keys_root, get(keys::list).post(keys::create))
-        .route(
-            &format!("{keys_root}/{{id}}"),
-            get(keys::get).patch(keys::update).delete(keys::delete),
-        )
-        .route(&format!("{keys_root}/{{id}}/revoke"), post(keys::revoke))
         .route(
             "/api/v1/admin/invitations",
             get(invitations::list).post(invitations::create),
@@ -69,37 +84,115 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/invitations/{token}/accept",
             post(invitations::accept),
         )
-        .route("/api/v1/emulator/events", post(events::trigger));
+        .route("/api/v1/emulator/events", post(events::trigger))
+        .route("/api/v1/emulator/warnings", get(events::warnings));
+    for root in keys_roots {
+        router = router
+            .route(root, get(keys::list).post(keys::create))
+            .route(
+                &format!("{root}/{{id}}"),
+                get(keys::get).patch(keys::update).delete(keys::delete),
+            )
+            .route(&format!("{root}/{{id}}/revoke"), post(keys::revoke));
+    }
     if shared.config.admin_enabled {
         router = router.route("/api/v1/admin/login", post(auth::admin_login));
     }
     router
         .fallback(unknown_route)
-        .method_not_allowed_fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(request_id))
         .with_state(shared)
 }
 
 /// The global error handler's answer for a route that does not exist:
 /// `{"error": "Cannot GET /x", "code": 404}` (a numeric code).
-async fn unknown_route(method: Method, uri: Uri) -> Response {
+async fn unknown_route(
+    State(shared): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let path = uri.path();
+    if behind_auth(shared.flavor(), path)
+        && let Err(e) = authenticate(&shared, &headers, uri.query())
+    {
+        return e.into_response();
+    }
     ApiError::new(StatusCode::NOT_FOUND, format!("Cannot {method} {path}"))
         .with("code", json!(404))
         .into_response()
 }
+
+/// A route that exists for other methods: fiber's 405 through the global
+/// error handler, `{"error": "Method Not Allowed", "code": 405}`.
+async fn method_not_allowed(
+    State(shared): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if behind_auth(shared.flavor(), uri.path())
+        && let Err(e) = authenticate(&shared, &headers, uri.query())
+    {
+        return e.into_response();
+    }
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        .with("code", json!(405))
+        .into_response()
+}
+
+/// fiber's `requestid` middleware: every answer carries `X-Request-ID` (the
+/// caller's when it sent a usable one, a new UUID otherwise), and the
+/// `rest_errors.go` bodies carry it as `request_id`.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| Uuid::new_v4().to_string(), str::to_owned);
+    let mut response = next.run(req).await;
+    if let Some(RestError(mut body)) = response.extensions_mut().remove::<RestError>() {
+        body.insert("request_id".to_owned(), Value::String(id.clone()));
+        let status = response.status();
+        response = (status, axum::Json(Value::Object(body))).into_response();
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// A `rest_errors.go` body, which gets the request id.
+#[derive(Clone)]
+struct RestError(Map<String, Value>);
 
 /// An error answer: `{"error": …}` plus optional keys.
 #[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
     body: Map<String, Value>,
+    /// A `rest_errors.go` answer (`SendErrorWithCode`): it carries the
+    /// request id.
+    rest: bool,
 }
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         let mut body = Map::new();
         body.insert("error".to_owned(), Value::String(message.into()));
-        Self { status, body }
+        Self {
+            status,
+            body,
+            rest: false,
+        }
+    }
+
+    /// A `rest_errors.go` answer: `{error, code, request_id}`.
+    pub(crate) fn rest(status: StatusCode, message: impl Into<String>, code: &str) -> Self {
+        let mut e = Self::new(status, message).code(code);
+        e.rest = true;
+        e
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -132,7 +225,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(Value::Object(self.body))).into_response()
+        let marker = self.rest.then(|| RestError(self.body.clone()));
+        let mut response = (self.status, axum::Json(Value::Object(self.body))).into_response();
+        if let Some(marker) = marker {
+            response.extensions_mut().insert(marker);
+        }
+        response
     }
 }
 
@@ -200,51 +298,59 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Authentication for webhooks and client keys, in the server's order:
-/// service key, Bearer token, client key.
+/// service key, Bearer token, client key (`RequireAuthOrServiceKey` in
+/// `internal/middleware/clientkey_auth.go`).
 fn authenticate(
     shared: &Shared,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Principal, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
     let authorization = header(headers, "authorization");
     let service = header(headers, "x-service-key")
         .or_else(|| authorization.and_then(|a| a.strip_prefix("ServiceKey ").map(str::trim)));
     if let Some(key) = service {
-        return if key == shared.config.service_key {
-            Ok(Principal::Service)
+        // A JWT there is a service-role token; the emulator issues none.
+        if key.starts_with("eyJ") {
+            return Err(unauthorized("Invalid service role token"));
+        }
+        // `validateServiceKey`: `sk_`, at least 16 characters, then the hash.
+        return if key.len() >= 16 && key.starts_with("sk_") && key == shared.config.service_key {
+            Ok(Principal::Service {
+                scopes: shared.config.service_key_scopes.clone(),
+            })
         } else {
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "Invalid service key",
-            ))
+            Err(unauthorized("Invalid service key"))
         };
     }
     if let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) {
         return shared
             .lock()
-            .sessions
-            .get(token.trim())
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::new(StatusCode::UNAUTHORIZED, "Invalid or expired Bearer token")
-            });
+            .session(token.trim())
+            .ok_or_else(|| unauthorized("Invalid or expired Bearer token"));
     }
-    // The header was renamed from X-API-Key to X-Client-Key; the documented
-    // flavor is the older server.
-    let key = match shared.flavor() {
-        Flavor::Server => header(headers, "x-client-key").map(str::to_owned),
-        Flavor::Documented => header(headers, "x-api-key").map(str::to_owned).or_else(|| {
-            query.and_then(|q| {
-                q.split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .find(|(k, _)| *k == "apikey")
-                    .map(|(_, v)| v.to_owned())
-            })
-        }),
-    };
+    // `X-Client-Key` since the rename; the documented flavor, the older
+    // server the first SDK spoke to, also reads `X-API-Key` and `?apikey=`.
+    let key = header(headers, "x-client-key")
+        .map(str::to_owned)
+        .or_else(|| {
+            (shared.flavor() == Flavor::Documented)
+                .then(|| {
+                    header(headers, "x-api-key").map(str::to_owned).or_else(|| {
+                        query.and_then(|q| {
+                            q.split('&')
+                                .filter_map(|kv| kv.split_once('='))
+                                .find(|(k, _)| *k == "apikey")
+                                .map(|(_, v)| v.to_owned())
+                        })
+                    })
+                })
+                .flatten()
+        });
     if let Some(key) = key {
         let mut state = shared.lock();
         let now = crate::state::now();
+        // Unknown, revoked and expired keys all answer the same here.
         return match state.keys.iter_mut().find(|k| k.key == key) {
             Some(k) if k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now) => {
                 k.last_used_at = Some(now);
@@ -253,14 +359,10 @@ fn authenticate(
                     user_id: k.user_id,
                 })
             }
-            _ => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "Invalid or expired client key",
-            )),
+            _ => Err(unauthorized("Invalid client key")),
         };
     }
-    Err(ApiError::new(
-        StatusCode::UNAUTHORIZED,
+    Err(unauthorized(
         "Authentication required. Provide Bearer token, X-Client-Key, or X-Service-Key",
     ))
 }
@@ -296,10 +398,13 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// Scopes apply to client keys only (service keys and tokens pass).
+/// `RequireScope`: client keys and service keys need the scope (or `*`);
+/// tokens pass.
 fn require_scope(principal: &Principal, scope: &str) -> Result<(), ApiError> {
     match principal {
-        Principal::ClientKey { scopes, .. } if !scopes.iter().any(|s| s == scope || s == "*") => {
+        Principal::ClientKey { scopes, .. } | Principal::Service { scopes }
+            if !scopes.iter().any(|s| s == scope || s == "*") =>
+        {
             Err(
                 ApiError::new(StatusCode::FORBIDDEN, "Insufficient permissions")
                     .with("required_scope", Value::String(scope.to_owned())),
@@ -309,27 +414,35 @@ fn require_scope(principal: &Principal, scope: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Authentication for admin routes: a token (Bearer prefix optional) whose
-/// role is `admin` or `dashboard_admin`; keys are not accepted.
+/// Authentication for admin routes (`UnifiedAuthMiddleware` then
+/// `RequireRole("admin", "dashboard_admin")`, `internal/api/auth_middleware.go`):
+/// a token (Bearer prefix optional) whose role is `admin` or
+/// `dashboard_admin`; keys are not accepted.
 fn authenticate_admin(shared: &Shared, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let Some(raw) = header(headers, "authorization") else {
-        return Err(
-            ApiError::new(StatusCode::UNAUTHORIZED, "Authentication required")
-                .code("MISSING_AUTHENTICATION"),
-        );
+        return Err(ApiError::rest(
+            StatusCode::UNAUTHORIZED,
+            "Missing authentication",
+            "MISSING_AUTHENTICATION",
+        ));
     };
     let token = raw.strip_prefix("Bearer ").unwrap_or(raw).trim();
-    let principal = shared.lock().sessions.get(token).cloned().ok_or_else(|| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "Invalid or expired token").code("INVALID_TOKEN")
+    let principal = shared.lock().session(token).ok_or_else(|| {
+        ApiError::rest(
+            StatusCode::UNAUTHORIZED,
+            "Invalid or expired token",
+            "INVALID_TOKEN",
+        )
     })?;
     match &principal {
         Principal::Dashboard { role, .. } if role == "dashboard_admin" || role == "admin" => {
             Ok(principal)
         }
-        _ => Err(
-            ApiError::new(StatusCode::FORBIDDEN, "Insufficient permissions")
-                .code("INSUFFICIENT_PERMISSIONS"),
-        ),
+        _ => Err(ApiError::rest(
+            StatusCode::FORBIDDEN,
+            "Insufficient permissions",
+            "INSUFFICIENT_PERMISSIONS",
+        )),
     }
 }
 

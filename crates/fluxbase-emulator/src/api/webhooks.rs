@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use fluxbase_webhooks::client::WebhookSettings;
+
 use super::{ApiError, ApiResult, AppState, Caller, parse_body, parse_id, reply};
-use crate::Flavor;
 use crate::delivery::{AttemptOutcome, send_test};
+use crate::redact::SafeUrl;
 use crate::state::{DeliveryRecord, Subscription, WebhookRecord, now, rfc3339};
+use crate::{Flavor, policy, triggers, warnings};
 
 /// A webhook request body, in either dialect.
 #[derive(Deserialize, Default)]
@@ -77,27 +80,99 @@ impl WebhookInput {
     }
 }
 
-/// Checks a URL as the server does (without its SSRF rules: the emulator
-/// delivers to loopback on purpose).
-pub(crate) fn validate_url(raw: &str) -> Result<(), String> {
-    let scheme = raw
-        .split_once(':')
-        .map(|(s, _)| s)
-        .filter(|s| {
-            s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        })
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return Err(format!("URL scheme must be http or https, got: {scheme}"));
+/// The URL check of a create or update: the server mode's in the server
+/// flavor (500 `invalid webhook URL: …`), and the scheme and host in the
+/// documented flavor (400).
+async fn check_url(shared: &crate::state::Shared, url: &str) -> Result<(), ApiError> {
+    let mode = shared.config.server_mode;
+    let refused = match shared.flavor() {
+        Flavor::Server => policy::check_webhook_url(mode, url).await.err(),
+        Flavor::Documented => match policy::documented_url_error(url) {
+            Some(why) => Some(why),
+            None => policy::check_webhook_url(mode, url).await.err(),
+        },
+    };
+    match (refused, shared.flavor()) {
+        (None, _) => Ok(()),
+        (Some(why), Flavor::Server) => {
+            Err(ApiError::internal(format!("invalid webhook URL: {why}")))
+        }
+        (Some(why), Flavor::Documented) => {
+            Err(ApiError::bad_request(format!("invalid webhook URL: {why}")))
+        }
     }
-    let url = reqwest::Url::parse(raw).map_err(|e| format!("invalid URL format: {e}"))?;
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("URL must have a host".to_owned());
+}
+
+/// The retry settings as the `INTEGER` columns take them: pgx refuses what
+/// does not fit (500 `failed to <action> webhook: failed to encode
+/// args[N]: …`; the documented flavor answers 400).
+fn check_int4(flavor: Flavor, action: &str, w: &WebhookRecord) -> Result<(), ApiError> {
+    let columns = [
+        (6, w.max_retries),
+        (7, w.retry_backoff_seconds),
+        (8, w.timeout_seconds),
+    ];
+    match columns
+        .iter()
+        .find_map(|(index, value)| policy::int4_error(*index, *value))
+    {
+        None => Ok(()),
+        Some(why) => Err(match flavor {
+            Flavor::Server => ApiError::internal(format!("failed to {action} webhook: {why}")),
+            Flavor::Documented => ApiError::bad_request(why),
+        }),
     }
-    Ok(())
+}
+
+/// The lint of what was sent, with omitted values as they were omitted.
+fn settings(
+    input: &WebhookInput,
+    url: &str,
+    events: Option<&[Subscription]>,
+    update: bool,
+) -> WebhookSettings {
+    let mut s = if update {
+        WebhookSettings::update(url)
+    } else {
+        WebhookSettings::create(url)
+    };
+    if let Some(enabled) = input.enabled.or(input.is_active) {
+        s = s.enabled(enabled);
+    }
+    s = s.signed(input.secret.as_deref().is_some_and(|k| !k.is_empty()));
+    if let Some(events) = events {
+        s = s.events(events.iter().map(Subscription::filter));
+    }
+    if let Some(n) = input.max_retries {
+        s = s.max_retries(n);
+    }
+    if let Some(n) = input.retry_backoff_seconds {
+        s = s.retry_backoff_seconds(n);
+    }
+    if let Some(n) = input.timeout_seconds {
+        s = s.timeout_seconds(n);
+    }
+    s
+}
+
+/// Records the warnings of a create or update, and the trigger failures the
+/// server only logs.
+fn warn(
+    state: &mut crate::state::State,
+    id: Uuid,
+    during: &'static str,
+    settings: &WebhookSettings,
+    trigger_failures: Vec<String>,
+) {
+    use fluxbase_webhooks::client::{Warning, WarningCode};
+    let failures = trigger_failures.into_iter().map(|f| {
+        Warning::new(
+            WarningCode::NotAnAuthTable,
+            format!("the server logs \"Failed to create triggers for webhook\" and goes on: {f}"),
+        )
+    });
+    let all: Vec<Warning> = settings.warnings().into_iter().chain(failures).collect();
+    warnings::record(state, Some(id), during, all);
 }
 
 /// Checks custom headers as the server does.
@@ -253,7 +328,8 @@ pub(super) async fn list(State(shared): State<AppState>, caller: Caller) -> ApiR
     }
 }
 
-/// `POST /api/v1/webhooks`.
+/// `POST /api/v1/webhooks` (`CreateWebhook` in
+/// `internal/api/webhook_handler.go`, `WebhookService.Create`).
 pub(super) async fn create(
     State(shared): State<AppState>,
     caller: Caller,
@@ -264,7 +340,7 @@ pub(super) async fn create(
     let flavor = shared.flavor();
     let mut input: WebhookInput = parse_body(&headers, &body)?;
     let events = input.subscriptions(flavor)?;
-    let url = input.url.take().unwrap_or_default();
+    let url = input.url.clone().unwrap_or_default();
     let name = input.name.take().unwrap_or_default();
     // The server answers 500 for what its service layer refuses; the
     // documentation's server would say 400.
@@ -280,7 +356,7 @@ pub(super) async fn create(
     if url.is_empty() {
         return Err(ApiError::bad_request("URL is required"));
     }
-    validate_url(&url).map_err(|e| refused(format!("invalid webhook URL: {e}")))?;
+    check_url(&shared, &url).await?;
     let custom = input.headers.take().unwrap_or_default();
     validate_headers(&custom).map_err(|e| refused(format!("invalid webhook headers: {e}")))?;
     let scope = match input.scope.take().unwrap_or_default().as_str() {
@@ -299,6 +375,7 @@ pub(super) async fn create(
         Flavor::Server => input.enabled.unwrap_or(false),
         Flavor::Documented => input.is_active.or(input.enabled).unwrap_or(true),
     };
+    let lint = settings(&input, &url, events.as_deref(), false);
     let created = now();
     let record = WebhookRecord {
         id: Uuid::new_v4(),
@@ -307,19 +384,35 @@ pub(super) async fn create(
         url,
         secret: input.secret.take(),
         enabled,
-        events: Some(events.unwrap_or_default()),
+        // The server stores what it got: omitted events are `null`.
+        events: match flavor {
+            Flavor::Server => events,
+            Flavor::Documented => Some(events.unwrap_or_default()),
+        },
         max_retries: default_if_zero(input.max_retries, 3),
         retry_backoff_seconds: default_if_zero(input.retry_backoff_seconds, 5),
         timeout_seconds: default_if_zero(input.timeout_seconds, 30),
         headers: Some(custom),
         scope,
-        created_by: principal.user_id(),
+        created_by: principal.created_by(),
         created_at: created,
         updated_at: created,
     };
+    check_int4(flavor, "create", &record)?;
     let rendered = render(&record, flavor);
-    tracing::info!(webhook = %record.id, url = %record.url, "webhook created");
-    shared.lock().webhooks.push(record);
+    tracing::info!(webhook = %record.id, url = %SafeUrl(&record.url), enabled, "webhook created");
+    let mut state = shared.lock();
+    // Triggers for an enabled webhook; a failure is only logged.
+    let failures = if flavor == Flavor::Server && record.enabled {
+        triggers::manage(&mut state, record.events.as_deref())
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    warn(&mut state, record.id, "create", &lint, failures);
+    state.webhooks.push(record);
+    drop(state);
     reply(StatusCode::CREATED, &rendered)
 }
 
@@ -358,9 +451,8 @@ pub(super) async fn update(
     let events = input.subscriptions(flavor)?;
     match flavor {
         Flavor::Server => {
-            let url = input.url.take().unwrap_or_default();
-            validate_url(&url)
-                .map_err(|e| ApiError::internal(format!("invalid webhook URL: {e}")))?;
+            let url = input.url.clone().unwrap_or_default();
+            check_url(&shared, &url).await?;
             if let Some(h) = &input.headers {
                 validate_headers(h)
                     .map_err(|e| ApiError::internal(format!("invalid webhook headers: {e}")))?;
@@ -375,27 +467,37 @@ pub(super) async fn update(
                      check constraint \"webhooks_scope_check\" (SQLSTATE 23514)",
                 ));
             }
+            let lint = settings(&input, &url, events.as_deref(), true);
             let mut state = shared.lock();
-            let hook = state
+            let old = state
                 .webhooks
-                .iter_mut()
+                .iter()
                 .find(|w| w.id == id)
+                .cloned()
                 .ok_or_else(|| ApiError::internal("webhook not found"))?;
             // Every column is overwritten; no defaults are applied.
-            hook.name = input.name.take().unwrap_or_default();
-            hook.description = input.description.take();
-            hook.url = url;
-            hook.secret = input.secret.take();
-            hook.enabled = input.enabled.unwrap_or(false);
-            hook.events = events;
-            hook.max_retries = input.max_retries.unwrap_or(0);
-            hook.retry_backoff_seconds = input.retry_backoff_seconds.unwrap_or(0);
-            hook.timeout_seconds = input.timeout_seconds.unwrap_or(0);
-            hook.headers = input.headers.take();
-            if let Some(scope) = scope {
-                hook.scope = scope;
+            let mut new = old.clone();
+            new.name = input.name.take().unwrap_or_default();
+            new.description = input.description.take();
+            new.url = url;
+            new.secret = input.secret.take();
+            new.enabled = input.enabled.unwrap_or(false);
+            new.events = events;
+            new.max_retries = input.max_retries.unwrap_or(0);
+            new.retry_backoff_seconds = input.retry_backoff_seconds.unwrap_or(0);
+            new.timeout_seconds = input.timeout_seconds.unwrap_or(0);
+            new.headers = input.headers.take();
+            new.scope = scope.unwrap_or_else(|| "user".to_owned());
+            new.updated_at = now();
+            check_int4(flavor, "update", &new)?;
+            let failures = triggers::on_update(&mut state, &old, &new);
+            let lint = lint.was_enabled(old.enabled);
+            warn(&mut state, id, "update", &lint, failures);
+            tracing::info!(webhook = %id, url = %SafeUrl(&new.url), enabled = new.enabled, "webhook updated");
+            if let Some(hook) = state.webhooks.iter_mut().find(|w| w.id == id) {
+                *hook = new;
             }
-            hook.updated_at = now();
+            drop(state);
             reply(
                 StatusCode::OK,
                 &json!({"message": "Webhook updated successfully"}),
@@ -403,8 +505,7 @@ pub(super) async fn update(
         }
         Flavor::Documented => {
             if let Some(url) = &input.url {
-                validate_url(url)
-                    .map_err(|e| ApiError::bad_request(format!("invalid webhook URL: {e}")))?;
+                check_url(&shared, url).await?;
             }
             if let Some(h) = &input.headers {
                 validate_headers(h)
@@ -458,6 +559,16 @@ pub(super) async fn update(
             }
             hook.updated_at = now();
             let rendered = render(hook, flavor);
+            // What a real server would make of the webhook as it now is.
+            let lint = WebhookSettings::update(&hook.url)
+                .enabled(hook.enabled)
+                .signed(hook.secret.as_deref().is_some_and(|k| !k.is_empty()))
+                .events(hook.events.iter().flatten().map(Subscription::filter))
+                .max_retries(hook.max_retries)
+                .retry_backoff_seconds(hook.retry_backoff_seconds)
+                .timeout_seconds(hook.timeout_seconds);
+            warn(&mut state, id, "update", &lint, Vec::new());
+            drop(state);
             reply(StatusCode::OK, &rendered)
         }
     }
@@ -472,13 +583,15 @@ pub(super) async fn delete(
     caller.with_scope("write:webhooks")?;
     let id = webhook_id(&id)?;
     let mut state = shared.lock();
-    let before = state.webhooks.len();
-    state.webhooks.retain(|w| w.id != id);
-    if state.webhooks.len() == before {
+    let Some(index) = state.webhooks.iter().position(|w| w.id == id) else {
         return Err(match shared.flavor() {
             Flavor::Server => ApiError::internal("webhook not found"),
             Flavor::Documented => ApiError::not_found("Webhook not found"),
         });
+    };
+    let gone = state.webhooks.remove(index);
+    if gone.enabled {
+        triggers::cleanup(&mut state, gone.events.as_deref());
     }
     state.deliveries.retain(|d| d.webhook_id != id);
     // Closing the queue lets its worker finish what is queued and stop.
@@ -504,7 +617,7 @@ pub(super) async fn test(
         .cloned()
         .ok_or_else(|| ApiError::not_found("Webhook not found"))?;
     let outcome = send_test(&shared, &hook).await;
-    tracing::info!(webhook = %id, delivered = outcome.is_delivered(), "test delivery");
+    tracing::info!(webhook = %id, url = %SafeUrl(&hook.url), delivered = outcome.is_delivered(), "test delivery");
     let response_body = outcome.response_body().map(str::to_owned);
     match (shared.flavor(), outcome) {
         (Flavor::Server, AttemptOutcome::Delivered { .. }) => reply(
@@ -591,8 +704,14 @@ pub(super) async fn deliveries(
     let id = webhook_id(&id)?;
     let flavor = shared.flavor();
     let limit = match query_param(q.as_deref(), "limit").map(str::parse::<i64>) {
+        // Postgres refuses it (`ListDeliveries`), for any id.
         Some(Ok(n)) if n < 0 => {
-            return Err(ApiError::internal("Failed to get webhook deliveries"));
+            return Err(match flavor {
+                Flavor::Server => ApiError::internal(
+                    "failed to list deliveries: ERROR: LIMIT must not be negative (SQLSTATE 2201W)",
+                ),
+                Flavor::Documented => ApiError::bad_request("limit must not be negative"),
+            });
         }
         Some(Ok(n)) => usize::try_from(n).unwrap_or(usize::MAX),
         // Missing or not a number: the default.
@@ -622,25 +741,6 @@ fn deliveries_of(all: &[DeliveryRecord], id: Uuid, limit: usize, flavor: Flavor)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_as_the_server_checks_them() {
-        for ok in [
-            "http://127.0.0.1:9/x",
-            "HTTPS://example.com",
-            "http://[::1]:80/",
-        ] {
-            assert!(validate_url(ok).is_ok(), "{ok}");
-        }
-        for (bad, msg) in [
-            ("", "URL scheme must be http or https, got: "),
-            ("ftp://x", "URL scheme must be http or https, got: ftp"),
-            ("not a url", "URL scheme must be http or https, got: "),
-            ("http://", "invalid URL format: empty host"),
-        ] {
-            assert_eq!(validate_url(bad).unwrap_err(), msg, "{bad}");
-        }
-    }
 
     #[test]
     fn headers_as_the_server_checks_them() {

@@ -14,5 +14,6 @@ mod client_keys;
 mod delivery;
 mod invitations;
 mod mismatches;
+mod parity;
 mod validation;
 mod webhooks;

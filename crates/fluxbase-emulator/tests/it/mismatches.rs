@@ -11,7 +11,8 @@ use fluxbase_webhooks::{LEGACY_SIGNATURE_HEADER, Scheme, Verifier};
 use serde_json::json;
 
 use crate::support::{
-    Raw, Receiver, admin_client, client, emulator, raw_webhook, service_client, settle, user_client,
+    Raw, Receiver, admin_client, client, emulator, production, raw_webhook, service_client, settle,
+    user_client,
 };
 
 const UNKNOWN: &str = "00000000-0000-4000-8000-000000000000";
@@ -238,14 +239,13 @@ async fn mismatch_06_patch_replaces_everything() {
     )
     .await;
     let path = format!("/api/v1/webhooks/{id}");
+    // A server in debug mode stores the empty URL; a production one refuses
+    // it (below).
     let a = raw
         .send("PATCH", &path, Some(json!({"enabled": false})))
         .await;
-    assert_eq!(a.status, 500);
-    assert_eq!(
-        a.json["error"],
-        "invalid webhook URL: URL scheme must be http or https, got: "
-    );
+    assert_eq!(a.json, json!({"message": "Webhook updated successfully"}));
+    assert_eq!(raw.send("GET", &path, None).await.json["url"], "");
     let a = raw
         .send("PATCH", &path, Some(json!({"url": "http://127.0.0.1:9/"})))
         .await;
@@ -300,6 +300,24 @@ async fn mismatch_06_patch_replaces_everything() {
     assert_eq!(after.name.as_deref(), Some("again"));
     assert_eq!(after.max_retries, Some(5));
     assert_eq!(after.events, [EventFilter::table("users", ["INSERT"])]);
+    emu.shutdown().await;
+
+    let emu = production(Flavor::Server).await;
+    let id = raw_webhook(&emu, json!({"name": "n", "url": "https://93.184.216.34/"})).await;
+    let a = Raw::service(&emu)
+        .send(
+            "PATCH",
+            &format!("/api/v1/webhooks/{id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json["error"].as_str()),
+        (
+            500,
+            Some("invalid webhook URL: URL scheme must be http or https, got: ")
+        )
+    );
     emu.shutdown().await;
 }
 
@@ -405,34 +423,48 @@ async fn mismatch_08_client_key_answers() {
 }
 
 /// §6.9: `/client-keys` and `X-Client-Key` now, `/api-keys` and `X-API-Key`
-/// before; `fbk_` keys. The client falls back on the path and sends both
-/// headers.
+/// before; `fbk_` keys. The server serves only the current ones; the
+/// documented flavor both, so the first SDK and the current one both work.
+/// The client falls back on the path and sends both headers.
 #[tokio::test]
 async fn mismatch_09_paths_and_key_headers() {
     for flavor in Flavor::ALL {
         let emu = emulator(flavor).await;
-        let (current, legacy) = match flavor {
-            Flavor::Server => ("/api/v1/client-keys", "/api/v1/api-keys"),
-            _ => ("/api/v1/api-keys", "/api/v1/client-keys"),
-        };
         let raw = Raw::service(&emu);
-        assert_eq!(raw.send("GET", legacy, None).await.status, 404, "{flavor}");
+        let legacy = raw.send("GET", "/api/v1/api-keys", None).await.status;
+        assert_eq!(legacy, if flavor == Flavor::Server { 404 } else { 200 });
         let a = raw
             .send(
                 "POST",
-                current,
+                "/api/v1/client-keys",
                 Some(json!({"name": "k", "scopes": ["read:webhooks"]})),
             )
             .await;
-        let key = a.json["key"].as_str().unwrap().to_owned();
-        let (accepted, ignored) = match flavor {
-            Flavor::Server => ("X-Client-Key", "X-API-Key"),
-            _ => ("X-API-Key", "X-Client-Key"),
+        assert_eq!(a.status, 201, "{flavor}: {}", a.text);
+        let key = match flavor {
+            Flavor::Server => a.json["key"].as_str().unwrap().to_owned(),
+            // The current SDK's `{client_key, key}`.
+            _ => {
+                assert!(a.json["client_key"]["id"].is_string(), "{}", a.text);
+                a.json["key"].as_str().unwrap().to_owned()
+            }
         };
-        let ok = Raw::new(&emu).header(accepted, &key);
-        assert_eq!(ok.send("GET", "/api/v1/webhooks", None).await.status, 200);
-        let not = Raw::new(&emu).header(ignored, &key);
-        assert_eq!(not.send("GET", "/api/v1/webhooks", None).await.status, 401);
+        let with = |h: &str| Raw::new(&emu).header(h, &key);
+        let ok = with("X-Client-Key")
+            .send("GET", "/api/v1/webhooks", None)
+            .await;
+        assert_eq!(ok.status, 200, "{flavor}");
+        let old = with("X-API-Key")
+            .send("GET", "/api/v1/webhooks", None)
+            .await;
+        assert_eq!(old.status, if flavor == Flavor::Server { 401 } else { 200 });
+        if flavor == Flavor::Documented {
+            let listed = raw.send("GET", "/api/v1/client-keys", None).await;
+            assert_eq!(listed.json["total"], 1, "{}", listed.text);
+            assert!(listed.json["client_keys"].is_array());
+            let listed = raw.send("GET", "/api/v1/api-keys", None).await;
+            assert!(listed.json["api_keys"].is_array(), "{}", listed.text);
+        }
 
         // The typed client works against both.
         let c = client(&emu);
@@ -469,7 +501,7 @@ async fn mismatch_10_scopes_from_the_server_list() {
 /// reports the status and the server's message.
 #[tokio::test]
 async fn mismatch_11_status_codes() {
-    let emu = emulator(Flavor::Server).await;
+    let emu = production(Flavor::Server).await;
     let hooks = service_client(&emu);
     let err = hooks
         .webhooks()

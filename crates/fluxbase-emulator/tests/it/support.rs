@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::post;
-use fluxbase_emulator::{Emulator, Flavor, RunningEmulator};
+use fluxbase_emulator::{Emulator, Flavor, RunningEmulator, ServerMode};
 use fluxbase_webhooks::client::Client;
 use fluxbase_webhooks::tower::VerifyLayer;
 use fluxbase_webhooks::{Code, Event, Verified, Verifier};
@@ -44,6 +44,17 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 pub(crate) async fn emulator(flavor: Flavor) -> RunningEmulator {
     Emulator::builder()
         .flavor(flavor)
+        .backoff_unit(Duration::from_millis(5))
+        .spawn()
+        .await
+        .unwrap()
+}
+
+/// An emulator of `flavor` acting as a production server (URL checks on).
+pub(crate) async fn production(flavor: Flavor) -> RunningEmulator {
+    Emulator::builder()
+        .flavor(flavor)
+        .server_mode(ServerMode::Production)
         .backoff_unit(Duration::from_millis(5))
         .spawn()
         .await
@@ -280,6 +291,7 @@ pub(crate) struct Raw {
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
     pub(crate) text: String,
     pub(crate) json: Value,
 }
@@ -359,9 +371,15 @@ impl Raw {
     async fn answer(req: reqwest::RequestBuilder) -> Answer {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, text, json }
+        Answer {
+            status,
+            headers,
+            text,
+            json,
+        }
     }
 }
 

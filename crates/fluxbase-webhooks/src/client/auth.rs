@@ -5,7 +5,7 @@ use std::fmt;
 use http::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{Client, Credentials, Error, de};
+use super::{Client, ClientError, Credentials, de};
 use crate::secret::Secret;
 use crate::timestamp::Timestamp;
 
@@ -15,7 +15,7 @@ use crate::timestamp::Timestamp;
 /// it as `Authorization: Bearer …`.
 ///
 /// ```no_run
-/// # async fn run(client: fluxbase_webhooks::client::Client) -> Result<(), fluxbase_webhooks::client::Error> {
+/// # async fn run(client: fluxbase_webhooks::client::Client) -> Result<(), fluxbase_webhooks::client::ClientError> {
 /// let session = client.auth().sign_in("user@example.com", "correct horse battery").await?;
 /// println!("signed in as {}", session.user.email);
 /// // Or, with a key from the environment:
@@ -46,8 +46,8 @@ impl<'a> Auth<'a> {
     /// 401 `Invalid email or password`, 403 with `code` `ACCOUNT_LOCKED` /
     /// `EMAIL_NOT_VERIFIED`, ...; when the account uses two-factor
     /// authentication the server answers `requires_2fa` instead of a session,
-    /// reported as an error with [`Error::is_two_factor_required`].
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Session, Error> {
+    /// reported as an error with [`ClientError::is_two_factor_required`].
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Session, ClientError> {
         self.login_at(&["auth", "signin"], email, password).await
     }
 
@@ -56,7 +56,7 @@ impl<'a> Auth<'a> {
     /// # Errors
     ///
     /// As [`Auth::sign_in`].
-    pub async fn login(&self, email: &str, password: &str) -> Result<Session, Error> {
+    pub async fn login(&self, email: &str, password: &str) -> Result<Session, ClientError> {
         self.sign_in(email, password).await
     }
 
@@ -67,11 +67,16 @@ impl<'a> Auth<'a> {
     ///
     /// 401 `INVALID_CREDENTIALS`, 403 `ADMIN_REQUIRED` / `ACCOUNT_LOCKED`;
     /// 404 when the server's admin interface is disabled.
-    pub async fn admin_login(&self, email: &str, password: &str) -> Result<Session, Error> {
+    pub async fn admin_login(&self, email: &str, password: &str) -> Result<Session, ClientError> {
         self.login_at(&["admin", "login"], email, password).await
     }
 
-    async fn login_at(&self, path: &[&str], email: &str, password: &str) -> Result<Session, Error> {
+    async fn login_at(
+        &self,
+        path: &[&str],
+        email: &str,
+        password: &str,
+    ) -> Result<Session, ClientError> {
         let url = self.client.endpoint(path);
         let answer = self
             .client
@@ -83,10 +88,10 @@ impl<'a> Auth<'a> {
             .and_then(serde_json::Value::as_bool)
             == Some(true)
         {
-            return Err(Error::two_factor(value));
+            return Err(ClientError::two_factor(value));
         }
         let session: Session = serde_json::from_value(value)
-            .map_err(|e| Error::decode(answer.status, "the login", e))?;
+            .map_err(|e| ClientError::decode(answer.status, "the login", e))?;
         self.client
             .set_credentials(Some(Credentials::Bearer(session.access_token.clone())));
         Ok(session)

@@ -6,7 +6,7 @@ use http::{Method, StatusCode};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-use super::{Answer, Client, Error, de, erased};
+use super::{Answer, Client, ClientError, de, erased};
 use crate::secret::Secret;
 use crate::timestamp::Timestamp;
 
@@ -23,7 +23,7 @@ const API_KEYS: u8 = 2;
 /// ```no_run
 /// use fluxbase_webhooks::client::CreateClientKey;
 ///
-/// # async fn run(client: fluxbase_webhooks::client::Client) -> Result<(), fluxbase_webhooks::client::Error> {
+/// # async fn run(client: fluxbase_webhooks::client::Client) -> Result<(), fluxbase_webhooks::client::ClientError> {
 /// let created = client
 ///     .client_keys()
 ///     .create(CreateClientKey::new("ingest", ["read:webhooks", "write:webhooks"]))
@@ -62,7 +62,7 @@ impl<'a> ClientKeys<'a> {
         rest: &[&str],
         query: &[(&str, &str)],
         body: Option<&(dyn erased::Body + '_)>,
-    ) -> Result<Answer, Error> {
+    ) -> Result<Answer, ClientError> {
         let with_query = |mut url: Url| {
             if !query.is_empty() {
                 url.query_pairs_mut().extend_pairs(query);
@@ -104,7 +104,7 @@ impl<'a> ClientKeys<'a> {
     ///
     /// 400 `Name is required`; the server answers **500** for scopes outside
     /// its list (`read:users` from the documentation is one).
-    pub async fn create(&self, key: CreateClientKey) -> Result<CreatedClientKey, Error> {
+    pub async fn create(&self, key: CreateClientKey) -> Result<CreatedClientKey, ClientError> {
         let answer = self.send(Method::POST, &[], &[], Some(&key)).await?;
         answer.json("client key create")
     }
@@ -115,7 +115,7 @@ impl<'a> ClientKeys<'a> {
     /// # Errors
     ///
     /// An error status, or an answer that is not a list.
-    pub async fn list(&self) -> Result<Vec<ClientKey>, Error> {
+    pub async fn list(&self) -> Result<Vec<ClientKey>, ClientError> {
         self.list_query(&[]).await
     }
 
@@ -124,11 +124,11 @@ impl<'a> ClientKeys<'a> {
     /// # Errors
     ///
     /// 400 `Invalid user ID`, 403 `Cannot view other users' client keys`.
-    pub async fn list_for_user(&self, user_id: &str) -> Result<Vec<ClientKey>, Error> {
+    pub async fn list_for_user(&self, user_id: &str) -> Result<Vec<ClientKey>, ClientError> {
         self.list_query(&[("user_id", user_id)]).await
     }
 
-    async fn list_query(&self, query: &[(&str, &str)]) -> Result<Vec<ClientKey>, Error> {
+    async fn list_query(&self, query: &[(&str, &str)]) -> Result<Vec<ClientKey>, ClientError> {
         let answer = self.send(Method::GET, &[], query, None).await?;
         answer.list(&["client_keys", "api_keys", "keys"], "client key list")
     }
@@ -138,7 +138,7 @@ impl<'a> ClientKeys<'a> {
     /// # Errors
     ///
     /// 404 `Client key not found`, 400 `Invalid client key ID`.
-    pub async fn get(&self, id: &str) -> Result<ClientKey, Error> {
+    pub async fn get(&self, id: &str) -> Result<ClientKey, ClientError> {
         self.send(Method::GET, &[id], &[], None)
             .await?
             .json("client key get")
@@ -151,7 +151,11 @@ impl<'a> ClientKeys<'a> {
     /// # Errors
     ///
     /// Unknown id: 500 from the server, 404 elsewhere.
-    pub async fn update(&self, id: &str, changes: UpdateClientKey) -> Result<ClientKey, Error> {
+    pub async fn update(
+        &self,
+        id: &str,
+        changes: UpdateClientKey,
+    ) -> Result<ClientKey, ClientError> {
         let answer = self.send(Method::PATCH, &[id], &[], Some(&changes)).await?;
         match answer.object_or_message("id", "client key update")? {
             Some(key) => Ok(key),
@@ -164,7 +168,7 @@ impl<'a> ClientKeys<'a> {
     /// # Errors
     ///
     /// Unknown id: 500 from the server, 404 elsewhere.
-    pub async fn revoke(&self, id: &str) -> Result<(), Error> {
+    pub async fn revoke(&self, id: &str) -> Result<(), ClientError> {
         self.send(Method::POST, &[id, "revoke"], &[], None).await?;
         Ok(())
     }
@@ -174,7 +178,7 @@ impl<'a> ClientKeys<'a> {
     /// # Errors
     ///
     /// Unknown id: 500 from the server, 404 elsewhere.
-    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+    pub async fn delete(&self, id: &str) -> Result<(), ClientError> {
         self.send(Method::DELETE, &[id], &[], None).await?;
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! [`Error`]: what went wrong talking to the management API.
+//! [`ClientError`]: what went wrong talking to the management API.
 
 use std::fmt;
 
@@ -10,10 +10,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// An error from the management client.
 ///
 /// Opaque on purpose: ask it what happened with the query methods.
-/// When the server answered with an error status, [`Error::status`] is that
-/// status, [`Error::message`] the server's `error` text and [`Error::code`]
+/// When the server answered with an error status, [`ClientError::status`] is that
+/// status, [`ClientError::message`] the server's `error` text and [`ClientError::code`]
 /// its `code` (a string or a number, when sent). Transport failures answer
-/// [`Error::is_timeout`] / [`Error::is_connect`].
+/// [`ClientError::is_timeout`] / [`ClientError::is_connect`].
 ///
 /// Messages never contain a token, key or secret.
 ///
@@ -26,7 +26,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// }
 /// # }
 /// ```
-pub struct Error {
+pub struct ClientError {
     inner: Box<Inner>,
 }
 
@@ -55,7 +55,7 @@ pub(crate) enum Kind {
     TwoFactor,
 }
 
-impl Error {
+impl ClientError {
     fn new(kind: Kind, message: impl Into<String>) -> Self {
         Self {
             inner: Box::new(Inner {
@@ -209,7 +209,7 @@ impl Error {
     }
 
     /// Whether sign-in answered `requires_2fa` instead of a session; see
-    /// [`Error::two_factor_user_id`].
+    /// [`ClientError::two_factor_user_id`].
     pub fn is_two_factor_required(&self) -> bool {
         self.inner.kind == Kind::TwoFactor
     }
@@ -263,7 +263,7 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.inner.kind, self.inner.status) {
             (Kind::Api, Some(status)) => {
@@ -278,9 +278,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl fmt::Debug for Error {
+impl fmt::Debug for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Error");
+        let mut d = f.debug_struct("ClientError");
         d.field("kind", &self.inner.kind);
         if let Some(status) = self.inner.status {
             d.field("status", &status);
@@ -296,7 +296,7 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {
+impl std::error::Error for ClientError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.inner
             .source
@@ -396,12 +396,12 @@ mod tests {
 
     #[test]
     fn every_error_body_shape() {
-        let e = Error::api(StatusCode::NOT_FOUND, br#"{"error":"Webhook not found"}"#);
+        let e = ClientError::api(StatusCode::NOT_FOUND, br#"{"error":"Webhook not found"}"#);
         assert_eq!(e.message(), "Webhook not found");
         assert_eq!(e.code(), None);
         assert!(e.is_not_found() && e.is_status());
 
-        let e = Error::api(
+        let e = ClientError::api(
             StatusCode::UNAUTHORIZED,
             br#"{"error":"Invalid credentials","code":"INVALID_CREDENTIALS","request_id":"r1"}"#,
         );
@@ -413,37 +413,37 @@ mod tests {
             "401 Unauthorized: Invalid credentials [INVALID_CREDENTIALS]"
         );
 
-        let e = Error::api(
+        let e = ClientError::api(
             StatusCode::NOT_FOUND,
             br#"{"error":"Cannot GET /x","code":404}"#,
         );
         assert_eq!(e.code().unwrap(), &404);
         assert_eq!(e.code().unwrap().to_string(), "404");
 
-        let e = Error::api(
+        let e = ClientError::api(
             StatusCode::TOO_MANY_REQUESTS,
             br#"{"code":"RATE_LIMIT_EXCEEDED","error":"Too many","message":"slow down","retry_after":30}"#,
         );
         assert_eq!(e.message(), "Too many");
         assert_eq!(e.body().unwrap()["retry_after"], 30);
 
-        let e = Error::api(
+        let e = ClientError::api(
             StatusCode::UNAUTHORIZED,
             br#"{"error":"x","message":"token_revoked"}"#,
         );
         assert_eq!(e.message(), "x");
-        let e = Error::api(StatusCode::BAD_GATEWAY, b"upstream down\n");
+        let e = ClientError::api(StatusCode::BAD_GATEWAY, b"upstream down\n");
         assert_eq!(e.message(), "upstream down");
-        let e = Error::api(StatusCode::BAD_GATEWAY, b"");
+        let e = ClientError::api(StatusCode::BAD_GATEWAY, b"");
         assert_eq!(e.message(), "Bad Gateway");
-        let e = Error::api(StatusCode::BAD_REQUEST, br#"{"error":5,"code":[1]}"#);
+        let e = ClientError::api(StatusCode::BAD_REQUEST, br#"{"error":5,"code":[1]}"#);
         assert_eq!(e.message(), "Bad Request");
         assert_eq!(e.code(), None);
     }
 
     #[test]
     fn two_factor() {
-        let e = Error::two_factor(serde_json::json!({
+        let e = ClientError::two_factor(serde_json::json!({
             "requires_2fa": true, "user_id": "u1", "message": "2FA required"
         }));
         assert!(e.is_two_factor_required());
@@ -455,7 +455,7 @@ mod tests {
     #[test]
     fn long_text_bodies_are_cut() {
         let body = "é".repeat(1000);
-        let e = Error::api(StatusCode::BAD_GATEWAY, body.as_bytes());
+        let e = ClientError::api(StatusCode::BAD_GATEWAY, body.as_bytes());
         assert!(e.message().len() < 600);
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{Client, Error, Session, de};
+use super::{Client, ClientError, Session, de};
 use crate::timestamp::Timestamp;
 
 /// Dashboard invitations; from [`Client::invitations`].
@@ -21,7 +21,7 @@ use crate::timestamp::Timestamp;
 /// ```no_run
 /// use fluxbase_webhooks::client::{CreateInvitation, InvitationRole};
 ///
-/// # async fn run(client: fluxbase_webhooks::client::Client) -> Result<(), fluxbase_webhooks::client::Error> {
+/// # async fn run(client: fluxbase_webhooks::client::Client) -> Result<(), fluxbase_webhooks::client::ClientError> {
 /// client.auth().admin_login("admin@example.com", "admin-password-1").await?;
 /// let created = client
 ///     .invitations()
@@ -45,7 +45,10 @@ impl<'a> Invitations<'a> {
     /// # Errors
     ///
     /// 400 `invalid role …`; 401/403 without an administrator's session.
-    pub async fn create(&self, invitation: CreateInvitation) -> Result<CreatedInvitation, Error> {
+    pub async fn create(
+        &self,
+        invitation: CreateInvitation,
+    ) -> Result<CreatedInvitation, ClientError> {
         let url = self.client.endpoint(&["admin", "invitations"]);
         self.client
             .send(Method::POST, url, Some(&invitation))
@@ -59,7 +62,7 @@ impl<'a> Invitations<'a> {
     /// # Errors
     ///
     /// 401/403 without an administrator's session.
-    pub async fn list(&self) -> Result<Vec<Invitation>, Error> {
+    pub async fn list(&self) -> Result<Vec<Invitation>, ClientError> {
         self.list_with(ListInvitations::new()).await
     }
 
@@ -68,7 +71,7 @@ impl<'a> Invitations<'a> {
     /// # Errors
     ///
     /// As [`Invitations::list`].
-    pub async fn list_with(&self, filter: ListInvitations) -> Result<Vec<Invitation>, Error> {
+    pub async fn list_with(&self, filter: ListInvitations) -> Result<Vec<Invitation>, ClientError> {
         let mut url = self.client.endpoint(&["admin", "invitations"]);
         if filter.include_accepted {
             url.query_pairs_mut()
@@ -87,7 +90,7 @@ impl<'a> Invitations<'a> {
     /// # Errors
     ///
     /// Transport errors and unexpected statuses only.
-    pub async fn validate(&self, token: &str) -> Result<InvitationValidation, Error> {
+    pub async fn validate(&self, token: &str) -> Result<InvitationValidation, ClientError> {
         let url = self.client.endpoint(&["invitations", token, "validate"]);
         self.client
             .send(Method::GET, url, None)
@@ -103,7 +106,12 @@ impl<'a> Invitations<'a> {
     /// 400 password shorter than 12 bytes; 404 unknown token; 409 already
     /// accepted; 410 expired; the server answers 500 for a name that is
     /// empty or over 100 characters, or a password over 72 bytes.
-    pub async fn accept(&self, token: &str, password: &str, name: &str) -> Result<Session, Error> {
+    pub async fn accept(
+        &self,
+        token: &str,
+        password: &str,
+        name: &str,
+    ) -> Result<Session, ClientError> {
         #[derive(Serialize)]
         struct Accept<'a> {
             password: &'a str,
@@ -121,7 +129,7 @@ impl<'a> Invitations<'a> {
     /// # Errors
     ///
     /// 404 `Invitation not found`; 401/403 without an administrator's session.
-    pub async fn revoke(&self, token: &str) -> Result<(), Error> {
+    pub async fn revoke(&self, token: &str) -> Result<(), ClientError> {
         let url = self.client.endpoint(&["admin", "invitations", token]);
         self.client.send(Method::DELETE, url, None).await?;
         Ok(())
@@ -150,13 +158,13 @@ impl InvitationRole {
 }
 
 impl std::str::FromStr for InvitationRole {
-    type Err = Error;
+    type Err = ClientError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ClientError> {
         match s {
             "dashboard_user" | "user" => Ok(Self::DashboardUser),
             "dashboard_admin" | "admin" => Ok(Self::DashboardAdmin),
-            other => Err(Error::input(format!(
+            other => Err(ClientError::input(format!(
                 "`{other}` is not a role: use dashboard_user or dashboard_admin"
             ))),
         }

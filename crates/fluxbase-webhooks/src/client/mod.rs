@@ -11,7 +11,7 @@
 //! ```no_run
 //! use fluxbase_webhooks::client::{Client, EventFilter};
 //!
-//! # async fn run() -> Result<(), fluxbase_webhooks::client::Error> {
+//! # async fn run() -> Result<(), fluxbase_webhooks::client::ClientError> {
 //! let client = Client::builder()
 //!     .base_url("http://localhost:8080")
 //!     .timeout(std::time::Duration::from_secs(10))
@@ -54,14 +54,19 @@ mod client_keys;
 mod de;
 mod error;
 mod invitations;
+mod lint;
 mod webhooks;
 
 pub use auth::{Auth, Session, User};
 pub use client_keys::{ClientKey, ClientKeys, CreateClientKey, CreatedClientKey, UpdateClientKey};
-pub use error::{Error, ErrorCode};
+pub use error::{ClientError, ErrorCode};
 pub use invitations::{
     CreateInvitation, CreatedInvitation, Invitation, InvitationRole, InvitationValidation,
     Invitations, ListInvitations,
+};
+pub use lint::{
+    AUTH_TABLES, UrlCheck, Warning, WarningCode, WebhookSettings, check_url, go_quote,
+    private_ip_refusal,
 };
 pub use webhooks::{
     CreateWebhook, Delivery, EventFilter, Registration, TestResult, UpdateWebhook, Webhook,
@@ -98,7 +103,7 @@ impl Credentials {
         }
     }
 
-    fn apply(&self, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, Error> {
+    fn apply(&self, req: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, ClientError> {
         Ok(match self {
             Self::Bearer(token) => {
                 let mut value = Vec::with_capacity(7 + token.len());
@@ -125,9 +130,9 @@ impl fmt::Debug for Credentials {
     }
 }
 
-fn sensitive(bytes: &[u8], what: &str) -> Result<HeaderValue, Error> {
+fn sensitive(bytes: &[u8], what: &str) -> Result<HeaderValue, ClientError> {
     let mut value = HeaderValue::from_bytes(bytes)
-        .map_err(|_| Error::input(format!("the {what} is not a valid HTTP header value")))?;
+        .map_err(|_| ClientError::input(format!("the {what} is not a valid HTTP header value")))?;
     value.set_sensitive(true);
     Ok(value)
 }
@@ -163,7 +168,7 @@ impl Client {
     /// # Errors
     ///
     /// When `base_url` is not an `http`/`https` URL.
-    pub fn new(base_url: &str) -> Result<Self, Error> {
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
         Self::builder().base_url(base_url).build()
     }
 
@@ -237,7 +242,7 @@ impl Client {
         method: Method,
         url: Url,
         body: Option<&(dyn erased::Body + '_)>,
-    ) -> Result<Answer, Error> {
+    ) -> Result<Answer, ClientError> {
         let mut req = self.inner.http.request(method, url);
         if let Some(credentials) = self.credentials() {
             req = credentials.apply(req)?;
@@ -248,12 +253,12 @@ impl Client {
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(bytes);
         }
-        let mut resp = req.send().await.map_err(Error::transport)?;
+        let mut resp = req.send().await.map_err(ClientError::transport)?;
         let status = resp.status();
         let mut buf = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(Error::transport)? {
+        while let Some(chunk) = resp.chunk().await.map_err(ClientError::transport)? {
             if buf.len() + chunk.len() > MAX_ANSWER {
-                return Err(Error::input(format!(
+                return Err(ClientError::input(format!(
                     "the server's answer is larger than {MAX_ANSWER} bytes"
                 )));
             }
@@ -262,13 +267,13 @@ impl Client {
         Ok(Answer { status, body: buf })
     }
 
-    /// Sends a request; an error status becomes [`Error`].
+    /// Sends a request; an error status becomes [`ClientError`].
     pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
         body: Option<&(dyn erased::Body + '_)>,
-    ) -> Result<Answer, Error> {
+    ) -> Result<Answer, ClientError> {
         let answer = self.send_raw(method, url, body).await?;
         answer.ok()
     }
@@ -290,11 +295,11 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    pub(crate) fn ok(self) -> Result<Self, Error> {
+    pub(crate) fn ok(self) -> Result<Self, ClientError> {
         if self.status.is_success() {
             Ok(self)
         } else {
-            Err(Error::api(self.status, &self.body))
+            Err(ClientError::api(self.status, &self.body))
         }
     }
 
@@ -303,10 +308,10 @@ impl Answer {
         &self,
         keys: &[&str],
         what: &str,
-    ) -> Result<Vec<T>, Error> {
+    ) -> Result<Vec<T>, ClientError> {
         let value = self.json(what)?;
         de::list(value, keys)
-            .map_err(|e| Error::decode(self.status, what, serde::de::Error::custom(e)))
+            .map_err(|e| ClientError::decode(self.status, what, serde::de::Error::custom(e)))
     }
 
     /// The answer as `T` when it is the object (it has `key`); `None` when it
@@ -315,39 +320,39 @@ impl Answer {
         &self,
         key: &str,
         what: &str,
-    ) -> Result<Option<T>, Error> {
+    ) -> Result<Option<T>, ClientError> {
         let value: serde_json::Value = self.json(what)?;
         if value.get(key).is_none() {
             return Ok(None);
         }
         serde_json::from_value(value)
             .map(Some)
-            .map_err(|e| Error::decode(self.status, what, e))
+            .map_err(|e| ClientError::decode(self.status, what, e))
     }
 
     /// Reads the body as `T`; an empty body reads as JSON `null`.
-    pub(crate) fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
+    pub(crate) fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, ClientError> {
         let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
             b"null"
         } else {
             &self.body
         };
-        serde_json::from_slice(body).map_err(|e| Error::decode(self.status, what, e))
+        serde_json::from_slice(body).map_err(|e| ClientError::decode(self.status, what, e))
     }
 }
 
 /// Request bodies behind `dyn`, so `send` is not generic.
 pub(crate) mod erased {
-    use super::Error;
+    use super::ClientError;
 
     pub(crate) trait Body {
-        fn to_json(&self) -> Result<Vec<u8>, Error>;
+        fn to_json(&self) -> Result<Vec<u8>, ClientError>;
     }
 
     impl<T: serde::Serialize> Body for T {
-        fn to_json(&self) -> Result<Vec<u8>, Error> {
+        fn to_json(&self) -> Result<Vec<u8>, ClientError> {
             serde_json::to_vec(self)
-                .map_err(|e| Error::input(format!("cannot encode the request: {e}")))
+                .map_err(|e| ClientError::input(format!("cannot encode the request: {e}")))
         }
     }
 }
@@ -435,19 +440,19 @@ impl ClientBuilder {
     ///
     /// No base URL, a base URL that is not `http`/`https`, a user agent that
     /// is not a header value, or TLS initialisation failing.
-    pub fn build(self) -> Result<Client, Error> {
+    pub fn build(self) -> Result<Client, ClientError> {
         let raw = self
             .base_url
-            .ok_or_else(|| Error::builder("a base URL is required"))?;
+            .ok_or_else(|| ClientError::builder("a base URL is required"))?;
         let base = Url::parse(raw.trim())
-            .map_err(|e| Error::builder(format!("invalid base URL `{raw}`: {e}")))?;
+            .map_err(|e| ClientError::builder(format!("invalid base URL `{raw}`: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(Error::builder(format!(
+            return Err(ClientError::builder(format!(
                 "the base URL must be http or https, got `{raw}`"
             )));
         }
         if !base.username().is_empty() || base.password().is_some() {
-            return Err(Error::builder(
+            return Err(ClientError::builder(
                 "the base URL must not hold credentials; use the auth methods",
             ));
         }
@@ -457,14 +462,17 @@ impl ClientBuilder {
                 let user_agent = self
                     .user_agent
                     .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned());
-                let user_agent = HeaderValue::from_str(&user_agent)
-                    .map_err(|_| Error::builder(format!("invalid user agent `{user_agent}`")))?;
+                let user_agent = HeaderValue::from_str(&user_agent).map_err(|_| {
+                    ClientError::builder(format!("invalid user agent `{user_agent}`"))
+                })?;
                 reqwest::Client::builder()
                     .user_agent(user_agent)
                     .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
                     .connect_timeout(self.connect_timeout.unwrap_or(Duration::from_secs(10)))
                     .build()
-                    .map_err(|e| Error::builder(format!("cannot build the HTTP client: {e}")))?
+                    .map_err(|e| {
+                        ClientError::builder(format!("cannot build the HTTP client: {e}"))
+                    })?
             }
         };
         Ok(Client {

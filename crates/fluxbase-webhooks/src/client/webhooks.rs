@@ -7,7 +7,7 @@ use http::{Method, StatusCode};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 
-use super::{Client, Error, de, serialize_secret};
+use super::{Client, ClientError, Warning, WebhookSettings, de, serialize_secret};
 use crate::event::DOCUMENTED_EVENTS;
 use crate::secret::Secret;
 use crate::timestamp::Timestamp;
@@ -87,9 +87,9 @@ impl EventFilter {
 
 /// `TABLE`, `TABLE:OP[,OP...]`, or a documented event name (`user.created`).
 impl std::str::FromStr for EventFilter {
-    type Err = Error;
+    type Err = ClientError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ClientError> {
         let s = s.trim();
         if DOCUMENTED_EVENTS.contains(&s) {
             return Ok(Self::Named(s.to_owned()));
@@ -105,7 +105,7 @@ impl std::str::FromStr for EventFilter {
             .map(str::to_owned)
             .collect();
         if table.is_empty() || operations.is_empty() {
-            return Err(Error::input(format!(
+            return Err(ClientError::input(format!(
                 "`{s}` is not an event filter: use TABLE, TABLE:OP[,OP] or a documented event name"
             )));
         }
@@ -217,6 +217,14 @@ pub struct Webhook {
     pub created_at: Option<Timestamp>,
     /// When it last changed.
     pub updated_at: Option<Timestamp>,
+    /// What the server would silently do differently from what the
+    /// settings sent suggest (see [`WebhookSettings::warnings`]): filled in
+    /// by [`Webhooks::create`], [`Webhooks::update`] and
+    /// [`Webhooks::register_endpoint`] from what they sent; empty on a
+    /// webhook read with `get` or `list` (the server returns no secret, so
+    /// it cannot be linted whole).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     #[serde(skip)]
     secret: Option<Secret>,
     #[serde(skip)]
@@ -311,6 +319,7 @@ impl From<WireWebhook> for Webhook {
             created_by: w.created_by.or(w.user_id),
             created_at: w.created_at,
             updated_at: w.updated_at,
+            warnings: Vec::new(),
             secret: w.secret.filter(|s| !s.is_empty()).map(Secret::from),
         }
     }
@@ -435,6 +444,14 @@ impl CreateWebhook {
         self.body.scope = Some(scope);
         self
     }
+
+    /// What the server would silently do differently from what these
+    /// settings suggest (see [`WebhookSettings::warnings`]), before sending.
+    pub fn warnings(&self) -> Vec<Warning> {
+        self.body
+            .settings(WebhookSettings::create(&self.body.url))
+            .warnings()
+    }
 }
 
 /// The body sent for create and update: both field spellings, so either
@@ -463,6 +480,26 @@ impl fmt::Debug for WebhookBody {
             .field("events", &self.events)
             .field("secret", &self.secret)
             .finish_non_exhaustive()
+    }
+}
+
+impl WebhookBody {
+    /// These settings, as sent, for the lint.
+    fn settings(&self, base: WebhookSettings) -> WebhookSettings {
+        let mut s = base
+            .enabled(self.enabled)
+            .signed(self.secret.as_ref().is_some_and(|s| !s.expose().is_empty()))
+            .events(self.events.iter().cloned());
+        if let Some(n) = self.max_retries {
+            s = s.max_retries(i64::from(n));
+        }
+        if let Some(n) = self.retry_backoff_seconds {
+            s = s.retry_backoff_seconds(i64::from(n));
+        }
+        if let Some(n) = self.timeout_seconds {
+            s = s.timeout_seconds(i64::from(n));
+        }
+        s
     }
 }
 
@@ -625,14 +662,27 @@ impl UpdateWebhook {
         self
     }
 
+    /// What the server would silently do differently after these changes
+    /// to `current` (see [`WebhookSettings::warnings`]), before sending.
+    ///
+    /// # Errors
+    ///
+    /// As [`Webhooks::update`]: the secret after the update is unknown.
+    pub fn warnings(&self, current: &Webhook) -> Result<Vec<Warning>, ClientError> {
+        let body = self.clone().merge(current)?;
+        Ok(body
+            .settings(WebhookSettings::update(&body.url).was_enabled(current.enabled))
+            .warnings())
+    }
+
     /// The whole webhook after applying these changes to `current`.
-    fn merge(self, current: &Webhook) -> Result<WebhookBody, Error> {
+    fn merge(self, current: &Webhook) -> Result<WebhookBody, ClientError> {
         let secret = match self.secret {
             Some(change) => change,
             None if current.secret.is_some() => current.secret.clone(),
             None if current.is_documented_shape() => None,
             None => {
-                return Err(Error::input(
+                return Err(ClientError::input(
                     "the server replaces the whole webhook on update and never returns its \
                      secret, so say what the secret becomes: set it again, or remove it",
                 ));
@@ -665,12 +715,22 @@ impl UpdateWebhook {
 /// endpoint failed (`HTTP 404: <body>`, `failed to send request: …`); the
 /// documentation describes `{success, status_code, response_body, error}`.
 /// Both read into this; a failed test is `success: false`, not an `Err`.
+///
+/// Against the real server (`TestWebhook` in
+/// `internal/api/webhook_handler.go`), `status_code` is `None` on success:
+/// the answer says only that the endpoint answered 2xx, not which code. On
+/// failure it is the code read from `HTTP <code>: …`, and `None` when the
+/// endpoint never answered. A test delivery is sent once, synchronously,
+/// and is not written to the delivery log ([`Webhooks::deliveries`]): the
+/// server records deliveries of queued events only (`deliverEvent` in
+/// `internal/webhook/trigger.go`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct TestResult {
     /// Whether the endpoint answered 2xx.
     pub success: bool,
-    /// The endpoint's status, when known.
+    /// The endpoint's status, when the answer tells it (never on a real
+    /// server's success; see above).
     pub status_code: Option<u16>,
     /// The endpoint's answer, when known.
     pub response_body: Option<String>,
@@ -800,13 +860,19 @@ impl<'a> Webhooks<'a> {
     /// 400 `Name is required` / `URL is required` / `Invalid request body`
     /// (e.g. named events on the server); the server answers 500 for an
     /// invalid URL or headers.
-    pub async fn create(&self, webhook: CreateWebhook) -> Result<Webhook, Error> {
+    ///
+    /// The returned webhook's [`Webhook::warnings`] are
+    /// [`CreateWebhook::warnings`].
+    pub async fn create(&self, webhook: CreateWebhook) -> Result<Webhook, ClientError> {
+        let warnings = webhook.warnings();
         let url = self.client.endpoint(&["webhooks"]);
         let answer = self
             .client
             .send(Method::POST, url, Some(&webhook.body))
             .await?;
-        answer.json("webhook create")
+        let mut created: Webhook = answer.json("webhook create")?;
+        created.warnings = warnings;
+        Ok(created)
     }
 
     /// Lists every webhook (`GET /api/v1/webhooks`): a bare array from the
@@ -815,7 +881,7 @@ impl<'a> Webhooks<'a> {
     /// # Errors
     ///
     /// An error status, or an answer that is not a list.
-    pub async fn list(&self) -> Result<Vec<Webhook>, Error> {
+    pub async fn list(&self) -> Result<Vec<Webhook>, ClientError> {
         let answer = self
             .client
             .send(Method::GET, self.client.endpoint(&["webhooks"]), None)
@@ -828,7 +894,7 @@ impl<'a> Webhooks<'a> {
     /// # Errors
     ///
     /// 404 `Webhook not found`, 400 `Invalid webhook ID`.
-    pub async fn get(&self, id: &str) -> Result<Webhook, Error> {
+    pub async fn get(&self, id: &str) -> Result<Webhook, ClientError> {
         let url = self.client.endpoint(&["webhooks", id]);
         self.client
             .send(Method::GET, url, None)
@@ -850,25 +916,38 @@ impl<'a> Webhooks<'a> {
     /// As [`Webhooks::get`]; an input error when the server cannot tell the
     /// current secret and `changes` does not say what it should be (see
     /// [`UpdateWebhook`]); the server answers 500 for an invalid URL.
-    pub async fn update(&self, id: &str, changes: UpdateWebhook) -> Result<Webhook, Error> {
+    ///
+    /// The returned webhook's [`Webhook::warnings`] are
+    /// [`UpdateWebhook::warnings`] of `changes`.
+    pub async fn update(&self, id: &str, changes: UpdateWebhook) -> Result<Webhook, ClientError> {
         let current = self.get(id).await?;
         self.update_from(&current, changes).await
     }
 
     /// [`Webhooks::update`] from a webhook already read (the list and the
-    /// single read answer the same object).
-    async fn update_from(
+    /// single read answer the same object), e.g. to show
+    /// [`UpdateWebhook::warnings`] first without reading it twice.
+    ///
+    /// # Errors
+    ///
+    /// As [`Webhooks::update`].
+    pub async fn update_from(
         &self,
         current: &Webhook,
         changes: UpdateWebhook,
-    ) -> Result<Webhook, Error> {
+    ) -> Result<Webhook, ClientError> {
         let body = changes.merge(current)?;
+        let warnings = body
+            .settings(WebhookSettings::update(&body.url).was_enabled(current.enabled))
+            .warnings();
         let url = self.client.endpoint(&["webhooks", &current.id]);
         let answer = self.client.send(Method::PATCH, url, Some(&body)).await?;
-        match answer.object_or_message("url", "webhook update")? {
-            Some(webhook) => Ok(webhook),
-            None => self.get(&current.id).await,
-        }
+        let mut updated = match answer.object_or_message("url", "webhook update")? {
+            Some(webhook) => webhook,
+            None => self.get(&current.id).await?,
+        };
+        updated.warnings = warnings;
+        Ok(updated)
     }
 
     /// Deletes a webhook (`DELETE /api/v1/webhooks/{id}`).
@@ -876,7 +955,7 @@ impl<'a> Webhooks<'a> {
     /// # Errors
     ///
     /// Unknown id: 500 `webhook not found` from the server, 404 elsewhere.
-    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+    pub async fn delete(&self, id: &str) -> Result<(), ClientError> {
         let url = self.client.endpoint(&["webhooks", id]);
         self.client.send(Method::DELETE, url, None).await?;
         Ok(())
@@ -890,7 +969,7 @@ impl<'a> Webhooks<'a> {
     ///
     /// 404 `Webhook not found`, transport errors, and error statuses other
     /// than the server's 500 for a failed test.
-    pub async fn test(&self, id: &str) -> Result<TestResult, Error> {
+    pub async fn test(&self, id: &str) -> Result<TestResult, ClientError> {
         let url = self.client.endpoint(&["webhooks", id, "test"]);
         let answer = match self.client.send(Method::POST, url, None).await {
             Ok(answer) => answer,
@@ -917,7 +996,11 @@ impl<'a> Webhooks<'a> {
     /// # Errors
     ///
     /// An error status, or an answer that is not a list.
-    pub async fn deliveries(&self, id: &str, limit: Option<u32>) -> Result<Vec<Delivery>, Error> {
+    pub async fn deliveries(
+        &self,
+        id: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<Delivery>, ClientError> {
         let mut url = self.client.endpoint(&["webhooks", id, "deliveries"]);
         if let Some(limit) = limit {
             url.query_pairs_mut()
@@ -936,7 +1019,7 @@ impl<'a> Webhooks<'a> {
         &self,
         id: &str,
         limit: Option<u32>,
-    ) -> Result<Vec<Delivery>, Error> {
+    ) -> Result<Vec<Delivery>, ClientError> {
         self.deliveries(id, limit).await
     }
 
@@ -958,7 +1041,7 @@ impl<'a> Webhooks<'a> {
         url: &str,
         events: impl IntoIterator<Item = EventFilter>,
         secret: impl Into<Secret>,
-    ) -> Result<Registration, Error> {
+    ) -> Result<Registration, ClientError> {
         let events: Vec<EventFilter> = events.into_iter().collect();
         let secret = secret.into();
         let existing = self

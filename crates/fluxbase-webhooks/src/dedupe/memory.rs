@@ -2,22 +2,25 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{BoxFuture, DedupeStore, StoreError};
+use crate::clock::Instant;
 
 /// An in-process [`DedupeStore`]: bounded in size, entries expire.
 ///
 /// Expired entries are dropped as soon as they expire, whatever their
 /// lifetimes (a dedupe policy mixes replay keys of minutes with event keys of
 /// hours). When full, the oldest entry is dropped to make room, so memory
-/// never grows past `capacity` entries. The first time it is full, the store sizes its
-/// tables for twice its capacity, so what it holds stops growing at that
-/// moment and not at a later eviction: budget about 300 bytes per key of
-/// capacity, keys included (about 30 MiB for the default 100,000 keys, as
-/// measured by the soak in RELIABILITY.md). Use the Redis store when several receiver instances must share one
-/// view.
+/// never grows past `capacity` entries. The first time it is full, the store
+/// sizes its tables for twice its capacity, so what it holds stops growing at
+/// that moment and not at a later eviction. Keys are kept as 64-bit digests
+/// under a key chosen at random per store (so nobody can pick keys that
+/// collide): budget about 100 bytes per key of capacity (about 10 MiB for
+/// the default 100,000 keys). Use the Redis store when several receiver
+/// instances must share one view.
 ///
 /// ```
 /// use std::time::Duration;
@@ -36,13 +39,39 @@ use super::{BoxFuture, DedupeStore, StoreError};
 /// store also works without an async runtime.
 pub struct MemoryStore {
     capacity: usize,
+    digests: RandomState,
     inner: Mutex<MemoryInner>,
+}
+
+/// A key as the store holds it: a 64-bit digest, keyed per store.
+type Digest = u64;
+
+/// Digests are already uniform: the map uses them as their own hash.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is ever called (the key type is `u64`); fold
+        // anything else in rather than lose it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 #[derive(Default)]
 struct MemoryInner {
-    /// Key → (expiry, insertion sequence number).
-    entries: HashMap<Box<str>, (Instant, u64)>,
+    /// Key digest → (expiry, insertion sequence number).
+    entries: HashMap<Digest, (Instant, u64), BuildHasherDefault<Identity>>,
     /// One queue of keys per lifetime, in insertion order, with the sequence
     /// number each was inserted under (a removed and re-inserted key leaves
     /// a stale row behind). Within one lifetime, insertion order is expiry
@@ -51,8 +80,17 @@ struct MemoryInner {
     next_seq: u64,
 }
 
-/// Keys in insertion order, with the sequence number each was inserted under.
-type Queue = VecDeque<(u64, Box<str>)>;
+/// Keys in insertion order: the sequence number each was inserted under
+/// and its expiry, so that the front is checked without a lookup.
+type Queue = VecDeque<Row>;
+
+/// One key in a queue.
+#[derive(Clone, Copy)]
+struct Row {
+    seq: u64,
+    key: Digest,
+    expiry: Instant,
+}
 
 /// Lifetimes with a queue of their own; keys of any further lifetime share
 /// the last queue (they are then purged late, never kept alive: a lookup
@@ -67,8 +105,13 @@ impl MemoryStore {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
+            digests: RandomState::new(),
             inner: Mutex::new(MemoryInner::default()),
         }
+    }
+
+    fn digest(&self, key: &str) -> Digest {
+        self.digests.hash_one(key)
     }
 
     /// Number of keys held (expired ones included until they are purged).
@@ -88,11 +131,12 @@ impl MemoryStore {
 
     /// Inserts at the given time; the logic of [`DedupeStore::insert`].
     pub(crate) fn insert_at(&self, key: &str, ttl: Duration, now: Instant) -> bool {
+        let key = self.digest(key);
         let mut inner = self.lock();
         inner.purge(now, self.capacity);
         if inner
             .entries
-            .get(key)
+            .get(&key)
             .is_some_and(|(expiry, _)| *expiry > now)
         {
             return false;
@@ -102,8 +146,8 @@ impl MemoryStore {
         let expiry = now
             .checked_add(ttl)
             .unwrap_or(now + Duration::from_secs(365 * 86400));
-        inner.entries.insert(key.into(), (expiry, seq));
-        inner.queue(ttl).push_back((seq, key.into()));
+        inner.entries.insert(key, (expiry, seq));
+        inner.queue(ttl).push_back(Row { seq, key, expiry });
         // Room for this one was made by `purge`; enforce the bound again in
         // case every entry was live.
         inner.evict_to(self.capacity);
@@ -134,10 +178,10 @@ impl MemoryInner {
 
     /// Whether `row` still stands for its key's entry.
     fn is_current(
-        entries: &HashMap<Box<str>, (Instant, u64)>,
-        (seq, key): &(u64, Box<str>),
+        entries: &HashMap<Digest, (Instant, u64), BuildHasherDefault<Identity>>,
+        row: &Row,
     ) -> bool {
-        entries.get(key).is_some_and(|(_, s)| s == seq)
+        entries.get(&row.key).is_some_and(|(_, s)| *s == row.seq)
     }
 
     /// The first time the store is full, sizes its tables for good, so that
@@ -163,17 +207,18 @@ impl MemoryInner {
         }
     }
 
-    /// Drops every expired entry and makes room for one more.
+    /// Drops every expired entry and makes room for one more. A queue's
+    /// front is checked from the row alone: the map is looked up only for a
+    /// row that has expired.
     fn purge(&mut self, now: Instant, capacity: usize) {
         let entries = &mut self.entries;
         for (_, queue) in &mut self.queues {
-            while let Some((seq, key)) = queue.front() {
-                match entries.get(key) {
-                    Some((expiry, s)) if s == seq && *expiry > now => break,
-                    Some((_, s)) if s == seq => {
-                        entries.remove(key);
-                    }
-                    _ => {}
+            while let Some(row) = queue.front().copied() {
+                if row.expiry > now {
+                    break;
+                }
+                if Self::is_current(entries, &row) {
+                    entries.remove(&row.key);
                 }
                 queue.pop_front();
             }
@@ -189,13 +234,13 @@ impl MemoryInner {
                 .queues
                 .iter()
                 .enumerate()
-                .filter_map(|(i, (_, q))| q.front().map(|(seq, _)| (*seq, i)))
+                .filter_map(|(i, (_, q))| q.front().map(|row| (row.seq, i)))
                 .min();
             let Some((_, i)) = oldest else { break };
             if let Some(row) = self.queues[i].1.pop_front()
                 && Self::is_current(&self.entries, &row)
             {
-                self.entries.remove(&row.1);
+                self.entries.remove(&row.key);
             }
         }
         // Stale rows (removed keys) must not pile up either.
@@ -235,7 +280,8 @@ impl DedupeStore for MemoryStore {
     }
 
     fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.lock().entries.remove(key);
+        let key = self.digest(key);
+        self.lock().entries.remove(&key);
         Box::pin(std::future::ready(Ok(())))
     }
 }

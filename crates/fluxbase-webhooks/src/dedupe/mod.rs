@@ -68,6 +68,18 @@ impl StoreError {
         }
     }
 
+    /// A store error with its own message, caused by `source`.
+    #[cfg_attr(not(all(feature = "queue", feature = "receive")), allow(dead_code))]
+    pub(crate) fn with_source(
+        message: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
     /// A store error with only a message.
     pub fn msg(message: impl Into<String>) -> Self {
         Self {
@@ -580,12 +592,16 @@ mod tests {
         // Not a payload: the bytes are the delivery, and there is no event.
         let raw = Fingerprint::of_bytes(b"plain bytes");
         assert_eq!(raw.event_key(), None);
-        assert_ne!(raw.replay_key(), Fingerprint::of_bytes(b"plain bytez").replay_key());
+        assert_ne!(
+            raw.replay_key(),
+            Fingerprint::of_bytes(b"plain bytez").replay_key()
+        );
     }
 
     #[test]
     fn custom_keys_and_off() {
-        let d = Dedupe::new(MemoryStore::new(100)).key_fn(|p| p.table.as_ref().map(|t| format!("row:{t}")));
+        let d = Dedupe::new(MemoryStore::new(100))
+            .key_fn(|p| p.table.as_ref().map(|t| format!("row:{t}")));
         assert_eq!(keys(&d, BODY).event.as_deref(), Some("row:t"));
         let off = d.duplicates(Duplicates::Off).reject_replays(false);
         assert_eq!(
@@ -599,7 +615,10 @@ mod tests {
         let d = Dedupe::new(MemoryStore::new(100)).stale_replay_ttl(Duration::from_secs(9));
         let payload = WebhookPayload::from_slice(BODY).unwrap();
         let fp = Fingerprint::of_payload(&payload);
-        assert_eq!(d.keys(&fp, None, None).replay.unwrap().1, Duration::from_secs(9));
+        assert_eq!(
+            d.keys(&fp, None, None).replay.unwrap().1,
+            Duration::from_secs(9)
+        );
     }
 
     struct Down;

@@ -399,6 +399,9 @@ mod tests {
         r.cover(70).unwrap();
         r.cover(50).unwrap();
         assert_eq!(budget.used(), 70);
-        assert_eq!(budget.reservation().cover(31).unwrap_err(), Error::OverCapacity);
+        assert_eq!(
+            budget.reservation().cover(31).unwrap_err(),
+            Error::OverCapacity
+        );
     }
 }

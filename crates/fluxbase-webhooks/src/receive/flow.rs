@@ -237,22 +237,22 @@ impl Receiver {
         let verified = matched
             .fresh(date.as_deref())
             .map_err(|err| refuse(err, body_len, true))?;
-        let (fingerprint, event) = match (&payload, want) {
-            (Ok(p), Want::Event) => {
-                let text = text.unwrap_or_default();
-                (Fingerprint::of_payload(p), Some(Event::from_parsed(p, text)))
-            }
-            (Ok(p), _) => (Fingerprint::of_payload(p), None),
+        let event = match (&payload, want) {
+            (Ok(p), Want::Event) => Some(Event::from_parsed(p, text.unwrap_or_default())),
+            (Ok(_), _) | (Err(_), Want::Bytes) => None,
             // A JSON object with a string `event` whose other fields do not
-            // fit still reads, as `Event::Unparsed`.
-            (Err(_), Want::Event) => match Event::from_slice(&bytes) {
-                Ok(event) => (Fingerprint::of_bytes(&bytes), Some(event)),
+            // fit is still a Fluxbase payload: it reads as `Event::Unparsed`.
+            (Err(_), Want::Event | Want::Payload) => match Event::from_slice(&bytes) {
+                Ok(event) => (want == Want::Event).then_some(event),
                 Err(err) => return Err(refuse(err, body_len, true)),
             },
-            (Err(err), Want::Payload) => return Err(refuse(err.clone(), body_len, true)),
-            (Err(_), Want::Bytes) => (Fingerprint::of_bytes(&bytes), None),
         };
+        // The keys (a digest of the payload's fields) only when asked for.
         let keys = policy.dedupe.as_ref().map(|dedupe| {
+            let fingerprint = match &payload {
+                Ok(p) => Fingerprint::of_payload(p),
+                Err(_) => Fingerprint::of_bytes(&bytes),
+            };
             let horizon = policy.verifier.window().replay_horizon(scheme);
             dedupe.keys(&fingerprint, payload.as_ref().ok(), horizon)
         });

@@ -116,7 +116,12 @@ mod tests {
         };
         assert!(read(&[]).is_ok());
         assert!(read(&["identity", " Identity ,"]).is_ok());
-        for refused in [&["gzip"][..], &["identity", "gzip"], &["identity, gzip"], &["br"]] {
+        for refused in [
+            &["gzip"][..],
+            &["identity", "gzip"],
+            &["identity, gzip"],
+            &["br"],
+        ] {
             assert!(
                 matches!(read(refused), Err(Error::UnsupportedEncoding(_))),
                 "{refused:?}"

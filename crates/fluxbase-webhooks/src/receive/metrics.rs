@@ -74,7 +74,7 @@ macro_rules! row {
 
 /// Every label pair, built once: outcome rows (in [`Outcome::index`]
 /// order), scheme columns.
-static LABELS: [[[Label; 2]; 4]; 17] = [
+static LABELS: [[[Label; 2]; 4]; 18] = [
     row!("verified"),
     row!("duplicate_acknowledged"),
     row!("missing_signature"),
@@ -88,6 +88,7 @@ static LABELS: [[[Label; 2]; 4]; 17] = [
     row!("invalid_payload"),
     row!("payload_mismatch"),
     row!("store_unavailable"),
+    row!("queue_unavailable"),
     row!("over_capacity"),
     row!("body_timeout"),
     row!("body_incomplete"),
@@ -120,9 +121,7 @@ pub(crate) fn delivery(outcome: Outcome, scheme: Option<Scheme>, took: Duration)
 pub(crate) fn bytes_in_flight(bytes: u64) {
     let key = Key::from_static_name(BODY_BYTES_IN_FLIGHT);
     metrics::with_recorder(|recorder| {
-        recorder
-            .register_gauge(&key, &METADATA)
-            .set(bytes as f64);
+        recorder.register_gauge(&key, &METADATA).set(bytes as f64);
     });
 }
 

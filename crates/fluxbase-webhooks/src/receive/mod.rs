@@ -56,9 +56,9 @@ mod span;
 
 pub(crate) use self::body::{BodyError, BodySource};
 pub(crate) use self::flow::{Accepted, Want};
-pub(crate) use self::span::refused as record_refusal;
 pub(crate) use self::head::RequestHead;
 pub use self::reject::Rejection;
+pub(crate) use self::span::refused as record_refusal;
 
 /// Default largest body: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
@@ -194,7 +194,10 @@ impl Receiver {
             None => Rejection::problem(&err),
         };
         let rejection = if err.code().is_retryable() && !rejection.has_header("retry-after") {
-            rejection.with_header("retry-after", self.0.retry_after.as_secs().max(1).to_string())
+            rejection.with_header(
+                "retry-after",
+                self.0.retry_after.as_secs().max(1).to_string(),
+            )
         } else {
             rejection
         };
@@ -349,6 +352,18 @@ impl fmt::Debug for ReceiverBuilder {
 /// What a receiver can be made from: a [`Receiver`], or a [`Verifier`]
 /// (with the default receive policy). Taken by `VerifyLayer::new` and the
 /// actix-web `Verify::new`.
+///
+/// A `Verifier::new` result is not one: an empty secret must be dealt with
+/// first, and the compiler says so.
+///
+/// ```compile_fail
+/// # #[cfg(feature = "tower")] {
+/// use fluxbase_webhooks::{Verifier, tower::VerifyLayer};
+/// // error: `Result<Verifier, ConfigError>` is neither a webhook `Receiver` nor a `Verifier`
+/// let layer = VerifyLayer::new(Verifier::new("whsec-example"));
+/// # }
+/// # #[cfg(not(feature = "tower"))] compile_error!("needs tower");
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is neither a webhook `Receiver` nor a `Verifier`",
     label = "expected a `Receiver` or a `Verifier` here",

@@ -87,7 +87,11 @@ impl Rejection {
     /// Sets a header, replacing a header of that name (names are compared
     /// ignoring case). Values that are not valid header values are dropped
     /// when the response is built.
-    pub fn with_header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+    pub fn with_header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
         let name = name.into();
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
         self.headers.push((name, value.into()));
@@ -259,6 +263,7 @@ mod tests {
             (Error::InvalidPayload(parse()), 400),
             (Error::PayloadMismatch(parse()), 422),
             (Error::StoreUnavailable(StoreError::msg("down")), 503),
+            (Error::QueueUnavailable(StoreError::msg("down")), 503),
             (Error::OverCapacity, 503),
             (Error::BodyTimeout { after_secs: 30 }, 408),
             (Error::BodyIncomplete, 400),

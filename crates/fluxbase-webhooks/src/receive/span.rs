@@ -56,9 +56,12 @@ pub(crate) fn verified(span: &Span, verified: &Verified, dedupe: Option<&DedupeS
         let key_id = verified.key_id();
         let body_len = verified.body_len();
         let duplicate = dedupe.map(DedupeStatus::is_duplicate);
+        // A binding of its own: Rust 1.88 (the MSRV) does not extend the
+        // temporary's life through the array.
+        let scheme = verified.scheme().as_str();
         let values: [(&str, Option<&dyn Value>); 6] = [
             ("outcome", Some(&OUTCOME_VERIFIED)),
-            ("scheme", Some(&verified.scheme().as_str())),
+            ("scheme", Some(&scheme)),
             ("key_index", Some(&key_index)),
             ("key_id", key_id.as_ref().map(|id| id as &dyn Value)),
             ("body_len", Some(&body_len)),

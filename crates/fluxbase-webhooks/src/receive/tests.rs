@@ -79,12 +79,23 @@ fn signed(body: &[u8]) -> Head {
 }
 
 /// Runs one delivery; the handler answers `succeeded`.
-fn deliver(receiver: &Receiver, head: &Head, chunks: &mut Chunks, succeeded: bool) -> Result<u64, Rejection> {
+fn deliver(
+    receiver: &Receiver,
+    head: &Head,
+    chunks: &mut Chunks,
+    succeeded: bool,
+) -> Result<u64, Rejection> {
     let prepared = receiver.prepare(head, None);
-    block_on(receiver.run(prepared, Pin::new(chunks), Want::Event, true, |accepted| async move {
-        assert!(accepted.event.is_some());
-        Ok((accepted.verified.body_len(), succeeded))
-    }))
+    block_on(receiver.run(
+        prepared,
+        Pin::new(chunks),
+        Want::Event,
+        true,
+        |accepted| async move {
+            assert!(accepted.event.is_some());
+            Ok((accepted.verified.body_len(), succeeded))
+        },
+    ))
 }
 
 fn now() -> i64 {
@@ -96,7 +107,10 @@ fn a_replay_is_refused_and_a_failed_handler_forgets_the_event() {
     let receiver = Receiver::new(Verifier::new(SECRET).unwrap());
     let first = body(now());
     let head = signed(&first);
-    assert_eq!(deliver(&receiver, &head, &mut Chunks::new(&first, 7), true), Ok(first.len() as u64));
+    assert_eq!(
+        deliver(&receiver, &head, &mut Chunks::new(&first, 7), true),
+        Ok(first.len() as u64)
+    );
     let replay = deliver(&receiver, &head, &mut Chunks::new(&first, 7), true).unwrap_err();
     assert_eq!(replay.status(), 409);
     assert_eq!(replay.error(), Some(&Error::Replayed));
@@ -107,9 +121,13 @@ fn a_replay_is_refused_and_a_failed_handler_forgets_the_event() {
     assert!(deliver(&failing, &signed(&one), &mut Chunks::new(&one, 64), false).is_ok());
     let retry = body(now() - 1);
     let prepared = failing.prepare(&signed(&retry), None);
-    let duplicate = block_on(failing.run(prepared, Pin::new(&mut Chunks::new(&retry, 64)), Want::Event, true, |a| async move {
-        Ok((a.dedupe.as_ref().map(|d| d.is_duplicate()), true))
-    }));
+    let duplicate = block_on(failing.run(
+        prepared,
+        Pin::new(&mut Chunks::new(&retry, 64)),
+        Want::Event,
+        true,
+        |a| async move { Ok((a.dedupe.as_ref().map(|d| d.is_duplicate()), true)) },
+    ));
     assert_eq!(duplicate, Ok(Some(false)));
 }
 
@@ -121,10 +139,17 @@ fn a_refused_body_is_drained_but_not_kept() {
         .build();
     let data = body(now());
     let mut chunks = Chunks::new(&data, 16);
-    let head = Head { length: None, ..signed(&data) };
+    let head = Head {
+        length: None,
+        ..signed(&data)
+    };
     let refused = deliver(&receiver, &head, &mut chunks, true).unwrap_err();
     assert_eq!(refused.status(), 413);
-    assert_eq!(chunks.read, data.len(), "read to its end, so the sender sees the 413");
+    assert_eq!(
+        chunks.read,
+        data.len(),
+        "read to its end, so the sender sees the 413"
+    );
     assert_eq!(receiver.body_bytes_in_flight(), 0);
 
     // Past the drain limit, reading stops.
@@ -150,15 +175,23 @@ fn the_budget_refuses_with_retry_after_and_is_given_back() {
     assert_eq!(refused.error(), Some(&Error::OverCapacity));
     assert_eq!(receiver.body_bytes_in_flight(), 0);
     // Held while the handler runs, given back after.
-    let roomy = Receiver::builder(Verifier::new(SECRET).unwrap()).body_budget(1000).build();
+    let roomy = Receiver::builder(Verifier::new(SECRET).unwrap())
+        .body_budget(1000)
+        .build();
     let prepared = roomy.prepare(&signed(&data), None);
-    let during = block_on(roomy.run(prepared, Pin::new(&mut Chunks::new(&data, 8)), Want::Bytes, true, |a| {
-        let held = roomy.body_bytes_in_flight();
-        async move {
-            drop(a);
-            Ok((held, true))
-        }
-    }));
+    let during = block_on(roomy.run(
+        prepared,
+        Pin::new(&mut Chunks::new(&data, 8)),
+        Want::Bytes,
+        true,
+        |a| {
+            let held = roomy.body_bytes_in_flight();
+            async move {
+                drop(a);
+                Ok((held, true))
+            }
+        },
+    ));
     assert_eq!(during, Ok(data.len() as u64));
     assert_eq!(roomy.body_bytes_in_flight(), 0);
 }
@@ -168,8 +201,17 @@ fn an_on_reject_hook_answers_and_keeps_the_error() {
     let receiver = Receiver::builder(Verifier::new(SECRET).unwrap())
         .on_reject(|err| Rejection::text(err.code().http_status(), err.code().as_str()))
         .build();
-    let refused = deliver(&receiver, &Head::default(), &mut Chunks::new(b"{}", 8), true).unwrap_err();
-    assert_eq!((refused.status(), refused.body().as_ref()), (401, &b"missing_signature"[..]));
+    let refused = deliver(
+        &receiver,
+        &Head::default(),
+        &mut Chunks::new(b"{}", 8),
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (refused.status(), refused.body().as_ref()),
+        (401, &b"missing_signature"[..])
+    );
     assert_eq!(refused.error(), Some(&Error::MissingSignature));
 }
 
@@ -183,7 +225,13 @@ fn metrics_count_every_outcome() {
         let head = signed(&data);
         deliver(&receiver, &head, &mut Chunks::new(&data, 64), true).unwrap();
         deliver(&receiver, &head, &mut Chunks::new(&data, 64), true).unwrap_err();
-        deliver(&receiver, &Head::default(), &mut Chunks::new(&data, 64), true).unwrap_err();
+        deliver(
+            &receiver,
+            &Head::default(),
+            &mut Chunks::new(&data, 64),
+            true,
+        )
+        .unwrap_err();
     });
     let mut counts = std::collections::BTreeMap::new();
     let mut histograms = 0;
@@ -192,16 +240,31 @@ fn metrics_count_every_outcome() {
         let key = key.key();
         match value {
             DebugValue::Counter(n) => {
-                let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+                let labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
                 counts.insert(labels.join(","), n);
             }
             DebugValue::Histogram(samples) => histograms += samples.len(),
             DebugValue::Gauge(_) => gauge_seen |= key.name() == metrics::BODY_BYTES_IN_FLIGHT,
         }
     }
-    assert_eq!(counts.get("outcome=verified,scheme=timestamped"), Some(&1), "{counts:?}");
-    assert_eq!(counts.get("outcome=replayed,scheme=timestamped"), Some(&1), "{counts:?}");
-    assert_eq!(counts.get("outcome=missing_signature,scheme=none"), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.get("outcome=verified,scheme=timestamped"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("outcome=replayed,scheme=timestamped"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.get("outcome=missing_signature,scheme=none"),
+        Some(&1),
+        "{counts:?}"
+    );
     assert_eq!(histograms, 3);
     assert!(gauge_seen);
 }

@@ -58,5 +58,5 @@ pub use self::body::ResponseBody;
 pub use self::layer::VerifyLayer;
 pub use self::service::{ResponseFuture, VerifyService};
 
-#[cfg(feature = "axum")]
+#[cfg(any(feature = "axum", feature = "queue"))]
 pub(crate) use self::service::{HttpBody, HttpHead};

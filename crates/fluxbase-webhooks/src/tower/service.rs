@@ -12,9 +12,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::ResponseBody;
-use crate::receive::{
-    Accepted, BodyError, BodySource, IntoReceiver, Receiver, RequestHead, Want,
-};
+use crate::receive::{Accepted, BodyError, BodySource, IntoReceiver, Receiver, RequestHead, Want};
 use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -137,7 +135,7 @@ pin_project! {
 }
 
 impl<T> ResponseFuture<T> {
-    fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
+    pub(crate) fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
         Self {
             inner: Box::pin(future),
         }
@@ -171,7 +169,10 @@ impl RequestHead for HttpHead<'_> {
     }
 
     fn legacy_signatures(&self) -> impl Iterator<Item = &[u8]> {
-        self.0.get_all(&LEGACY_SIGNATURE).into_iter().map(|v| v.as_bytes())
+        self.0
+            .get_all(&LEGACY_SIGNATURE)
+            .into_iter()
+            .map(|v| v.as_bytes())
     }
 
     fn content_lengths(&self) -> impl Iterator<Item = &[u8]> {

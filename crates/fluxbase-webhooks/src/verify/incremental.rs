@@ -159,10 +159,20 @@ impl Matched {
 
 /// The top-level `timestamp` string of a JSON object body, if it has one.
 pub(crate) fn body_date(body: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    use serde_json::value::RawValue;
+    // The payload's nested fields are named so they are kept raw: skipping
+    // them as unknown fields would allocate.
     #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
     struct Dated<'a> {
-        #[serde(borrow)]
+        #[serde(borrow, default, deserialize_with = "crate::payload::opt_cow")]
         timestamp: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        record: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        old_record: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        data: Option<&'a RawValue>,
     }
     serde_json::from_slice::<Dated<'_>>(body).ok()?.timestamp
 }

@@ -33,9 +33,9 @@ use crate::signature::{Scheme, Schemes, SignatureHeader};
 mod incremental;
 mod verified;
 
+pub use self::incremental::Verification;
 #[cfg(feature = "receive")]
 pub(crate) use self::incremental::body_date;
-pub use self::incremental::Verification;
 pub use self::verified::Verified;
 
 /// The header Fluxbase puts its signatures in.
@@ -96,16 +96,6 @@ impl Key {
     pub fn not_after(mut self, when: SystemTime) -> Self {
         self.not_after = Some(when);
         self
-    }
-
-    /// The key's id, if it has one.
-    pub fn key_id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-
-    /// The expiry, if any.
-    pub fn expires(&self) -> Option<SystemTime> {
-        self.not_after
     }
 
     fn usable_at(&self, now: SystemTime) -> bool {
@@ -176,7 +166,11 @@ impl Window {
     }
 
     /// The header's `t`, for the timestamped scheme.
-    pub(crate) fn check_header(&self, header: &SignatureHeader, now: SystemTime) -> Result<(), Error> {
+    pub(crate) fn check_header(
+        &self,
+        header: &SignatureHeader,
+        now: SystemTime,
+    ) -> Result<(), Error> {
         match header.timestamp() {
             Some(t) => self.check(i128::from(t) * 1_000_000_000, now),
             None => Ok(()),
@@ -195,7 +189,8 @@ impl Window {
             return Ok(date.map(|d| d.unix_timestamp()));
         }
         let date = date.ok_or(Error::MissingTimestamp)?;
-        let at_ns = i128::from(date.unix_timestamp()) * 1_000_000_000 + i128::from(date.nanosecond());
+        let at_ns =
+            i128::from(date.unix_timestamp()) * 1_000_000_000 + i128::from(date.nanosecond());
         self.check(at_ns, now)?;
         Ok(Some(date.unix_timestamp()))
     }
@@ -299,7 +294,7 @@ impl Verifier {
         self.keys
             .load()
             .iter()
-            .map(|k| k.key_id().map(str::to_owned))
+            .map(|k| k.id.as_deref().map(str::to_owned))
             .collect()
     }
 
@@ -333,7 +328,7 @@ impl Verifier {
     /// Tags are compared in constant time after hex decoding; no error
     /// carries the expected value.
     pub fn verify(&self, header: impl AsRef<[u8]>, body: &[u8]) -> Result<Verified, Error> {
-        self.verify_at(header, body, SystemTime::now())
+        self.verify_at(header, body, crate::clock::now())
     }
 
     /// [`Verifier::verify`] with the clock given, for tests and replays of
@@ -388,7 +383,7 @@ impl Verifier {
     /// Missing or malformed header, scheme not accepted, timestamp out of
     /// the window.
     pub fn begin(&self, header: impl AsRef<[u8]>) -> Result<Verification, Error> {
-        self.begin_at(header, SystemTime::now())
+        self.begin_at(header, crate::clock::now())
     }
 
     /// [`Verifier::begin`] with the clock given.
@@ -427,20 +422,35 @@ impl Verifier {
 
     /// Picks the header value to verify from every value of
     /// `X-Fluxbase-Signature` and of `X-Webhook-Signature`, whatever the HTTP
-    /// library: `X-Fluxbase-Signature` when present (sent twice is
-    /// malformed), else the legacy header when it is read (and then only as
-    /// bare hex).
+    /// library (the integrations call it; so can your own): the
+    /// `X-Fluxbase-Signature` value when there is one (sent twice is
+    /// malformed), else the legacy value when the legacy header is read, and
+    /// then only as bare hex. A failed check never falls back to the other
+    /// header.
+    ///
+    /// ```
+    /// use fluxbase_webhooks::{Error, Verifier};
+    ///
+    /// let verifier = Verifier::new("whsec-example")?;
+    /// let legacy: &[u8] = b"0defc2da2b7c744284a38aec7fa2a03bd1de708c643e9e5a89b494e7b37fd57c";
+    /// let picked = verifier.select_header([b"t=1,v1=00".as_slice()], [legacy]);
+    /// assert_eq!(picked?, b"t=1,v1=00");
+    /// // Only the legacy header, which this verifier does not read:
+    /// assert_eq!(verifier.select_header([], [legacy]), Err(Error::LegacySignatureOnly));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// [`Error::MissingSignature`], [`Error::LegacySignatureOnly`] when only
     /// the legacy header came and it is not read, or a malformed header.
-    #[cfg_attr(not(feature = "receive"), allow(dead_code))]
-    pub(crate) fn select_header<'h>(
+    pub fn select_header<'h>(
         &self,
-        mut fluxbase: impl Iterator<Item = &'h [u8]>,
-        mut legacy: impl Iterator<Item = &'h [u8]>,
+        fluxbase: impl IntoIterator<Item = &'h [u8]>,
+        legacy: impl IntoIterator<Item = &'h [u8]>,
     ) -> Result<&'h [u8], Error> {
+        let mut fluxbase = fluxbase.into_iter();
+        let mut legacy = legacy.into_iter();
         let only = |first: &'h [u8], rest: &mut dyn Iterator<Item = &'h [u8]>| match rest.next() {
             Some(_) => Err(Error::MalformedSignature(Malformed::DuplicateHeader)),
             None => Ok(first),

@@ -44,12 +44,22 @@ fn contract_vector_verifies() {
 #[test]
 fn empty_secrets_never_build() {
     assert_eq!(Verifier::new("").unwrap_err(), ConfigError::EmptySecret);
-    assert_eq!(Verifier::new(Vec::new()).unwrap_err(), ConfigError::EmptySecret);
     assert_eq!(
-        Verifier::builder().secret("a").secret("").build().unwrap_err(),
+        Verifier::new(Vec::new()).unwrap_err(),
         ConfigError::EmptySecret
     );
-    assert_eq!(Verifier::builder().build().unwrap_err(), ConfigError::NoSecret);
+    assert_eq!(
+        Verifier::builder()
+            .secret("a")
+            .secret("")
+            .build()
+            .unwrap_err(),
+        ConfigError::EmptySecret
+    );
+    assert_eq!(
+        Verifier::builder().build().unwrap_err(),
+        ConfigError::NoSecret
+    );
     let v = verifier("a");
     assert_eq!(v.replace_keys([""]).unwrap_err(), ConfigError::EmptySecret);
     assert_eq!(
@@ -81,7 +91,10 @@ fn window_edges_match_the_server() {
     assert!(v.verify_at(&h, BODY, at(T - 300, 0)).is_ok());
     assert!(matches!(
         v.verify_at(&h, BODY, at(T - 301, 0)),
-        Err(Error::TimestampInFuture { ahead_secs: 301, .. })
+        Err(Error::TimestampInFuture {
+            ahead_secs: 301,
+            ..
+        })
     ));
 }
 
@@ -293,7 +306,10 @@ fn header_selection() {
         .legacy_header(true)
         .build()
         .unwrap();
-    assert_eq!(pick(&legacy, &none, &[hex.as_bytes()]).unwrap(), hex.as_bytes());
+    assert_eq!(
+        pick(&legacy, &none, &[hex.as_bytes()]).unwrap(),
+        hex.as_bytes()
+    );
     // The legacy header never holds anything but bare hex.
     let ts = header("k", T);
     assert_eq!(

@@ -5,15 +5,10 @@
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::post;
-use fluxbase_webhooks::Scheme;
-use fluxbase_webhooks::tower::VerifyLayer;
+use fluxbase_webhooks::{Receiver, Scheme};
 
-use crate::support::servers::{self, Server, serve_actix, serve_axum};
-use crate::support::{
-    Body, CURRENT, LIMIT, PATH, Req, accepted_body, insert_body, send, sign, unix_now, verifier,
-};
+use crate::support::servers::{self, Server};
+use crate::support::{Body, CURRENT, LIMIT, Req, insert_body, send, sign, unix_now, verifier};
 
 fn valid() -> Req {
     let body = insert_body();
@@ -200,24 +195,15 @@ async fn a_json_nesting_bomb_with_a_valid_signature() {
     }
 }
 
-/// `VerifyLayer` (axum) and the actix-web middleware with a short read
-/// timeout.
+/// Every integration, extractors included, with a short read timeout.
 async fn impatient() -> Vec<Server> {
-    let timeout = Duration::from_millis(300);
-    let handler =
-        |event: axum::Extension<fluxbase_webhooks::Event>| async move { accepted_body(&event.0) };
-    let app = Router::new()
-        .route(PATH, post(handler))
-        .route_layer(VerifyLayer::new(verifier()).read_timeout(timeout));
-    let axum = serve_axum(app, "axum+layer").await;
-    let actix = serve_actix("actix+middleware", move || {
-        actix_web::App::new().service(
-            actix_web::web::scope(PATH)
-                .wrap(fluxbase_webhooks::actix::Verify::new(verifier()).read_timeout(timeout))
-                .route("", actix_web::web::post().to(actix_web::HttpResponse::Ok)),
-        )
-    });
-    vec![axum, actix]
+    servers::all_with(|| {
+        Receiver::builder(verifier())
+            .body_limit(LIMIT)
+            .read_timeout(Duration::from_millis(300))
+            .build()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

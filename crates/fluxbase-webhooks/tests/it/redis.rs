@@ -1,79 +1,13 @@
 //! The Redis dedupe store against a real `redis-server` that each test starts
-//! on a free loopback port (`./scripts/test.sh` installs it when missing).
+//! on a free loopback port with `fluxhook_testkit::RedisServer`
+//! (`./scripts/test.sh` installs it when missing).
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv4Addr, TcpListener};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fluxbase_webhooks::dedupe::{DedupeStore, RedisStore};
-
-/// A `redis-server` child process on a free loopback port, killed on drop.
-pub(crate) struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    /// Starts a server with no persistence. Panics (failing the test) when
-    /// `redis-server` is not installed: the test must not pass without it.
-    pub(crate) fn start() -> Self {
-        for _ in 0..5 {
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .and_then(|l| l.local_addr())
-                .unwrap()
-                .port();
-            let child = Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-                .args([
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--protected-mode",
-                    "yes",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot start redis-server ({e}); ./scripts/test.sh installs it")
-                });
-            let mut server = Self {
-                child,
-                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    break; // Lost the port race: try another one.
-                }
-                if TcpStream::connect(server.addr).is_ok() {
-                    return server;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = server.child.kill();
-        }
-        panic!("redis-server did not start on a free loopback port");
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("redis://{}/", self.addr)
-    }
-
-    /// Stops the server now (to test an outage).
-    pub(crate) fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use fluxhook_testkit::RedisServer;
 
 #[tokio::test]
 async fn first_sighting_once_then_expires() {
@@ -161,7 +95,11 @@ async fn unreachable_redis_is_an_error_never_a_pass() {
         .connect()
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("unavailable"), "{err}");
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the cause is kept"
+    );
 
     // Redis going away after the start: calls fail, they do not say "new".
     let mut server = RedisServer::start();

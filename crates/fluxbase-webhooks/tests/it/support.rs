@@ -2,11 +2,17 @@
 //! send exactly the bytes a case needs (declared lengths with no body,
 //! unfinished chunked bodies, any header bytes).
 
+// With only some integrations built, some helpers have no caller.
+#![cfg_attr(
+    not(all(feature = "axum", feature = "actix")),
+    allow(dead_code, unused_imports)
+)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fluxbase_webhooks::{Key, Scheme, Signer, Verifier};
+use fluxbase_webhooks::{Key, Receiver, Scheme, Signer, Timestamp, Verifier};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -21,29 +27,44 @@ pub(crate) const PATH: &str = "/webhooks";
 /// guard against hanging, never a speed assertion).
 pub(crate) const GUARD: Duration = Duration::from_secs(20);
 
+pub(crate) use fluxhook_testkit::unix_now;
+
 /// The keyring every test server verifies with.
 pub(crate) fn verifier() -> Verifier {
-    Verifier::from_keys([
-        Key::new(CURRENT).id("current"),
-        Key::new(PREVIOUS).id("previous"),
-    ])
-    .body_limit(LIMIT)
-}
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    Verifier::builder()
+        .key(Key::new(CURRENT).id("current"))
+        .key(Key::new(PREVIOUS).id("previous"))
+        .build()
         .unwrap()
-        .as_secs() as i64
 }
 
-/// A body as the server sends it.
+/// What every test server receives with: the keyring, the test limit, and
+/// otherwise the defaults (replays refused).
+pub(crate) fn receiver() -> Receiver {
+    Receiver::builder(verifier()).body_limit(LIMIT).build()
+}
+
+/// A body as the server sends it, dated now (so untimestamped signatures
+/// over it are fresh). Every call gives a new delivery: the same bytes
+/// twice would be a replay.
 pub(crate) fn insert_body() -> Vec<u8> {
-    br#"{"event":"INSERT","table":"users","schema":"auth","record":{"id":"7d3c2b1a-0000-4000-8000-000000000001","email":"ada@example.com","name":"Ada \u00e9 \u2603"},"timestamp":"2026-01-02T03:04:05.12Z"}"#.to_vec()
+    insert_body_at(unix_now())
+}
+
+/// A body as the server sends it, dated `t`; a new delivery at every call.
+pub(crate) fn insert_body_at(t: i64) -> Vec<u8> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let date =
+        Timestamp::from(std::time::UNIX_EPOCH + Duration::from_millis(t as u64 * 1000 + 120));
+    format!(r#"{{"event":"INSERT","table":"users","schema":"auth","record":{{"id":"7d3c2b1a-0000-4000-8000-000000000001","email":"ada@example.com","name":"Ada \u00e9 \u2603","seq":{seq}}},"timestamp":"{date}"}}"#).into_bytes()
 }
 
 pub(crate) fn sign(secret: &str, scheme: Scheme, t: i64, body: &[u8]) -> String {
-    Signer::new(secret).sign(scheme, t, body).to_string()
+    Signer::new(secret)
+        .unwrap()
+        .sign(scheme, t, body)
+        .to_string()
 }
 
 /// How the body of a request is sent.
@@ -61,6 +82,9 @@ pub(crate) enum Body {
     /// A `Content-Length` of the whole, then only the first `sent` bytes:
     /// the rest never comes, the connection stays open.
     Stalled { data: Vec<u8>, sent: usize },
+    /// A `Content-Length` of the whole, the first `sent` bytes, then the
+    /// sender stops writing (its half of the connection is shut down).
+    CutOff { data: Vec<u8>, sent: usize },
 }
 
 /// A request to send.
@@ -182,6 +206,12 @@ async fn exchange(addr: SocketAddr, req: &Req) -> Reply {
             head.extend_from_slice(&data[..*sent]);
             stream.write_all(&head).await.unwrap();
         }
+        Body::CutOff { data, sent } => {
+            head.extend_from_slice(format!("content-length: {}\r\n\r\n", data.len()).as_bytes());
+            head.extend_from_slice(&data[..*sent]);
+            stream.write_all(&head).await.unwrap();
+            stream.shutdown().await.unwrap();
+        }
         Body::Chunked { data, size } => {
             head.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
             stream.write_all(&head).await.unwrap();
@@ -301,22 +331,36 @@ pub(crate) mod servers {
     use std::net::SocketAddr;
 
     use axum::Router;
+    use axum::extract::State;
     use axum::routing::post;
     use bytes::Bytes;
+    #[cfg(feature = "tower")]
     use fluxbase_webhooks::tower::VerifyLayer;
-    use fluxbase_webhooks::{Event, Verifier};
+    use fluxbase_webhooks::{Event, Receiver};
     use http::{Request, Response};
+    #[cfg(feature = "tower")]
     use http_body_util::Full;
     use hyper_util::rt::TokioIo;
     use hyper_util::service::TowerToHyperService;
 
-    use super::{PATH, accepted_body, verifier};
+    use super::{PATH, accepted_body, receiver};
 
     /// A running test server.
     pub(crate) struct Server {
         pub(crate) name: &'static str,
         pub(crate) addr: SocketAddr,
         stop: Option<actix_web::dev::ServerHandle>,
+    }
+
+    impl Server {
+        /// A server this module did not start (no actix handle to stop).
+        pub(crate) fn unmanaged(name: &'static str, addr: SocketAddr) -> Self {
+            Self {
+                name,
+                addr,
+                stop: None,
+            }
+        }
     }
 
     impl Drop for Server {
@@ -328,15 +372,30 @@ pub(crate) mod servers {
         }
     }
 
-    /// Every integration, each on its own port.
+    /// Every integration, each on its own port, each with its own receiver.
     pub(crate) async fn all() -> Vec<Server> {
-        vec![
-            tower().await,
-            axum_extractor().await,
-            axum_layered().await,
-            actix_extractor(),
-            actix_middleware(),
-        ]
+        all_with(receiver).await
+    }
+
+    /// Every integration built with the features on, each with a receiver
+    /// from `make`.
+    pub(crate) async fn all_with(mut make: impl FnMut() -> Receiver) -> Vec<Server> {
+        let mut servers = Vec::new();
+        #[cfg(feature = "tower")]
+        servers.push(tower(make()).await);
+        #[cfg(feature = "axum")]
+        servers.extend([
+            axum_extractor(make()).await,
+            axum_layered(make()).await,
+            axum_json(make()).await,
+        ]);
+        #[cfg(feature = "actix")]
+        servers.extend([
+            actix_extractor(make()),
+            actix_middleware(make()),
+            actix_json(make()),
+        ]);
+        servers
     }
 
     async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
@@ -346,9 +405,10 @@ pub(crate) mod servers {
     }
 
     /// `VerifyLayer` around a plain tower `service_fn`, served by hyper.
-    pub(crate) async fn tower() -> Server {
+    #[cfg(feature = "tower")]
+    pub(crate) async fn tower(receiver: Receiver) -> Server {
         let service = tower::ServiceBuilder::new()
-            .layer(VerifyLayer::new(verifier()))
+            .layer(VerifyLayer::new(receiver))
             .service_fn(|req: Request<Full<Bytes>>| async move {
                 let body = match req.extensions().get::<Event>() {
                     Some(event) => accepted_body(event),
@@ -365,6 +425,7 @@ pub(crate) mod servers {
     }
 
     /// Serves any hyper-compatible tower service on a fresh port.
+    #[cfg(feature = "tower")]
     pub(crate) async fn serve_hyper<S, B>(service: S, name: &'static str) -> Server
     where
         S: tower::Service<
@@ -399,6 +460,7 @@ pub(crate) mod servers {
         }
     }
 
+    #[cfg(feature = "axum")]
     async fn webhook(
         fluxbase_webhooks::axum::FluxbaseEvent(event): fluxbase_webhooks::axum::FluxbaseEvent,
     ) -> impl axum::response::IntoResponse {
@@ -408,26 +470,78 @@ pub(crate) mod servers {
         )
     }
 
-    /// The axum extractor, verifier in the state.
-    pub(crate) async fn axum_extractor() -> Server {
+    #[cfg(feature = "axum")]
+    /// The axum extractor, the receiver as the router's state.
+    pub(crate) async fn axum_extractor(receiver: Receiver) -> Server {
         let app = Router::new()
             .route(PATH, post(webhook))
-            .with_state(verifier());
+            .with_state(receiver);
         serve_axum(app, "axum").await
     }
 
-    /// The axum extractor behind `VerifyLayer` on the route, no state.
-    pub(crate) async fn axum_layered() -> Server {
+    /// An application state of its own, which holds no receiver.
+    #[derive(Clone)]
+    pub(crate) struct AppState {
+        pub(crate) shop: &'static str,
+    }
+
+    #[cfg(feature = "axum")]
+    async fn webhook_with_state(
+        State(state): State<AppState>,
+        fluxbase_webhooks::axum::FluxbaseEvent(event): fluxbase_webhooks::axum::FluxbaseEvent,
+    ) -> impl axum::response::IntoResponse {
+        assert_eq!(state.shop, "demo");
+        (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            accepted_body(&event),
+        )
+    }
+
+    #[cfg(feature = "axum")]
+    /// The axum extractor behind `VerifyLayer` on the route, with an
+    /// application state of its own.
+    pub(crate) async fn axum_layered(receiver: Receiver) -> Server {
         let app = Router::new()
-            .route(PATH, post(webhook))
-            .route_layer(VerifyLayer::new(verifier()));
+            .route(
+                PATH,
+                post(webhook_with_state).layer(VerifyLayer::new(receiver)),
+            )
+            .with_state(AppState { shop: "demo" });
         serve_axum(app, "axum+layer").await
     }
 
+    /// What `FluxbaseJson<T>` reads: the fields every answer needs.
+    #[derive(serde::Deserialize)]
+    struct Named {
+        event: String,
+    }
+
+    #[cfg(feature = "axum")]
+    async fn webhook_json(
+        fluxbase_webhooks::axum::FluxbaseJson(named): fluxbase_webhooks::axum::FluxbaseJson<Named>,
+    ) -> impl axum::response::IntoResponse {
+        (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "received": named.event }).to_string(),
+        )
+    }
+
+    #[cfg(feature = "axum")]
+    /// The axum `FluxbaseJson<T>` extractor, the receiver in an `Extension`.
+    pub(crate) async fn axum_json(receiver: Receiver) -> Server {
+        let app = Router::new()
+            .route(PATH, post(webhook_json))
+            .layer(axum::Extension(receiver));
+        serve_axum(app, "axum json").await
+    }
+
+    /// Serves on a fresh port with the library's server (header and idle
+    /// timeouts).
+    #[cfg(feature = "axum")]
     pub(crate) async fn serve_axum(app: Router, name: &'static str) -> Server {
         let (listener, addr) = listener().await;
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = fluxbase_webhooks::axum::serve(listener, app).await;
         });
         Server {
             name,
@@ -436,6 +550,14 @@ pub(crate) mod servers {
         }
     }
 
+    /// Serves on a fresh port with hyper (the library's server needs the
+    /// `axum` feature).
+    #[cfg(all(feature = "tower", not(feature = "axum")))]
+    pub(crate) async fn serve_axum(app: Router, name: &'static str) -> Server {
+        serve_hyper(app, name).await
+    }
+
+    #[cfg(feature = "actix")]
     async fn actix_webhook(
         fluxbase_webhooks::actix::FluxbaseEvent(event): fluxbase_webhooks::actix::FluxbaseEvent,
     ) -> actix_web::HttpResponse {
@@ -444,23 +566,45 @@ pub(crate) mod servers {
             .body(accepted_body(&event))
     }
 
-    /// The actix-web extractor, verifier in `app_data`.
-    pub(crate) fn actix_extractor() -> Server {
-        let v = verifier();
+    /// The actix-web extractor, the receiver in `app_data` as `Data`.
+    #[cfg(feature = "actix")]
+    pub(crate) fn actix_extractor(receiver: Receiver) -> Server {
         serve_actix("actix", move || {
             actix_web::App::new()
-                .app_data(actix_web::web::Data::new(v.clone()))
+                .app_data(actix_web::web::Data::new(receiver.clone()))
                 .route(PATH, actix_web::web::post().to(actix_webhook))
         })
     }
 
+    #[cfg(feature = "actix")]
+    async fn actix_webhook_json(
+        fluxbase_webhooks::actix::FluxbaseJson(named): fluxbase_webhooks::actix::FluxbaseJson<
+            Named,
+        >,
+    ) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::Ok()
+            .content_type("application/json")
+            .body(serde_json::json!({ "received": named.event }).to_string())
+    }
+
+    /// The actix-web `FluxbaseJson<T>` extractor, the receiver in `app_data`
+    /// as is.
+    #[cfg(feature = "actix")]
+    pub(crate) fn actix_json(receiver: Receiver) -> Server {
+        serve_actix("actix json", move || {
+            actix_web::App::new()
+                .app_data(receiver.clone())
+                .route(PATH, actix_web::web::post().to(actix_webhook_json))
+        })
+    }
+
     /// The actix-web `Verify` middleware on a scope, extractor behind it.
-    pub(crate) fn actix_middleware() -> Server {
-        let v = verifier();
+    #[cfg(feature = "actix")]
+    pub(crate) fn actix_middleware(receiver: Receiver) -> Server {
         serve_actix("actix+middleware", move || {
             actix_web::App::new().service(
                 actix_web::web::scope(PATH)
-                    .wrap(fluxbase_webhooks::actix::Verify::new(v.clone()))
+                    .wrap(fluxbase_webhooks::actix::Verify::new(receiver.clone()))
                     .route("", actix_web::web::post().to(actix_webhook)),
             )
         })
@@ -501,35 +645,31 @@ pub(crate) mod servers {
         }
     }
 
-    /// An axum route on `PATH` with the test verifier as state.
+    /// An axum route on `PATH` with the test receiver as state.
+    #[cfg(feature = "tower")]
     pub(crate) async fn axum_route<H, T>(handler: H) -> Server
     where
-        H: axum::handler::Handler<T, Verifier>,
+        H: axum::handler::Handler<T, Receiver>,
         T: 'static,
     {
         let app = Router::new()
             .route(PATH, post(handler))
-            .with_state(verifier());
+            .with_state(receiver());
         serve_axum(app, "axum").await
     }
 
-    /// An actix-web route on `PATH` with the test verifier in `app_data`.
+    /// An actix-web route on `PATH` with the test receiver in `app_data`.
     pub(crate) fn actix_route<F, Args>(handler: F) -> Server
     where
         F: actix_web::Handler<Args> + Send + Clone,
         Args: actix_web::FromRequest + 'static,
         F::Output: actix_web::Responder + 'static,
     {
-        let v = verifier();
+        let r = receiver();
         serve_actix("actix", move || {
             actix_web::App::new()
-                .app_data(actix_web::web::Data::new(v.clone()))
+                .app_data(actix_web::web::Data::new(r.clone()))
                 .route(PATH, actix_web::web::post().to(handler.clone()))
         })
-    }
-
-    /// A verifier that differs from the test keyring.
-    pub(crate) fn other_verifier() -> Verifier {
-        Verifier::new("not-the-secret")
     }
 }

@@ -46,11 +46,13 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
     println!();
 
     let emu = Emulator::builder().flavor(flavor).spawn().await?;
+    // What `fluxhook emulator --json` prints: where it is, who to sign in as.
+    let ready = emu.ready();
     step(
         1,
         format!(
             "Started the Fluxbase emulator ({flavor} flavor) at {}",
-            emu.url()
+            ready.url
         ),
     );
 
@@ -76,18 +78,18 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
     );
 
     let client = Client::builder()
-        .base_url(emu.url())
+        .base_url(&ready.url)
         .timeout(WAIT)
         .build()?;
     client
         .auth()
-        .sign_in(&emu.user().email, &emu.user().password)
+        .sign_in(&ready.user.email, &ready.user.password)
         .await?;
     step(
         3,
         format!(
             "Signed in as {} with the management client (POST /api/v1/auth/signin)",
-            emu.user().email
+            ready.user.email
         ),
     );
 
@@ -140,7 +142,12 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
         &mut receiver,
         8,
         "user.created",
-        "Fired user.created, the event shape the SDK documentation describes",
+        match flavor {
+            Flavor::Server => {
+                "Fired user.created, the SDK documentation's name: the server has no such event and sends INSERT on auth.users"
+            }
+            _ => "Fired user.created, the event shape the SDK documentation describes",
+        },
     )
     .await?;
 

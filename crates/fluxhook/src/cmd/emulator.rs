@@ -1,11 +1,12 @@
 //! `fluxhook emulator`: a local Fluxbase management API that really delivers.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use fluxbase_emulator::{Emulator, Flavor};
+use fluxbase_emulator::{Emulator, Flavor, ServerMode};
 
 /// Which answers the emulator gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -21,6 +22,26 @@ impl From<FlavorArg> for Flavor {
         match f {
             FlavorArg::Server => Flavor::Server,
             FlavorArg::Documented => Flavor::Documented,
+        }
+    }
+}
+
+/// Which webhook URLs the emulated server takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ModeArg {
+    /// A server in debug mode: any URL (loopback receivers work); URLs a
+    /// production server refuses are reported as warnings.
+    Debug,
+    /// A production server: refuses localhost, private and metadata
+    /// addresses and non-http(s) URLs.
+    Production,
+}
+
+impl From<ModeArg> for ServerMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Debug => ServerMode::Debug,
+            ModeArg::Production => ServerMode::Production,
         }
     }
 }
@@ -59,6 +80,18 @@ pub(crate) struct EmulatorArgs {
     /// How long one `retry_backoff_seconds` lasts, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     backoff_unit_ms: u64,
+    /// Take any webhook URL (debug) or refuse what a production server
+    /// refuses.
+    #[arg(long, value_enum, default_value_t = ModeArg::Debug)]
+    server_mode: ModeArg,
+    /// Once serving, print one JSON line on stdout instead of the text:
+    /// `{"event":"ready","url",…,"service_key",…,"user":{…},"admin":{…}}`.
+    #[arg(long)]
+    json: bool,
+    /// Once serving, also write that JSON line to this file (created, or
+    /// replaced whole), for scripts that wait for the file.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
@@ -70,6 +103,7 @@ pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
         let mut builder = Emulator::builder()
             .addr(args.addr)
             .flavor(args.flavor.into())
+            .server_mode(args.server_mode.into())
             .backoff_unit(Duration::from_millis(args.backoff_unit_ms))
             .admin(&args.admin_email, &args.admin_password)
             .user(&args.user_email, &args.user_password);
@@ -77,37 +111,67 @@ pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
             builder = builder.service_key(key);
         }
         let emu = builder.spawn().await?;
-        let url = emu.url();
-        println!(
-            "Fluxbase emulator ({} flavor) listening on {url}",
-            emu.flavor()
-        );
-        println!(
-            "  user:        {} / {}   (POST /api/v1/auth/signin)",
-            emu.user().email,
-            emu.user().password
-        );
-        println!(
-            "  admin:       {} / {}   (POST /api/v1/admin/login)",
-            emu.admin().email,
-            emu.admin().password
-        );
-        println!("  service key: {}", emu.service_key());
-        println!("Manage webhooks:");
-        println!(
-            "  FLUXBASE_URL={url} FLUXBASE_EMAIL={} FLUXBASE_PASSWORD=… fluxhook webhooks list",
-            emu.user().email
-        );
-        println!("Fire an event (an INSERT on auth.users):");
-        println!(
-            "  curl -X POST {url}/api/v1/emulator/events -H 'Content-Type: application/json' -d '{{\"event\":\"INSERT\"}}'"
-        );
-        println!("Press Ctrl-C to stop.");
+        let ready = serde_json::to_string(&emu.ready())?;
+        if let Some(path) = &args.ready_file {
+            write_ready_file(path, &ready)?;
+        }
+        if args.json {
+            println!("{ready}");
+        } else {
+            print_banner(&emu);
+        }
         stopped().await?;
-        println!("stopping");
+        if !args.json {
+            println!("stopping");
+        }
         emu.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Writes the ready line to a temporary file beside `path`, then renames
+/// it, so a reader never sees half a line.
+fn write_ready_file(path: &std::path::Path, line: &str) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{line}\n"))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// The human start-up text.
+fn print_banner(emu: &fluxbase_emulator::RunningEmulator) {
+    let url = emu.url();
+    println!(
+        "Fluxbase emulator ({} flavor, {} mode) listening on {url}",
+        emu.flavor(),
+        emu.server_mode()
+    );
+    println!(
+        "  user:        {} / {}   (POST /api/v1/auth/signin)",
+        emu.user().email,
+        emu.user().password
+    );
+    println!(
+        "  admin:       {} / {}   (POST /api/v1/admin/login)",
+        emu.admin().email,
+        emu.admin().password
+    );
+    println!("  service key: {}", emu.service_key());
+    println!("Manage webhooks:");
+    println!(
+        "  FLUXBASE_URL={url} FLUXBASE_EMAIL={} FLUXBASE_PASSWORD=… fluxhook webhooks list",
+        emu.user().email
+    );
+    println!("Fire an event (an INSERT on auth.users):");
+    println!(
+        "  curl -X POST {url}/api/v1/emulator/events -H 'Content-Type: application/json' -d '{{\"event\":\"INSERT\"}}'"
+    );
+    println!("Production warnings: {url}/api/v1/emulator/warnings");
+    println!("Press Ctrl-C to stop.");
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.

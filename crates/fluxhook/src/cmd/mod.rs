@@ -7,12 +7,16 @@ use crate::cli::{Cli, Command};
 mod sign;
 mod verify;
 
+pub(crate) mod consume;
+pub(crate) mod dead_letters;
 pub(crate) mod demo;
 pub(crate) mod emulator;
 pub(crate) mod listen;
 pub(crate) mod manage;
 mod secret;
+mod queue_failure;
 mod send;
+mod stream_url;
 
 /// Exit status for usage and I/O errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
@@ -29,5 +33,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(args) => manage::keys::run_keys(args),
         Command::Invitations(args) => manage::invitations::run_invitations(args),
         Command::Demo(args) => demo::run(args),
+        Command::Consume(args) => consume::run(args),
+        Command::DeadLetters(args) => dead_letters::run(args),
     }
 }

@@ -22,7 +22,7 @@ async fn demo_runs_end_to_end_and_exits_0() {
         "received TEST on public.test",
         "received INSERT on auth.users: user ada@example.com (read as user.created)",
         "received UPDATE on auth.users: user ada.lovelace@example.com (read as user.updated), was ada@example.com",
-        "received user.created: user ada@example.com",
+        "8. Fired user.created, the SDK documentation's name: the server has no such event and sends INSERT on auth.users",
         "verified: timestamped signature, key \"demo\"",
     ] {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
@@ -34,8 +34,16 @@ async fn demo_runs_end_to_end_and_exits_0() {
         .filter(|l| l.contains("success"))
         .collect();
     assert_eq!(log.len(), 3, "{text}");
-    assert!(log[0].trim_start().starts_with("user.created"));
-    assert!(log[2].trim_start().starts_with("INSERT"));
+    // The server flavor delivered user.created as INSERT on auth.users.
+    assert!(log[0].trim_start().starts_with("INSERT"), "{text}");
+    assert!(log[1].trim_start().starts_with("UPDATE"), "{text}");
+    assert!(log[2].trim_start().starts_with("INSERT"), "{text}");
+    let after_8 = &text[text.find("\n8. ").unwrap()..];
+    assert!(
+        after_8
+            .contains("received INSERT on auth.users: user ada@example.com (read as user.created)"),
+        "{text}"
+    );
     assert!(text.contains("Done: 3 deliveries"));
 }
 
@@ -45,6 +53,10 @@ async fn demo_in_the_documented_flavor() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(text.contains("received webhook.test"), "{text}");
+    assert!(
+        text.contains("received user.created: user ada@example.com"),
+        "{text}"
+    );
     assert!(
         text.contains("received user.updated: user ada.lovelace@example.com"),
         "{text}"

@@ -7,8 +7,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::{fluxhook, stderr};
 
+/// `--json` prints one ready line (URL, flavor, mode, service key, seeded
+/// accounts) and `--ready-file` writes the same line; both are read here,
+/// nothing is scraped.
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_until_stopped() {
+    let dir = crate::TempFile::new("placeholder", b"");
+    let ready_file = dir.path.with_file_name("ready.json");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxhook"))
         .args([
             "emulator",
@@ -18,6 +23,62 @@ async fn serves_until_stopped() {
             "dev@example.com",
             "--user-password",
             "dev-password-1234",
+            "--json",
+            "--ready-file",
+        ])
+        .arg(&ready_file)
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(ready["event"], "ready");
+    assert_eq!(
+        (&ready["flavor"], &ready["server_mode"]),
+        (&serde_json::json!("server"), &serde_json::json!("debug"))
+    );
+    assert_eq!(ready["user"]["email"], "dev@example.com");
+    assert_eq!(ready["user"]["password"], "dev-password-1234");
+    assert_eq!(
+        ready["admin"]["email"],
+        fluxbase_emulator::DEFAULT_ADMIN_EMAIL
+    );
+    assert!(ready["service_key"].as_str().unwrap().starts_with("sk_"));
+    let from_file = std::fs::read_to_string(&ready_file).unwrap();
+    assert_eq!(from_file.trim_end(), first);
+    let url = ready["url"].as_str().unwrap();
+
+    let client = Client::new(url).unwrap();
+    client
+        .auth()
+        .sign_in("dev@example.com", "dev-password-1234")
+        .await
+        .unwrap();
+    assert!(client.webhooks().list().await.unwrap().is_empty());
+    let service = Client::builder()
+        .base_url(url)
+        .service_key(ready["service_key"].as_str().unwrap())
+        .build()
+        .unwrap();
+    assert!(service.webhooks().list().await.unwrap().is_empty());
+    child.kill().await.unwrap();
+}
+
+/// Without `--json`, the text start-up output names the mode and the
+/// warnings endpoint.
+#[tokio::test(flavor = "multi_thread")]
+async fn text_output_in_production_mode() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxhook"))
+        .args([
+            "emulator",
+            "--addr",
+            "127.0.0.1:0",
+            "--server-mode",
+            "production",
         ])
         .env_clear()
         .stdout(Stdio::piped())
@@ -27,24 +88,18 @@ async fn serves_until_stopped() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next_line().await.unwrap().unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
-    let user = lines.next_line().await.unwrap().unwrap();
     assert!(
-        user.contains("dev@example.com / dev-password-1234"),
-        "{user}"
+        first.contains("(server flavor, production mode)"),
+        "{first}"
     );
-
-    let client = Client::new(&url).unwrap();
-    client
-        .auth()
-        .sign_in("dev@example.com", "dev-password-1234")
-        .await
-        .unwrap();
-    assert!(client.webhooks().list().await.unwrap().is_empty());
+    let mut saw_warnings = false;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        saw_warnings |= line.contains("/api/v1/emulator/warnings");
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    assert!(saw_warnings);
     child.kill().await.unwrap();
 }
 

@@ -448,8 +448,7 @@ fn idle_connections_are_closed_by_the_header_timeout() {
 
 #[test]
 fn replays_are_refused_across_listeners_sharing_redis() {
-    let redis = fluxhook_testkit::RedisServer::start()
-        .unwrap_or_else(|e| panic!("{e} (./scripts/test.sh installs redis-server)"));
+    let redis = fluxhook_testkit::RedisServer::start();
     let url = format!("{}0", redis.url());
     let first = Listen::start(&["--json", "--dedupe", &url]);
     let second = Listen::start(&["--json", "--dedupe", &url]);

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod consume;
 mod demo;
 mod emulator;
 mod http;

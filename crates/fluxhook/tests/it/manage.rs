@@ -37,6 +37,91 @@ async fn as_admin(emu: &RunningEmulator, args: &[&str]) -> std::process::Output 
     .await
 }
 
+/// create and update print what the server would silently do differently
+/// (the client's lint: the emulator reports the same), and carry it under
+/// `--json`.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_warnings_from_the_shell() {
+    let emu = emulator().await;
+    let out = as_user(
+        &emu,
+        &[
+            "webhooks",
+            "create",
+            "https://hooks.example.com/in",
+            "--event",
+            "public.products",
+            "--secret",
+            "s3cr3t",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let created = json(&out);
+    assert_eq!(
+        created["warnings"][0]["code"], "qualified_table",
+        "{created}"
+    );
+    assert!(
+        created["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bare table name `products`")
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let listed: Vec<_> = emu
+        .warnings()
+        .into_iter()
+        .filter(|w| w.webhook_id.as_deref() == Some(id.as_str()))
+        .map(|w| w.code.as_str())
+        .collect();
+    assert_eq!(listed, ["qualified_table"], "the emulator agrees");
+
+    // Text: the webhook on stdout, the warnings on stderr.
+    let out = as_user(
+        &emu,
+        &[
+            "webhooks",
+            "update",
+            &id,
+            "--event",
+            "products",
+            "--secret",
+            "s3cr3t",
+            "--endpoint",
+            "http://localhost:3000/in",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: not_an_auth_table: `products` is looked up as auth.products"),
+        "{err}"
+    );
+    assert!(err.contains("warning: url_refused:"), "{err}");
+    assert!(!stdout(&out).contains("warning:"));
+
+    // A clean webhook: no warnings at all.
+    let out = as_user(
+        &emu,
+        &[
+            "webhooks",
+            "create",
+            "https://hooks.example.com/users",
+            "--event",
+            "users:INSERT",
+            "--secret",
+            "k",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(json(&out).get("warnings").is_none(), "{}", stdout(&out));
+    emu.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn webhooks_from_the_shell() {
     let emu = emulator().await;
@@ -115,9 +200,16 @@ async fn webhooks_from_the_shell() {
         json(&out),
         serde_json::json!({"error": "Invalid webhook ID", "status": 400, "code": null})
     );
-    let out = as_user(&emu, &["webhooks", "create", "ftp://x"]).await;
+    // A production server refuses the URL (the default debug mode takes it).
+    let prod = Emulator::builder()
+        .server_mode(fluxbase_emulator::ServerMode::Production)
+        .spawn()
+        .await
+        .unwrap();
+    let out = as_user(&prod, &["webhooks", "create", "ftp://x"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("500 Internal Server Error: invalid webhook URL"));
+    prod.shutdown().await;
     let out = as_user(
         &emu,
         &["webhooks", "create", "http://x", "--event", "users:"],

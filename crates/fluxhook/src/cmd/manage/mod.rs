@@ -99,11 +99,11 @@ pub(crate) enum Failure {
     /// Bad flags or input: exit 2.
     Usage(anyhow::Error),
     /// The server said no, or could not be reached: exit 1.
-    Api(client::Error),
+    Api(client::ClientError),
 }
 
-impl From<client::Error> for Failure {
-    fn from(e: client::Error) -> Self {
+impl From<client::ClientError> for Failure {
+    fn from(e: client::ClientError) -> Self {
         if e.is_builder() {
             Self::Usage(anyhow::anyhow!("{}", e.message()))
         } else {

@@ -22,14 +22,18 @@ pub(crate) struct WebhooksArgs {
 enum WebhooksCommand {
     /// List every webhook, newest first.
     List,
-    /// Create a webhook (enabled unless --disabled).
+    /// Create a webhook (enabled unless --disabled). Prints what the server
+    /// would silently do differently with these settings (subscriptions it
+    /// never matches, a URL production refuses, ...) as warnings on
+    /// stderr; `--json` carries them in `warnings`.
     Create(CreateArgs),
     /// Show one webhook.
     Get {
         /// The webhook's id.
         id: String,
     },
-    /// Change a webhook; what is not given stays as it is.
+    /// Change a webhook; what is not given stays as it is. Warnings as for
+    /// create.
     Update(UpdateArgs),
     /// Delete a webhook.
     Delete {
@@ -197,6 +201,7 @@ pub(crate) fn run_webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
                 show(json, &created, |w| {
                     println!("created webhook {}", w.id);
                     print_webhook(w);
+                    print_warnings(w);
                 })
             }
             WebhooksCommand::Get { id } => show(json, &hooks.get(&id).await?, print_webhook),
@@ -213,6 +218,7 @@ pub(crate) fn run_webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
                 show(json, &updated, |w| {
                     println!("updated webhook {}", w.id);
                     print_webhook(w);
+                    print_warnings(w);
                 })
             }
             WebhooksCommand::Delete { id } => {
@@ -335,6 +341,14 @@ fn print_webhook(w: &Webhook) {
     }
     println!("  scope:       {}", w.scope.as_deref().unwrap_or("-"));
     println!("  created:     {}", when(w.created_at));
+}
+
+/// What the server would silently do differently with the settings sent
+/// (the client's lint), on stderr; `--json` carries them in `warnings`.
+fn print_warnings(w: &Webhook) {
+    for warning in &w.warnings {
+        eprintln!("warning: {}: {}", warning.code, warning.message);
+    }
 }
 
 pub(crate) fn print_deliveries(log: &[Delivery]) {

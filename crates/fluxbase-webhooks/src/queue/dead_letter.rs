@@ -1,0 +1,497 @@
+//! The dead-letter stream: how messages get there ([`move_to_dead_letters`]),
+//! and [`DeadLetters`], to list them and replay them onto the stream.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::Cmd;
+use redis::aio::ConnectionManager;
+use redis::streams::{StreamId, StreamRangeReply};
+
+use super::connection::{self, Connection, DEFAULT_TIMEOUT, Source};
+use super::delivery::{QueuedDelivery, unix_millis};
+use super::{DEFAULT_MAX_LEN, DecodeError, EntryId, QueueError, dead_letter_stream};
+
+const F_ERROR: &str = "dead_error";
+const F_FROM: &str = "dead_from";
+const F_ATTEMPTS: &str = "dead_attempts";
+const F_AT: &str = "dead_at_ms";
+const F_GROUP: &str = "dead_group";
+const F_CONSUMER: &str = "dead_consumer";
+
+/// Moves a message to the dead-letter stream, if the consumer still holds
+/// it: copies the entry's fields and adds the `dead_*` ones, then
+/// acknowledges it, in one script. KEYS: stream, dead-letter stream. ARGV:
+/// group, consumer, id, then the `dead_*` field/value pairs.
+const MOVE: &str = r"
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return false end
+local fields = {}
+local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
+if #e > 0 then fields = e[1][2] end
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+return id
+";
+
+/// Adds a dead letter's original fields (without the `dead_*` ones) to the
+/// stream as a new entry and deletes the dead letter, in one script. KEYS:
+/// dead-letter stream, stream. ARGV: dead letter id, max_len.
+const REPLAY: &str = r"
+local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #e == 0 then return false end
+local src = e[1][2]
+local fields = {}
+for i = 1, #src, 2 do
+  if string.sub(src[i], 1, 5) ~= 'dead_' then
+    fields[#fields + 1] = src[i]
+    fields[#fields + 1] = src[i + 1]
+  end
+end
+if #fields == 0 then
+  return redis.error_reply('EMPTY the dead letter kept no fields of its entry to replay')
+end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+redis.call('XDEL', KEYS[1], ARGV[1])
+return id
+";
+
+/// How many dead letters [`DeadLetters::replay_all`] reads at a time.
+const PAGE: usize = 100;
+
+/// Why and where a message is being dead-lettered.
+pub(crate) struct DeadLetterMeta<'a> {
+    pub(crate) group: &'a str,
+    pub(crate) consumer: &'a str,
+    pub(crate) id: &'a str,
+    pub(crate) attempts: u32,
+    pub(crate) error: &'a str,
+}
+
+/// Runs [`MOVE`]: the message's id in the dead-letter stream, or `None` when
+/// another consumer holds it.
+pub(crate) async fn move_to_dead_letters(
+    conn: &Connection,
+    stream: &str,
+    dead_letters: &str,
+    meta: &DeadLetterMeta<'_>,
+) -> Result<Option<EntryId>, QueueError> {
+    let mut cmd = connection::eval(MOVE, &[stream, dead_letters]);
+    cmd.arg(meta.group).arg(meta.consumer).arg(meta.id);
+    cmd.arg(F_ERROR).arg(meta.error);
+    cmd.arg(F_FROM).arg(meta.id);
+    cmd.arg(F_ATTEMPTS).arg(meta.attempts);
+    cmd.arg(F_AT).arg(unix_millis(SystemTime::now()));
+    cmd.arg(F_GROUP).arg(meta.group);
+    cmd.arg(F_CONSUMER).arg(meta.consumer);
+    let id: Option<String> = conn.query(&cmd).await?;
+    id.map(|id| parse_id(&id)).transpose()
+}
+
+/// Lists, replays and removes the entries of a dead-letter stream.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), fluxbase_webhooks::queue::QueueError> {
+/// use fluxbase_webhooks::queue::DeadLetters;
+///
+/// let dead = DeadLetters::builder("redis://127.0.0.1:6379/", "fluxhook:deliveries")
+///     .connect()
+///     .await?;
+/// for letter in dead.list(None, 50).await? {
+///     println!("{} after {} attempts: {}", letter.id(), letter.attempts(), letter.error());
+/// }
+/// let replayed = dead.replay_all().await?;
+/// println!("{replayed} messages back on the stream");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DeadLetters {
+    conn: Connection,
+    stream: Arc<str>,
+    dead_letters: Arc<str>,
+    max_len: usize,
+}
+
+/// Configures and connects [`DeadLetters`].
+#[must_use]
+pub struct DeadLettersBuilder {
+    source: Source,
+    stream: String,
+    dead_letters: Option<String>,
+    max_len: usize,
+    timeout: Duration,
+}
+
+/// One dead-lettered message: the delivery, the last error, where it came
+/// from and how often it was tried.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    id: EntryId,
+    original_id: Option<EntryId>,
+    error: String,
+    attempts: u32,
+    dead_at: Option<SystemTime>,
+    group: Option<String>,
+    consumer: Option<String>,
+    delivery: Result<QueuedDelivery, DecodeError>,
+}
+
+impl DeadLetters {
+    /// Dead letters of `stream` on the Redis at `url`.
+    pub fn builder(url: impl Into<String>, stream: impl Into<String>) -> DeadLettersBuilder {
+        DeadLettersBuilder::new(Source::Url(url.into()), stream.into())
+    }
+
+    /// Dead letters of `stream` through a Redis client you configured.
+    pub fn builder_from_client(
+        client: redis::Client,
+        stream: impl Into<String>,
+    ) -> DeadLettersBuilder {
+        DeadLettersBuilder::new(Source::Client(client), stream.into())
+    }
+
+    /// Dead letters of `stream` over a connection you already have.
+    pub fn builder_from_connection(
+        connection: ConnectionManager,
+        stream: impl Into<String>,
+    ) -> DeadLettersBuilder {
+        DeadLettersBuilder::new(Source::Manager(connection), stream.into())
+    }
+
+    /// How many dead letters there are.
+    ///
+    /// # Errors
+    ///
+    /// When Redis is unavailable or refuses the command.
+    pub async fn count(&self) -> Result<usize, QueueError> {
+        self.conn.query(&Cmd::xlen(&*self.dead_letters)).await
+    }
+
+    /// Up to `count` dead letters, oldest first, after `after` (or from the
+    /// first one).
+    ///
+    /// # Errors
+    ///
+    /// When Redis is unavailable or refuses the command.
+    pub async fn list(
+        &self,
+        after: Option<EntryId>,
+        count: usize,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+        let reply: StreamRangeReply = self
+            .conn
+            .query(&Cmd::xrange_count(&*self.dead_letters, start, "+", count))
+            .await?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .filter_map(DeadLetter::from_entry)
+            .collect())
+    }
+
+    /// The dead letter `id`, if it is there.
+    ///
+    /// # Errors
+    ///
+    /// When Redis is unavailable or refuses the command.
+    pub async fn get(&self, id: EntryId) -> Result<Option<DeadLetter>, QueueError> {
+        let id = id.to_string();
+        let reply: StreamRangeReply = self
+            .conn
+            .query(&Cmd::xrange(&*self.dead_letters, &id, &id))
+            .await?;
+        Ok(reply.ids.into_iter().find_map(DeadLetter::from_entry))
+    }
+
+    /// Puts dead letter `id` back on the stream as a new entry (its attempts
+    /// start again from 1) and removes it from the dead-letter stream, in one
+    /// step. Returns the new entry's id, or `None` when there is no such
+    /// dead letter.
+    ///
+    /// # Errors
+    ///
+    /// When Redis is unavailable or refuses the command (also when the dead
+    /// letter kept nothing of its entry, which was trimmed before it died).
+    pub async fn replay(&self, id: EntryId) -> Result<Option<EntryId>, QueueError> {
+        let mut cmd = connection::eval(REPLAY, &[&self.dead_letters, &self.stream]);
+        cmd.arg(id.to_string()).arg(self.max_len);
+        let new_id: Option<String> = self.conn.query(&cmd).await?;
+        new_id.map(|id| parse_id(&id)).transpose()
+    }
+
+    /// Replays every dead letter there was when the call began (those
+    /// dead-lettered meanwhile stay), oldest first; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// When Redis is unavailable or refuses a command; the dead letters
+    /// replayed until then stay replayed.
+    pub async fn replay_all(&self) -> Result<usize, QueueError> {
+        let last: StreamRangeReply = self
+            .conn
+            .query(&Cmd::xrevrange_count(&*self.dead_letters, "+", "-", 1))
+            .await?;
+        let Some(last) = last.ids.first().map(|e| e.id.clone()) else {
+            return Ok(0);
+        };
+        let mut replayed = 0;
+        loop {
+            let page: StreamRangeReply = self
+                .conn
+                .query(&Cmd::xrange_count(&*self.dead_letters, "-", &last, PAGE))
+                .await?;
+            if page.ids.is_empty() {
+                return Ok(replayed);
+            }
+            for entry in page.ids {
+                let id = parse_id(&entry.id)?;
+                if self.replay(id).await?.is_some() {
+                    replayed += 1;
+                }
+            }
+        }
+    }
+
+    /// Deletes dead letter `id` without replaying it; `false` when there was
+    /// no such dead letter.
+    ///
+    /// # Errors
+    ///
+    /// When Redis is unavailable or refuses the command.
+    pub async fn remove(&self, id: EntryId) -> Result<bool, QueueError> {
+        let removed: usize = self
+            .conn
+            .query(&Cmd::xdel(&*self.dead_letters, &[id.to_string()]))
+            .await?;
+        Ok(removed > 0)
+    }
+
+    /// The stream dead letters are replayed onto.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The dead-letter stream.
+    pub fn dead_letter_stream(&self) -> &str {
+        &self.dead_letters
+    }
+}
+
+impl DeadLettersBuilder {
+    fn new(source: Source, stream: String) -> Self {
+        Self {
+            source,
+            stream,
+            dead_letters: None,
+            max_len: DEFAULT_MAX_LEN,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The dead-letter stream (default [`dead_letter_stream`]`(stream)`, as
+    /// for the consumer).
+    pub fn dead_letter_stream(mut self, stream: impl Into<String>) -> Self {
+        self.dead_letters = Some(stream.into());
+        self
+    }
+
+    /// The `MAXLEN ~` of the stream when a replay adds to it (default
+    /// [`DEFAULT_MAX_LEN`]; use the writer's).
+    pub fn max_len(mut self, entries: usize) -> Self {
+        self.max_len = entries;
+        self
+    }
+
+    /// How long connecting and each command may take (default 1 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueError::Config`] for an invalid URL, an empty name, a
+    /// dead-letter stream equal to the stream or a `max_len` of 0; an
+    /// unavailable error when Redis cannot be reached.
+    pub async fn connect(self) -> Result<DeadLetters, QueueError> {
+        connection::check_name("stream", &self.stream)?;
+        let dead_letters = self
+            .dead_letters
+            .unwrap_or_else(|| dead_letter_stream(&self.stream));
+        connection::check_name("dead-letter stream", &dead_letters)?;
+        if dead_letters == self.stream || self.max_len == 0 {
+            return Err(QueueError::Config(
+                "the dead-letter stream must differ from the stream, and max_len be above 0"
+                    .to_owned(),
+            ));
+        }
+        Ok(DeadLetters {
+            conn: self.source.connect(self.timeout).await?,
+            stream: self.stream.into(),
+            dead_letters: dead_letters.into(),
+            max_len: self.max_len,
+        })
+    }
+}
+
+impl DeadLetter {
+    /// Reads a dead-letter entry; `None` for an id that is not one.
+    fn from_entry(entry: StreamId) -> Option<Self> {
+        let id = entry.id.parse().ok()?;
+        let mut fields = entry.map;
+        let mut text = |name: &str| -> Option<String> {
+            fields
+                .remove(name)
+                .and_then(|v| redis::from_redis_value::<String>(v).ok())
+        };
+        let error = text(F_ERROR).unwrap_or_default();
+        let original_id = text(F_FROM).and_then(|s| s.parse().ok());
+        let attempts = text(F_ATTEMPTS).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let dead_at = text(F_AT)
+            .and_then(|s| s.parse().ok())
+            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
+        let group = text(F_GROUP);
+        let consumer = text(F_CONSUMER);
+        Some(Self {
+            id,
+            original_id,
+            error,
+            attempts,
+            dead_at,
+            group,
+            consumer,
+            delivery: QueuedDelivery::from_fields(&mut fields),
+        })
+    }
+
+    /// Its id in the dead-letter stream.
+    pub fn id(&self) -> EntryId {
+        self.id
+    }
+
+    /// Its id in the stream it came from.
+    pub fn original_id(&self) -> Option<EntryId> {
+        self.original_id
+    }
+
+    /// The last error: the one given to the failing attempt, or why the
+    /// entry could not be handled at all.
+    pub fn error(&self) -> &str {
+        &self.error
+    }
+
+    /// How many attempts were made.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// When it was dead-lettered.
+    pub fn dead_at(&self) -> Option<SystemTime> {
+        self.dead_at
+    }
+
+    /// The consumer group that gave up on it.
+    pub fn group(&self) -> Option<&str> {
+        self.group.as_deref()
+    }
+
+    /// The consumer that moved it here.
+    pub fn consumer(&self) -> Option<&str> {
+        self.consumer.as_deref()
+    }
+
+    /// The delivery, or why the entry is not one (an entry some other
+    /// program added to the stream, or a newer format version).
+    ///
+    /// # Errors
+    ///
+    /// The [`DecodeError`] of an entry that is not a delivery.
+    pub fn delivery(&self) -> Result<&QueuedDelivery, &DecodeError> {
+        self.delivery.as_ref()
+    }
+}
+
+impl fmt::Debug for DeadLetters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadLetters")
+            .field("stream", &self.stream)
+            .field("dead_letters", &self.dead_letters)
+            .field("max_len", &self.max_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for DeadLettersBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadLettersBuilder")
+            .field("redis", &"<redacted>")
+            .field("stream", &self.stream)
+            .field("dead_letters", &self.dead_letters)
+            .field("max_len", &self.max_len)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// An id Redis returned.
+fn parse_id(id: &str) -> Result<EntryId, QueueError> {
+    id.parse().map_err(|_| {
+        QueueError::Refused(redis::make_extension_error(
+            "UNEXPECTED".to_owned(),
+            Some(format!("Redis answered {id:?}, not an entry id")),
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use redis::Value;
+
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_entry_reads_back() {
+        let mut map = HashMap::new();
+        for (k, v) in [
+            (F_ERROR, "exit status 3"),
+            (F_FROM, "17-2"),
+            (F_ATTEMPTS, "4"),
+            (F_AT, "1767323045123"),
+            (F_GROUP, "billing"),
+            (F_CONSUMER, "host-1-abc"),
+            ("other", "x"),
+        ] {
+            map.insert(k.to_owned(), Value::BulkString(v.as_bytes().to_vec()));
+        }
+        let letter = DeadLetter::from_entry(StreamId {
+            id: "20-0".to_owned(),
+            map,
+            ..StreamId::default()
+        })
+        .unwrap();
+        assert_eq!(letter.id(), EntryId::new(20, 0));
+        assert_eq!(letter.original_id(), Some(EntryId::new(17, 2)));
+        assert_eq!(letter.error(), "exit status 3");
+        assert_eq!(letter.attempts(), 4);
+        assert_eq!(
+            letter.dead_at(),
+            Some(UNIX_EPOCH + Duration::from_millis(1_767_323_045_123))
+        );
+        assert_eq!(
+            (letter.group(), letter.consumer()),
+            (Some("billing"), Some("host-1-abc"))
+        );
+        // Not a delivery (it has no `v`): kept, and says why.
+        assert_eq!(
+            letter.delivery().unwrap_err(),
+            &DecodeError::MissingField("v")
+        );
+    }
+}

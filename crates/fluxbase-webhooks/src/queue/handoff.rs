@@ -1,0 +1,209 @@
+//! [`Handoff`]: a receiver endpoint that hands every accepted delivery to a
+//! Redis Stream and answers only once it is there.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::{EntryId, QueueError, QueuedDelivery, StreamWriter};
+use crate::dedupe::StoreError;
+use crate::error::Error;
+use crate::receive::{Accepted, IntoReceiver, Receiver, Rejection, Want};
+
+/// A webhook endpoint that runs each delivery through a [`Receiver`] (the
+/// signature, its date, the limits, the budget, replays and duplicates) and
+/// then appends it to a Redis Stream with a [`StreamWriter`], instead of
+/// calling a handler. Consumers take the deliveries from there
+/// ([`StreamConsumer`](super::StreamConsumer)).
+///
+/// It answers `202 Accepted` with `{"queued":"<entry id>","duplicate":<bool>}`
+/// only after the append succeeded. When Redis cannot take the delivery it
+/// answers `503 queue_unavailable` with `Retry-After`, and forgets the
+/// delivery's event so that Fluxbase's retry is handled as new: nothing
+/// verified but not appended is ever acknowledged. A body that is not a
+/// Fluxbase payload is refused (400) rather than queued.
+///
+/// Served as a tower service (feature `tower`: `post_service(handoff)` in
+/// axum) or an actix-web handler (feature `actix`:
+/// `fluxbase_webhooks::actix::handoff` with the `Handoff` in `app_data`).
+///
+/// ```no_run
+/// # #[cfg(feature = "axum")]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{Router, routing::post_service};
+/// use fluxbase_webhooks::{Verifier, queue::{Handoff, StreamWriter}};
+///
+/// let verifier = Verifier::new(std::env::var("FLUXBASE_WEBHOOK_SECRET")?)?;
+/// let writer = StreamWriter::builder("redis://127.0.0.1:6379/").stream("webhooks").connect().await?;
+/// let app = Router::new().route("/webhooks", post_service(Handoff::new(verifier, writer)));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// fluxbase_webhooks::axum::serve(listener, app).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Handoff {
+    receiver: Receiver,
+    writer: StreamWriter,
+}
+
+/// What the handoff answers for a queued delivery.
+#[derive(serde::Serialize)]
+struct Queued {
+    queued: String,
+    duplicate: bool,
+}
+
+impl Handoff {
+    /// Receives with `receiver` (or the default policy around a
+    /// [`Verifier`](crate::Verifier)) and appends with `writer`.
+    pub fn new(receiver: impl IntoReceiver, writer: StreamWriter) -> Self {
+        Self {
+            receiver: receiver.into_receiver(),
+            writer,
+        }
+    }
+
+    /// The receiver in use.
+    pub fn receiver(&self) -> &Receiver {
+        &self.receiver
+    }
+
+    /// The stream writer in use.
+    pub fn writer(&self) -> &StreamWriter {
+        &self.writer
+    }
+
+    /// The record of one accepted delivery, as consumers will read it.
+    fn record(accepted: &Accepted, body: Bytes) -> QueuedDelivery {
+        let verified = &accepted.verified;
+        let dedupe = accepted.dedupe.as_ref();
+        QueuedDelivery::builder(body, verified.scheme())
+            .key_index(verified.key_index())
+            .key_id(verified.key_id())
+            .timestamp(verified.timestamp())
+            .received_at(SystemTime::now())
+            .event_key(dedupe.and_then(|d| d.event_key()).map(str::to_owned))
+            .duplicate(dedupe.is_some_and(|d| d.is_duplicate()))
+            .build()
+    }
+
+    /// Appends one accepted delivery: its entry id, or why it was not
+    /// queued (an error that makes the flow answer 503 and forget the event).
+    async fn append(&self, accepted: Accepted) -> Result<(Rejection, bool), Error> {
+        let body = accepted.body.clone();
+        let record = Self::record(&accepted, body);
+        let duplicate = record.is_duplicate();
+        // The body's share of the budget is held until Redis has it.
+        let appended = self.writer.append(&record).await;
+        drop(accepted);
+        match appended {
+            Ok(id) => Ok((answer(&id, duplicate), true)),
+            Err(err) => Err(queue_error(err)),
+        }
+    }
+}
+
+fn answer(id: &EntryId, duplicate: bool) -> Rejection {
+    Rejection::json(
+        202,
+        &Queued {
+            queued: id.to_string(),
+            duplicate,
+        },
+    )
+}
+
+fn queue_error(err: QueueError) -> Error {
+    if err.is_unavailable() {
+        tracing::warn!(code = err.code(), "the queue did not take a delivery");
+    } else {
+        tracing::error!(code = err.code(), error = %err, "the queue refused a delivery");
+    }
+    Error::QueueUnavailable(StoreError::with_source(
+        "the queue did not take the delivery",
+        err,
+    ))
+}
+
+#[cfg(feature = "tower")]
+mod tower_service {
+    use std::convert::Infallible;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use http_body::Body;
+    use http_body_util::Full;
+
+    use super::{Handoff, Want};
+    use crate::tower::{HttpBody, HttpHead, ResponseFuture};
+
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+    /// The handoff as a tower service: any `http::Request` in, the answer
+    /// out; it never fails as a service.
+    impl<B> tower_service::Service<Request<B>> for Handoff
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        type Response = Response<Full<Bytes>>;
+        type Error = Infallible;
+        type Future = ResponseFuture<Result<Self::Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: Request<B>) -> Self::Future {
+            let this = self.clone();
+            let (parts, body) = req.into_parts();
+            let prepared = this
+                .receiver
+                .prepare(&HttpHead(&parts.headers), Some(body.size_hint().lower()));
+            ResponseFuture::new(async move {
+                let body = std::pin::pin!(HttpBody { body });
+                let answer = this
+                    .receiver
+                    .run(prepared, body, Want::Payload, true, |accepted| {
+                        this.append(accepted)
+                    })
+                    .await;
+                Ok(answer.unwrap_or_else(|rejection| rejection).into_http())
+            })
+        }
+    }
+}
+
+#[cfg(feature = "actix")]
+pub(crate) mod actix_handler {
+    use actix_web::{HttpRequest, HttpResponse, web};
+
+    use super::{Handoff, Want};
+    use crate::actix::{ActixBody, ActixHead, response};
+    use crate::receive::Rejection;
+
+    /// The handoff as an actix-web handler, with the [`Handoff`] in
+    /// `app_data` (as `Handoff` or `Data<Handoff>`).
+    pub async fn handoff(req: HttpRequest, payload: web::Payload) -> HttpResponse {
+        let handoff = req.app_data::<Handoff>().cloned().or_else(|| {
+            req.app_data::<web::Data<Handoff>>()
+                .map(|d| d.get_ref().clone())
+        });
+        let Some(handoff) = handoff else {
+            return response(Rejection::not_configured(
+                "add the Handoff with App::app_data",
+            ));
+        };
+        let prepared = handoff.receiver.prepare(&ActixHead(req.headers()), None);
+        let body = std::pin::pin!(ActixBody(payload.into_inner()));
+        let answer = handoff
+            .receiver
+            .run(prepared, body, Want::Payload, true, |accepted| {
+                handoff.append(accepted)
+            })
+            .await;
+        response(answer.unwrap_or_else(|rejection| rejection))
+    }
+}

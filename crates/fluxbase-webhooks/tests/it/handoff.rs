@@ -1,0 +1,157 @@
+//! The durable handoff over real HTTP: `queue::Handoff` as an axum service
+//! and as an actix-web handler, in front of a real `redis-server`. A
+//! delivery is acknowledged (202) only once it is in the stream; while Redis
+//! is down the answer is 503 with `Retry-After`, and the delivery's event is
+//! forgotten so the retry is handled as new.
+
+use std::time::Duration;
+
+#[cfg(feature = "tower")]
+use axum::{Router, routing::post_service};
+use fluxbase_webhooks::queue::{Handoff, StreamConsumer, StreamWriter};
+use fluxbase_webhooks::{Receiver, Scheme};
+use fluxhook_testkit::RedisServer;
+
+use crate::support::servers::Server;
+#[cfg(feature = "actix")]
+use crate::support::servers::serve_actix;
+#[cfg(feature = "tower")]
+use crate::support::servers::serve_axum;
+use crate::support::{Body, CURRENT, LIMIT, PATH, Reply, Req, send, sign, unix_now, verifier};
+
+async fn handoff(redis: &RedisServer, stream: &str) -> Handoff {
+    let writer = StreamWriter::builder(redis.url())
+        .stream(stream)
+        .timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    Handoff::new(
+        Receiver::builder(verifier()).body_limit(LIMIT).build(),
+        writer,
+    )
+}
+
+/// The same handoff design on both frameworks (those built), each with its
+/// own stream.
+async fn servers(redis: &RedisServer) -> Vec<(Server, &'static str)> {
+    let mut servers = Vec::new();
+    #[cfg(feature = "tower")]
+    {
+        let app = Router::new().route(PATH, post_service(handoff(redis, "axum").await));
+        servers.push((serve_axum(app, "axum handoff").await, "axum"));
+    }
+    #[cfg(feature = "actix")]
+    {
+        let h = handoff(redis, "actix").await;
+        let actix = serve_actix("actix handoff", move || {
+            actix_web::App::new().app_data(h.clone()).route(
+                PATH,
+                actix_web::web::post().to(fluxbase_webhooks::actix::handoff),
+            )
+        });
+        servers.push((actix, "actix"));
+    }
+    servers
+}
+
+/// One attempt of the same event: a new date, and so new bytes.
+fn attempt(record: u32, t: i64) -> Req {
+    let body = format!(
+        r#"{{"event":"UPDATE","table":"orders","schema":"public","record":{{"id":{record}}},"old_record":{{"id":{record}}},"timestamp":"{}"}}"#,
+        fluxbase_webhooks::Timestamp::from(std::time::UNIX_EPOCH + Duration::from_secs(t as u64))
+    )
+    .into_bytes();
+    let header = sign(CURRENT, Scheme::Timestamped, unix_now(), &body);
+    Req::post(Body::Full(body)).signature(header)
+}
+
+fn queued(reply: &Reply) -> (String, bool) {
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let doc = reply.json();
+    (
+        doc["queued"].as_str().unwrap().to_owned(),
+        doc["duplicate"].as_bool().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_acknowledged_once_it_is_in_the_stream() {
+    let redis = RedisServer::start();
+    for (server, stream) in servers(&redis).await {
+        let now = unix_now();
+        let first = attempt(7, now - 1);
+        let (id, duplicate) = queued(&send(server.addr, &first).await);
+        assert!(!duplicate);
+        // A replay is refused; a retry of the same event is queued, marked.
+        let replay = send(server.addr, &first).await;
+        assert_eq!(
+            (replay.status, replay.problem_code().as_str()),
+            (409, "replayed")
+        );
+        let (_, duplicate) = queued(&send(server.addr, &attempt(7, now)).await);
+        assert!(duplicate, "{stream}");
+        // Not a Fluxbase payload: refused, never queued.
+        let junk = b"[1,2]".to_vec();
+        let header = sign(CURRENT, Scheme::Timestamped, now, &junk);
+        let reply = send(server.addr, &Req::post(Body::Full(junk)).signature(header)).await;
+        assert_eq!(
+            (reply.status, reply.problem_code().as_str()),
+            (400, "invalid_payload")
+        );
+
+        let mut consumer = StreamConsumer::builder(redis.url(), stream, "test")
+            .block(Duration::from_millis(100))
+            .connect()
+            .await
+            .unwrap();
+        let message = consumer.next().await.unwrap().unwrap();
+        assert_eq!(message.id().to_string(), id, "{stream}");
+        assert_eq!(message.event().name(), "UPDATE");
+        assert_eq!(message.delivery().key_id(), Some("current"));
+        assert!(!message.is_duplicate());
+        message.ack().await.unwrap();
+        let message = consumer.next().await.unwrap().unwrap();
+        assert!(message.is_duplicate(), "{stream}");
+        message.ack().await.unwrap();
+        assert!(
+            consumer.try_next().await.unwrap().is_none(),
+            "{stream}: only two entries"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_deliveries_get_503_and_nothing_is_lost() {
+    let mut redis = RedisServer::start();
+    let servers = servers(&redis).await;
+    redis.stop();
+    let now = unix_now();
+    for (server, stream) in &servers {
+        let reply = send(server.addr, &attempt(1, now - 2)).await;
+        assert_eq!(
+            (reply.status, reply.problem_code().as_str()),
+            (503, "queue_unavailable"),
+            "{stream}"
+        );
+        assert_eq!(reply.header("retry-after"), Some("5"));
+        // The store's error stays in the logs.
+        assert!(!String::from_utf8_lossy(&reply.body).contains("redis"));
+    }
+    redis.restart();
+    for (server, stream) in &servers {
+        // Fluxbase's retry: re-dated, the same event. The failed attempt's
+        // event was forgotten, so it is new; the connection comes back by
+        // itself.
+        let mut reply = send(server.addr, &attempt(1, now)).await;
+        for _ in 0..50 {
+            if reply.status == 202 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            reply = send(server.addr, &attempt(1, unix_now())).await;
+        }
+        let (_, duplicate) = queued(&reply);
+        assert!(!duplicate, "{stream}");
+    }
+}

@@ -1,0 +1,586 @@
+//! The Redis Streams handoff against a real `redis-server` each test starts
+//! on a free loopback port (`fluxhook_testkit::RedisServer`): append, consume
+//! and acknowledge, reclaiming from a dead consumer, an outage and the
+//! recovery, dead letters and their replay. Visibility timeouts are short so
+//! the tests stay fast; nothing asserts how fast anything is.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fluxbase_webhooks::Scheme;
+use fluxbase_webhooks::dedupe::event_key;
+use fluxbase_webhooks::queue::{
+    DeadLetters, EntryId, Failed, QueueError, QueuedDelivery, StreamConsumer,
+    StreamConsumerBuilder, StreamWriter, dead_letter_stream,
+};
+use fluxhook_testkit::RedisServer;
+
+const STREAM: &str = "test:deliveries";
+
+fn row_body(id: u32) -> Vec<u8> {
+    format!(
+        r#"{{"event":"INSERT","table":"orders","schema":"public","record":{{"id":{id}}},"timestamp":"2026-01-02T03:04:05Z"}}"#
+    )
+    .into_bytes()
+}
+
+fn delivery(id: u32) -> QueuedDelivery {
+    let body = row_body(id);
+    QueuedDelivery::builder(body.clone(), Scheme::Timestamped)
+        .key_index(1)
+        .key_id(Some("current"))
+        .timestamp(Some(1_767_323_045))
+        .received_at(UNIX_EPOCH + Duration::from_millis(1_767_323_046_789))
+        .event_key(event_key(&body))
+        .build()
+}
+
+async fn writer(redis: &RedisServer) -> StreamWriter {
+    StreamWriter::builder(redis.url())
+        .stream(STREAM)
+        .timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// A consumer with short timings, for tests.
+fn consumer(redis: &RedisServer, name: &str) -> StreamConsumerBuilder {
+    StreamConsumer::builder(redis.url(), STREAM, "workers")
+        .consumer(name)
+        .block(Duration::from_millis(100))
+        .claim_interval(Duration::from_millis(50))
+        .retry_delay(Duration::from_millis(50))
+        .timeout(Duration::from_millis(500))
+}
+
+/// A raw connection, to look at what Redis holds.
+async fn redis_conn(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn xlen(redis: &RedisServer, stream: &str) -> usize {
+    redis::cmd("XLEN")
+        .arg(stream)
+        .query_async(&mut redis_conn(redis).await)
+        .await
+        .unwrap()
+}
+
+/// The next message within `within`, or a failed test.
+async fn next_within(
+    c: &mut StreamConsumer,
+    within: Duration,
+) -> fluxbase_webhooks::queue::Message {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(m) = c.try_next().await.unwrap() {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "no message within {within:?}");
+    }
+}
+
+#[tokio::test]
+async fn appended_deliveries_are_consumed_with_what_was_verified_and_acknowledged() {
+    let redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let first = writer.append(&delivery(1)).await.unwrap();
+    let dup = QueuedDelivery::builder(row_body(1), Scheme::Hex)
+        .event_key(event_key(&row_body(1)))
+        .duplicate(true)
+        .build();
+    let second = writer.append(&dup).await.unwrap();
+    assert!(first < second, "ids grow in append order");
+
+    let mut c = consumer(&redis, "a").connect().await.unwrap();
+    let m = next_within(&mut c, Duration::from_secs(5)).await;
+    assert_eq!(m.id(), first);
+    assert_eq!(m.attempt(), 1);
+    assert!(!m.is_duplicate());
+    assert_eq!(m.event().name(), "INSERT");
+    assert_eq!(m.event().row().unwrap().qualified_table(), "public.orders");
+    // Every field survives the stream, the body byte for byte.
+    assert_eq!(m.delivery(), &delivery(1));
+    m.ack().await.unwrap();
+
+    let m = next_within(&mut c, Duration::from_secs(5)).await;
+    assert_eq!(m.id(), second);
+    assert!(m.is_duplicate(), "the duplicate flag is carried");
+    assert_eq!(m.delivery().event_key(), delivery(1).event_key());
+    assert_eq!(m.delivery().scheme(), Scheme::Hex);
+    m.ack().await.unwrap();
+
+    assert_eq!(c.pending().await.unwrap(), 0, "both acknowledged");
+    assert!(c.try_next().await.unwrap().is_none(), "nothing else");
+    assert_eq!(group_consumers(&redis).await, [("a".to_owned(), 0)]);
+    c.close().await.unwrap();
+    assert_eq!(
+        group_consumers(&redis).await,
+        [],
+        "a closed consumer holding nothing leaves the group"
+    );
+}
+
+#[tokio::test]
+async fn a_message_dropped_unacknowledged_is_finished_by_another_consumer_after_the_visibility_timeout()
+ {
+    let redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let id = writer.append(&delivery(7)).await.unwrap();
+
+    let visibility = Duration::from_millis(1500);
+    let mut dies = consumer(&redis, "dies")
+        .visibility_timeout(visibility)
+        .connect()
+        .await
+        .unwrap();
+    let taken = next_within(&mut dies, Duration::from_secs(5)).await;
+    assert_eq!(taken.id(), id);
+    let taken_at = Instant::now();
+    // The consumer dies mid-message: no ack, no release.
+    drop(taken);
+    drop(dies);
+
+    let mut survivor = consumer(&redis, "survivor")
+        .visibility_timeout(visibility)
+        .connect()
+        .await
+        .unwrap();
+    // While the dead consumer's hold lasts, nobody gets the message.
+    assert!(survivor.try_next().await.unwrap().is_none());
+    assert_eq!(survivor.pending().await.unwrap(), 1);
+    // The reclaim counts as another attempt.
+    finish(&mut survivor, id, 2, &delivery(7)).await;
+    assert!(
+        taken_at.elapsed() >= visibility,
+        "reclaimed only after the visibility timeout"
+    );
+}
+
+/// Takes the next message, checks it is entry `id` at `attempt` with
+/// `expected` in it, acknowledges it, and checks the group holds nothing.
+async fn finish(c: &mut StreamConsumer, id: EntryId, attempt: u32, expected: &QueuedDelivery) {
+    let m = next_within(c, Duration::from_secs(10)).await;
+    assert_eq!((m.id(), m.attempt()), (id, attempt));
+    assert_eq!(m.delivery(), expected);
+    m.ack().await.unwrap();
+    assert_eq!(c.pending().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn redis_stopped_mid_run_fails_appends_quickly_as_unavailable_and_both_sides_recover() {
+    let mut redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let mut c = consumer(&redis, "a").connect().await.unwrap();
+    writer.append(&delivery(1)).await.unwrap();
+    next_within(&mut c, Duration::from_secs(5))
+        .await
+        .ack()
+        .await
+        .unwrap();
+
+    redis.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = writer.append(&delivery(2)).await.unwrap_err();
+        // Bounded by the writer's 500 ms timeout (generous margin: this
+        // checks that the bound holds, not a speed).
+        assert!(started.elapsed() < Duration::from_secs(5), "{err:?}");
+        assert!(err.is_unavailable(), "{err:?}");
+        assert_eq!(
+            err.retry_after(),
+            Some(fluxbase_webhooks::queue::RETRY_AFTER)
+        );
+        assert!(matches!(err.code(), "queue_unavailable" | "queue_timeout"));
+    }
+    let err = c.try_next().await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+
+    // Back, empty (no persistence): appends succeed again once the
+    // connection is re-established, and the consumer re-creates its group.
+    redis.restart();
+    let third = delivery(3);
+    let id = retry(|| writer.append(&third)).await;
+    let m = loop {
+        match c.try_next().await {
+            Ok(Some(m)) => break m,
+            Ok(None) => {}
+            Err(e) => assert!(e.is_unavailable(), "{e:?}"),
+        }
+    };
+    assert_eq!(m.id(), id);
+    assert_eq!(m.delivery(), &delivery(3));
+    m.ack().await.unwrap();
+}
+
+/// Calls `f` until it succeeds (the connection may take a few tries to come
+/// back); fails the test after 10 s.
+async fn retry<F, Fut, T>(mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, QueueError>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) => {
+                assert!(e.is_unavailable(), "{e:?}");
+                assert!(Instant::now() < deadline, "no recovery: {e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn failing_n_times_dead_letters_with_the_last_error_and_the_replay_is_processed() {
+    let redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let id = writer.append(&delivery(42)).await.unwrap();
+    let mut c = consumer(&redis, "a")
+        .max_attempts(3)
+        .visibility_timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .unwrap();
+
+    for attempt in 1..=2 {
+        let m = next_within(&mut c, Duration::from_secs(5)).await;
+        assert_eq!((m.id(), m.attempt()), (id, attempt));
+        assert!(!m.is_last_attempt());
+        let failed = m.fail(format!("boom {attempt}")).await.unwrap();
+        assert_eq!(
+            failed,
+            Failed::Retrying {
+                attempt,
+                retry_in: Duration::from_millis(50)
+            }
+        );
+    }
+    let m = next_within(&mut c, Duration::from_secs(5)).await;
+    assert_eq!(m.attempt(), 3);
+    assert!(m.is_last_attempt());
+    let Failed::DeadLettered {
+        dead_letter_id,
+        attempts,
+    } = m.fail("boom 3").await.unwrap()
+    else {
+        panic!("the last attempt dead-letters");
+    };
+    assert_eq!(attempts, 3);
+    assert_eq!(c.pending().await.unwrap(), 0, "acknowledged in the group");
+    assert!(c.try_next().await.unwrap().is_none());
+
+    let dead = DeadLetters::builder(redis.url(), STREAM)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(dead.dead_letter_stream(), dead_letter_stream(STREAM));
+    let letters = dead.list(None, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.id(), dead_letter_id);
+    assert_eq!(letter.error(), "boom 3", "the last error");
+    assert_eq!(letter.attempts(), 3);
+    assert_eq!(letter.original_id(), Some(id));
+    assert_eq!(letter.group(), Some("workers"));
+    assert_eq!(letter.consumer(), Some("a"));
+    assert!(letter.dead_at().is_some_and(|t| t <= SystemTime::now()));
+    assert_eq!(letter.delivery().unwrap(), &delivery(42));
+
+    let replayed = dead.replay(dead_letter_id).await.unwrap().unwrap();
+    assert!(replayed > id);
+    assert_eq!(
+        dead.count().await.unwrap(),
+        0,
+        "removed from the dead letters"
+    );
+    assert_eq!(dead.replay(dead_letter_id).await.unwrap(), None);
+
+    // A replay starts its attempts again.
+    finish(&mut c, replayed, 1, &delivery(42)).await;
+}
+
+#[tokio::test]
+async fn a_message_whose_consumers_keep_dying_is_dead_lettered_after_max_deliveries() {
+    let redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let id = writer.append(&delivery(5)).await.unwrap();
+    let visibility = Duration::from_millis(300);
+    let mut c = consumer(&redis, "crashy")
+        .max_attempts(2)
+        .visibility_timeout(visibility)
+        .connect()
+        .await
+        .unwrap();
+    for attempt in 1..=2 {
+        let m = next_within(&mut c, Duration::from_secs(5)).await;
+        assert_eq!((m.id(), m.attempt()), (id, attempt));
+        drop(m); // Crashed while handling it.
+    }
+    // The third delivery is not handed out: the message is set aside.
+    let dead = DeadLetters::builder(redis.url(), STREAM)
+        .connect()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dead.count().await.unwrap() == 0 {
+        assert!(c.try_next().await.unwrap().is_none());
+        assert!(Instant::now() < deadline, "never dead-lettered");
+    }
+    let letter = &dead.list(None, 1).await.unwrap()[0];
+    assert_eq!(letter.attempts(), 2);
+    assert_eq!(letter.original_id(), Some(id));
+    assert!(
+        letter
+            .error()
+            .contains("not acknowledged after 2 deliveries"),
+        "{}",
+        letter.error()
+    );
+    assert_eq!(c.pending().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn entries_that_are_not_deliveries_or_whose_body_does_not_parse_are_dead_lettered_not_fatal()
+{
+    let redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let not_json = writer
+        .append(&QueuedDelivery::builder(&b"not json"[..], Scheme::Sha256).build())
+        .await
+        .unwrap();
+    // Some other program writes to the stream.
+    let mut conn = redis_conn(&redis).await;
+    let foreign: String = redis::cmd("XADD")
+        .arg(STREAM)
+        .arg("*")
+        .arg("hello")
+        .arg("world")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let good = writer.append(&delivery(9)).await.unwrap();
+
+    let mut c = consumer(&redis, "a").connect().await.unwrap();
+    let m = next_within(&mut c, Duration::from_secs(5)).await;
+    assert_eq!(m.id(), good, "the consumer goes on past both");
+    m.ack().await.unwrap();
+    assert_eq!(c.pending().await.unwrap(), 0);
+
+    let dead = DeadLetters::builder(redis.url(), STREAM)
+        .connect()
+        .await
+        .unwrap();
+    let letters = dead.list(None, 10).await.unwrap();
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].original_id(), Some(not_json));
+    assert!(
+        letters[0].error().starts_with("invalid_payload"),
+        "{}",
+        letters[0].error()
+    );
+    assert_eq!(letters[0].delivery().unwrap().body().as_ref(), b"not json");
+    assert_eq!(
+        letters[1].original_id(),
+        Some(foreign.parse::<EntryId>().unwrap())
+    );
+    assert!(
+        letters[1].error().starts_with("not a queued delivery"),
+        "{}",
+        letters[1].error()
+    );
+    assert!(letters[1].delivery().is_err());
+
+    // replay_all puts both back; they are dead-lettered again, not lost.
+    assert_eq!(dead.replay_all().await.unwrap(), 2);
+    assert!(c.try_next().await.unwrap().is_none());
+    assert_eq!(dead.count().await.unwrap(), 2);
+    // Removing one drops it for good.
+    let first = dead.list(None, 1).await.unwrap()[0].id();
+    assert!(dead.remove(first).await.unwrap());
+    assert!(!dead.remove(first).await.unwrap());
+    assert_eq!(dead.count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn stopping_releases_what_was_read_so_another_consumer_takes_it_at_once() {
+    let redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(writer.append(&delivery(i)).await.unwrap());
+    }
+    // A visibility timeout far beyond the test: only a release frees work.
+    let long = Duration::from_secs(600);
+    let mut a = consumer(&redis, "a")
+        .visibility_timeout(long)
+        .batch_size(10)
+        .connect()
+        .await
+        .unwrap();
+    let in_hand = next_within(&mut a, Duration::from_secs(5)).await;
+    assert_eq!(in_hand.id(), ids[0]);
+    a.stop_handle().stop();
+    assert!(
+        a.next().await.unwrap().is_none(),
+        "stopped: no more messages"
+    );
+    assert!(a.is_stopped());
+    // The caller gives back the one in its hands.
+    in_hand.release().await.unwrap();
+    a.close().await.unwrap();
+
+    let mut b = consumer(&redis, "b")
+        .visibility_timeout(long)
+        .connect()
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let m = next_within(&mut b, Duration::from_secs(5)).await;
+        assert_eq!(m.attempt(), 1, "a release does not count an attempt");
+        got.push(m.id());
+        m.ack().await.unwrap();
+    }
+    got.sort();
+    assert_eq!(got, ids);
+
+    // Released messages stay listed under `a` until `b` took them, so `a`
+    // could not leave the group when it closed; it now holds nothing.
+    let consumers = group_consumers(&redis).await;
+    assert_eq!(consumers, [("a".to_owned(), 0), ("b".to_owned(), 0)]);
+}
+
+/// The consumers of group `workers`, with how many messages each holds.
+async fn group_consumers(redis: &RedisServer) -> Vec<(String, usize)> {
+    let reply: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(STREAM)
+        .arg("workers")
+        .query_async(&mut redis_conn(redis).await)
+        .await
+        .unwrap();
+    let mut consumers: Vec<_> = reply
+        .consumers
+        .into_iter()
+        .map(|c| (c.name, c.pending))
+        .collect();
+    consumers.sort();
+    consumers
+}
+
+#[tokio::test]
+async fn the_stream_is_bounded_by_max_len() {
+    let redis = RedisServer::start();
+    let writer = StreamWriter::builder(redis.url())
+        .stream(STREAM)
+        .max_len(50)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(writer.max_len(), 50);
+    for i in 0..1000 {
+        writer.append(&delivery(i)).await.unwrap();
+    }
+    let len = xlen(&redis, STREAM).await;
+    // `MAXLEN ~` trims whole nodes (100 entries by default): at least the
+    // bound stays, far less than everything appended.
+    assert!((50..=250).contains(&len), "{len}");
+}
+
+#[tokio::test]
+async fn a_new_group_starts_at_the_first_entry_unless_told_otherwise() {
+    let redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let early = writer.append(&delivery(1)).await.unwrap();
+
+    let mut from_start = StreamConsumer::builder(redis.url(), STREAM, "from-start")
+        .block(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    let mut only_new = StreamConsumer::builder(redis.url(), STREAM, "only-new")
+        .block(Duration::from_millis(100))
+        .new_entries_only(true)
+        .connect()
+        .await
+        .unwrap();
+    let late = writer.append(&delivery(2)).await.unwrap();
+    assert_eq!(
+        next_within(&mut from_start, Duration::from_secs(5))
+            .await
+            .id(),
+        early
+    );
+    assert_eq!(
+        next_within(&mut from_start, Duration::from_secs(5))
+            .await
+            .id(),
+        late
+    );
+    // Each group gets every entry on its own.
+    assert_eq!(
+        next_within(&mut only_new, Duration::from_secs(5))
+            .await
+            .id(),
+        late
+    );
+}
+
+#[tokio::test]
+async fn configuration_mistakes_are_refused_before_connecting() {
+    let url = "redis://user:hunter2@127.0.0.1:1/";
+    let err = StreamWriter::builder(url)
+        .stream("")
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "queue_config");
+    let err = StreamConsumer::builder(url, STREAM, "g")
+        .max_attempts(0)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "queue_config");
+    let err = DeadLetters::builder(url, STREAM)
+        .dead_letter_stream(STREAM)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "queue_config");
+    let err = StreamWriter::builder("http://nope")
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "queue_config");
+    assert!(!err.to_string().contains("nope"), "{err}");
+    // Nothing listens on port 1: unavailable, and the URL is not shown.
+    let err = StreamWriter::builder(url).connect().await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(!format!("{err:?}").contains("hunter2"));
+    assert!(!format!("{:?}", StreamWriter::builder(url)).contains("hunter2"));
+}
+
+#[tokio::test]
+async fn a_refusal_that_waiting_will_not_fix_is_told_apart_from_an_outage() {
+    let redis = RedisServer::start();
+    // The stream's key holds a string: Redis answers WRONGTYPE.
+    let _: () = redis::cmd("SET")
+        .arg(STREAM)
+        .arg("not a stream")
+        .query_async(&mut redis_conn(&redis).await)
+        .await
+        .unwrap();
+    let err = writer(&redis).await.append(&delivery(1)).await.unwrap_err();
+    assert_eq!(err.code(), "queue_refused", "{err:?}");
+    assert!(!err.is_unavailable());
+    assert_eq!(err.retry_after(), None);
+    let source = std::error::Error::source(&err).expect("the Redis error is the source");
+    assert!(source.to_string().contains("WRONGTYPE"), "{source}");
+}

@@ -1,0 +1,249 @@
+//! `fluxhook dead-letters list|replay|remove`: the events a consumer group
+//! gave up on, with their last error and attempt count, and putting them
+//! back on the stream.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use fluxbase_webhooks::Event;
+use fluxbase_webhooks::queue::{DeadLetter, DeadLetters, EntryId, QueueError};
+use serde::Serialize;
+
+use super::consume::rfc3339;
+use super::queue_failure::{EXIT_QUEUE, Failure};
+use super::stream_url::StreamArgs;
+
+const AFTER_HELP: &str = "\
+Exit status: 0 on success; 1 when Redis cannot be reached or refuses a command, or when \
+an ID given to replay or remove is not in the dead-letter stream; 2 on a usage error.";
+
+/// Options of `fluxhook dead-letters`.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct DeadLettersArgs {
+    #[command(subcommand)]
+    command: DeadLettersCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLettersCommand {
+    /// List the dead letters, oldest first: their error, attempts and event.
+    List(ListArgs),
+    /// Put dead letters back on the stream as new entries (their attempts
+    /// start again) and remove them from the dead-letter stream.
+    Replay(ReplayArgs),
+    /// Delete dead letters without replaying them.
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    #[command(flatten)]
+    target: StreamArgs,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Only those after this dead-letter id (to page through).
+    #[arg(long, value_name = "ID")]
+    after: Option<EntryId>,
+    /// One JSON line per dead letter.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    target: StreamArgs,
+    /// Dead-letter ids (as `list` shows them).
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    ids: Vec<EntryId>,
+    /// Every dead letter there is when the command starts.
+    #[arg(long)]
+    all: bool,
+    /// The stream's approximate length bound (MAXLEN ~) when adding to it;
+    /// use the receiver's.
+    #[arg(long, default_value_t = fluxbase_webhooks::queue::DEFAULT_MAX_LEN)]
+    max_len: usize,
+    /// One JSON line per replayed dead letter.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RemoveArgs {
+    #[command(flatten)]
+    target: StreamArgs,
+    /// Dead-letter ids (as `list` shows them).
+    #[arg(value_name = "ID", required = true)]
+    ids: Vec<EntryId>,
+}
+
+pub(crate) fn run(args: DeadLettersArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (target, max_len) = match &args.command {
+            DeadLettersCommand::List(a) => (&a.target, None),
+            DeadLettersCommand::Replay(a) => (&a.target, Some(a.max_len)),
+            DeadLettersCommand::Remove(a) => (&a.target, None),
+        };
+        let dead = match connect(target, max_len).await {
+            Ok(dead) => dead,
+            Err(e) => return Failure::from(e).exit(&target.url),
+        };
+        let outcome = match &args.command {
+            DeadLettersCommand::List(a) => list(&dead, a).await,
+            DeadLettersCommand::Replay(a) => replay(&dead, a).await,
+            DeadLettersCommand::Remove(a) => remove(&dead, a).await,
+        };
+        outcome.or_else(|failure| failure.exit(&target.url))
+    })
+}
+
+async fn connect(target: &StreamArgs, max_len: Option<usize>) -> Result<DeadLetters, QueueError> {
+    let mut builder = DeadLetters::builder(target.url.redis_url(), target.url.stream());
+    if let Some(name) = &target.dead_letter_stream {
+        builder = builder.dead_letter_stream(name);
+    }
+    if let Some(max_len) = max_len {
+        builder = builder.max_len(max_len);
+    }
+    builder.connect().await
+}
+
+/// The `--json` line of a dead letter.
+#[derive(Serialize)]
+struct LetterLine<'a> {
+    id: String,
+    original_id: Option<String>,
+    attempts: u32,
+    error: &'a str,
+    dead_at: Option<String>,
+    group: Option<&'a str>,
+    consumer: Option<&'a str>,
+    /// Why the entry is not a delivery, when it is not one.
+    not_a_delivery: Option<String>,
+    event_key: Option<&'a str>,
+    duplicate: Option<bool>,
+    received_at: Option<String>,
+    /// The typed event, when the body parses.
+    event: Option<Event>,
+}
+
+impl<'a> LetterLine<'a> {
+    fn new(letter: &'a DeadLetter) -> Self {
+        let delivery = letter.delivery().ok();
+        Self {
+            id: letter.id().to_string(),
+            original_id: letter.original_id().map(|id| id.to_string()),
+            attempts: letter.attempts(),
+            error: letter.error(),
+            dead_at: letter.dead_at().map(rfc3339),
+            group: letter.group(),
+            consumer: letter.consumer(),
+            not_a_delivery: letter.delivery().err().map(ToString::to_string),
+            event_key: delivery.and_then(|d| d.event_key()),
+            duplicate: delivery.map(|d| d.is_duplicate()),
+            received_at: delivery.map(|d| rfc3339(d.received_at())),
+            event: delivery.and_then(|d| Event::from_slice(d.body()).ok()),
+        }
+    }
+}
+
+async fn list(dead: &DeadLetters, args: &ListArgs) -> Result<ExitCode, Failure> {
+    let letters = dead.list(args.after, args.limit).await?;
+    for letter in &letters {
+        let line = LetterLine::new(letter);
+        if args.json {
+            println!("{}", serde_json::to_string(&line)?);
+            continue;
+        }
+        let from = line
+            .original_id
+            .as_deref()
+            .map_or_else(String::new, |id| format!(" (entry {id})"));
+        let at = line
+            .dead_at
+            .as_deref()
+            .map_or_else(String::new, |t| format!(" at {t}"));
+        let who = match (line.group, line.consumer) {
+            (Some(g), Some(c)) => format!(", group {g}, consumer {c}"),
+            _ => String::new(),
+        };
+        println!(
+            "=== {}{from}: dead after {} attempts{at}{who}",
+            line.id, line.attempts
+        );
+        println!("error: {}", line.error);
+        match (&line.event, &line.not_a_delivery) {
+            (Some(event), _) => println!("{}\n", serde_json::to_string_pretty(event)?),
+            (None, Some(why)) => println!("(not a delivery: {why})\n"),
+            (None, None) => println!("(the body is not a Fluxbase payload)\n"),
+        }
+    }
+    if !args.json {
+        let total = dead.count().await?;
+        eprintln!(
+            "{} shown of {total} in {}",
+            letters.len(),
+            dead.dead_letter_stream()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failure> {
+    if args.all {
+        let replayed = dead.replay_all().await?;
+        if args.json {
+            println!("{}", serde_json::json!({ "replayed": replayed }));
+        } else {
+            eprintln!("replayed {replayed} onto {}", dead.stream());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut missing = false;
+    for &id in &args.ids {
+        match dead.replay(id).await? {
+            Some(new_id) if args.json => println!(
+                "{}",
+                serde_json::json!({ "id": id.to_string(), "replayed_as": new_id.to_string() })
+            ),
+            Some(new_id) => println!("{id} replayed as {new_id}"),
+            None => {
+                eprintln!("{id}: no such dead letter");
+                missing = true;
+            }
+        }
+    }
+    Ok(exit(missing))
+}
+
+async fn remove(dead: &DeadLetters, args: &RemoveArgs) -> Result<ExitCode, Failure> {
+    let mut missing = false;
+    for &id in &args.ids {
+        if dead.remove(id).await? {
+            println!("{id} removed");
+        } else {
+            eprintln!("{id}: no such dead letter");
+            missing = true;
+        }
+    }
+    Ok(exit(missing))
+}
+
+fn exit(missing: bool) -> ExitCode {
+    if missing {
+        ExitCode::from(EXIT_QUEUE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

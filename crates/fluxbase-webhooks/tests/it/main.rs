@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod allocations;
-// TEMP mod fuzz_corpus;
+mod fuzz_corpus;
 mod props;
 mod vectors;
 

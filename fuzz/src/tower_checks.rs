@@ -2,8 +2,6 @@
 //! `tower` feature.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use fluxbase_webhooks::dedupe::DedupeStatus;
@@ -26,17 +24,9 @@ const NAMES: [&str; 5] = [
     "content-type",
 ];
 
-/// Polls a future that never waits (every body here is already in memory
-/// and no timer runs without a runtime) to completion.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
+// Every body here is already in memory and no timer runs without a
+// runtime: the futures never wait.
+use fluxhook_testkit::block_on;
 
 /// What the core verifier says of a request: the signature header picked
 /// as every receiver picks it (`X-Fluxbase-Signature`, once; else the

@@ -29,6 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fluxbase_webhooks::{SIGNATURE_HEADER, Scheme, Signer, Verifier};
+use fluxhook_testkit::unix_now;
 use hmac::{KeyInit, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
@@ -60,12 +61,6 @@ fn body(size: usize) -> Vec<u8> {
     body.extend_from_slice(tail);
     assert_eq!(body.len(), size);
     body
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The hand-written verifier this crate replaces (see the module docs).

@@ -3,13 +3,12 @@
 //! flavor as the SDK documentation describes, and both report where a
 //! production server would silently differ.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fluxbase_emulator::{Emulator, Flavor, RunningEmulator, WarningCode};
 use fluxbase_webhooks::client::{CreateClientKey, CreateInvitation, InvitationRole};
 use fluxbase_webhooks::{Event, Verifier};
+use fluxhook_testkit::Captured;
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -644,20 +643,6 @@ async fn sample_rows_carry_postgres_timestamps() {
     emu.shutdown().await;
 }
 
-/// A `MakeWriter` into a shared buffer, to read what was logged.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Item 10: a URL's CR/LF cannot forge a log line, and its password never
 /// reaches the log (nor the delivery error, which masks it as Go does).
 #[tokio::test]
@@ -701,7 +686,7 @@ async fn urls_in_logs_are_sanitized() {
         .await;
     assert!(deliveries.text.contains("ann:***@"), "{}", deliveries.text);
     emu.shutdown().await;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("ann:xxxxx@"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
     assert!(!deliveries.text.contains("hunter2"));

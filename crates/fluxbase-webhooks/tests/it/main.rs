@@ -10,26 +10,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod allocations;
+mod conformance_vectors;
 mod fuzz_corpus_replay;
 mod properties;
-mod conformance_vectors;
 
 // Each HTTP test runs against the integrations that are built: `tower`
 // (`VerifyLayer`, behind hyper and axum routes), `axum` (the extractors and
 // the library's server) and `actix` (the extractors and the middleware),
 // alone or together.
 #[cfg(any(feature = "tower", feature = "actix"))]
+mod bounded_resources;
+#[cfg(all(feature = "queue", any(feature = "tower", feature = "actix")))]
+mod durable_handoff;
+#[cfg(any(feature = "tower", feature = "actix"))]
 mod hostile_input;
 #[cfg(any(feature = "tower", feature = "actix"))]
 mod one_answer_everywhere;
 #[cfg(any(feature = "tower", feature = "actix"))]
-mod replays_and_duplicates;
-#[cfg(any(feature = "tower", feature = "actix"))]
 mod per_integration;
-#[cfg(all(feature = "queue", any(feature = "tower", feature = "actix")))]
-mod durable_handoff;
 #[cfg(any(feature = "tower", feature = "actix"))]
-mod bounded_resources;
+mod replays_and_duplicates;
 #[cfg(any(feature = "tower", feature = "actix"))]
 mod support;
 

@@ -14,7 +14,10 @@
 //!   [`Receiver`](crate::Receiver)'s read timeout (30 s by default);
 //!
 //! and it holds at most [`Serve::max_connections`] connections at once
-//! (default 512), accepting the next one only when one closes.
+//! (default 512), accepting the next one only when one closes. Each
+//! connection's read buffer stays under 64 KiB (hyper's own default grows to
+//! about 400 KiB), so the connections together hold little besides the
+//! bodies the receiver's budget already counts.
 
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
@@ -40,6 +43,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default most connections open at once: 512.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The most one connection buffers from its socket: 64 KiB (a request head
+/// is far smaller; a body is read through in pieces of at most this).
+const READ_BUFFER: usize = 64 * 1024;
 /// How long a graceful shutdown waits for requests in flight: 30 s.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -185,6 +191,7 @@ where
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
+            .max_buf_size(READ_BUFFER)
             .keep_alive(true);
         loop {
             let slot = tokio::select! {

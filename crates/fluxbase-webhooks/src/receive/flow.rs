@@ -161,9 +161,15 @@ impl Receiver {
                 span::refused(&span, &refusal.error, refusal.body_len);
                 metrics::delivery(Outcome::Refused(refusal.error.code()), refusal.scheme, took);
                 // A body announced longer than the drain limit is not read
-                // at all: the connection is closed after the answer.
+                // at all, nor one refused because the budget is spent (its
+                // sender retries anyway, and reading it would take memory
+                // when there is none to spare): the connection is closed
+                // after the answer.
                 let left = declared_len.map(|len| len.saturating_sub(refusal.body_len));
-                if !refusal.finished && left.is_none_or(|left| left <= self.0.drain_limit) {
+                let drain = !refusal.finished
+                    && refusal.error != Error::OverCapacity
+                    && left.is_none_or(|left| left <= self.0.drain_limit);
+                if drain {
                     body::drain(body, self.0.drain_limit, DRAIN_TIME, DRAIN_IDLE).await;
                 }
                 return Err(self.rejection(refusal.error));

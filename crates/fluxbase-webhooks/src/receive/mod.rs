@@ -24,7 +24,8 @@
 //!
 //! A refused delivery's remaining body is read and thrown away, up to a
 //! bound, so that a sender still writing receives the answer instead of a
-//! broken connection.
+//! broken connection; not when the budget is spent (that sender retries
+//! anyway, and there is no memory to spare for reading).
 //!
 //! The tower layer, the actix-web middleware and every extractor only turn
 //! their request into this flow's input and its outcome into their

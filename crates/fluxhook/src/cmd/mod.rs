@@ -13,8 +13,8 @@ pub(crate) mod demo;
 pub(crate) mod emulator;
 pub(crate) mod listen;
 pub(crate) mod manage;
-mod secret;
 mod queue_failure;
+mod secret;
 mod send;
 mod stream_url;
 

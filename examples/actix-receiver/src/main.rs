@@ -1,6 +1,6 @@
 //! An actix-web receiver for Fluxbase webhooks: the `FluxbaseEvent`
-//! extractor with the `Receiver` in `app_data`, and a resource received as
-//! a whole by the `Verify` middleware, whose handler keeps the raw bytes to
+//! extractor with the `Receiver` in `app_data`, and a scope received as a
+//! whole by the `Verify` middleware, whose handler keeps the raw bytes to
 //! process later. Both share one receiver: one replay store, one body
 //! budget. The server drops clients that are slow to send a request head
 //! or sit idle between requests.
@@ -88,9 +88,9 @@ fn serve(receiver: Receiver) -> std::io::Result<()> {
                 .app_data(receiver.clone())
                 .route("/webhooks", web::post().to(webhook))
                 .service(
-                    web::resource("/queued/fluxbase")
+                    web::scope("/queued")
                         .wrap(Verify::new(receiver.clone()))
-                        .route(web::post().to(queued)),
+                        .route("/fluxbase", web::post().to(queued)),
                 )
         })
         // 5 s for a request head, 5 s of idle keep-alive, 1 s to finish

@@ -94,12 +94,14 @@ fn serve(receiver: Receiver) -> std::io::Result<()> {
                 )
         })
         // 5 s for a request head, 5 s of idle keep-alive, 1 s to finish
-        // closing, at most 256 connections per worker; the receiver times a
-        // stalled body out after 30 s.
+        // closing, at most 128 connections per worker (actix-web buffers up
+        // to about 160 KiB of each connection's unread body; the receiver's
+        // budget bounds the bodies it reads); the receiver times a stalled
+        // body out after 30 s.
         .client_request_timeout(Duration::from_secs(5))
         .keep_alive(Duration::from_secs(5))
         .client_disconnect_timeout(Duration::from_secs(1))
-        .max_connections(256)
+        .max_connections(128)
         .bind(("127.0.0.1", 3000))?
         .run(),
     )

@@ -228,9 +228,16 @@ impl Fingerprint {
 }
 
 fn key(prefix: &str, digest: &[u8; 32]) -> String {
-    let mut key = String::with_capacity(prefix.len() + 64);
+    let mut hex = [0u8; 64];
+    let mut key = String::with_capacity(prefix.len() + hex.len());
     key.push_str(prefix);
-    key.push_str(&const_hex::encode(digest));
+    // Cannot fail: the buffer is exactly twice the digest's length, and hex
+    // digits are ASCII.
+    if const_hex::encode_to_slice(digest, &mut hex).is_ok()
+        && let Ok(hex) = std::str::from_utf8(&hex)
+    {
+        key.push_str(hex);
+    }
     key
 }
 

@@ -123,18 +123,36 @@ impl Verification {
             }
         }
         let (index, id) = matched.ok_or(Error::SignatureMismatch)?;
-        Ok(Matched {
-            header: self.header,
+        Ok(Matched::new(
+            self.header,
             index,
             id,
-            len: self.len,
-            window: self.window,
-            now: self.now,
-        })
+            self.len,
+            self.window,
+            self.now,
+        ))
     }
 }
 
 impl Matched {
+    pub(super) fn new(
+        header: SignatureHeader,
+        index: usize,
+        id: Option<Arc<str>>,
+        len: u64,
+        window: Window,
+        now: SystemTime,
+    ) -> Self {
+        Self {
+            header,
+            index,
+            id,
+            len,
+            window,
+            now,
+        }
+    }
+
     /// Finishes with the body's `timestamp` field (ignored for the
     /// timestamped scheme, whose time was checked when it began).
     ///

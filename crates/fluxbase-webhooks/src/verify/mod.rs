@@ -33,8 +33,8 @@ use crate::signature::{Scheme, Schemes, SignatureHeader};
 mod incremental;
 mod verified;
 
+use self::incremental::Matched;
 pub use self::incremental::Verification;
-#[cfg(feature = "receive")]
 pub(crate) use self::incremental::body_date;
 pub use self::verified::Verified;
 
@@ -343,9 +343,27 @@ impl Verifier {
         body: &[u8],
         now: SystemTime,
     ) -> Result<Verified, Error> {
-        let mut verification = self.begin_at(header, now)?;
-        verification.update(body);
-        verification.finish(body)
+        // The same checks in the same order as `begin_at`, `update` and
+        // `finish`, without their state: each key's MAC state lives on the
+        // stack and the keyring is borrowed.
+        let header = SignatureHeader::parse(header)?;
+        self.admit(&header, now)?;
+        let keys = self.keys.load();
+        let mut matched = None;
+        for (index, key) in keys.iter().enumerate() {
+            if key.usable_at(now) {
+                let expected = key.mac.tag(header.scheme(), header.timestamp(), body);
+                if bool::from(header.matches(&expected)) && matched.is_none() {
+                    matched = Some((index, key.id.clone()));
+                }
+            }
+        }
+        let (index, id) = matched.ok_or(Error::SignatureMismatch)?;
+        let date = match header.timestamp() {
+            Some(_) => None,
+            None => body_date(body),
+        };
+        Matched::new(header, index, id, body.len() as u64, self.window, now).fresh(date.as_deref())
     }
 
     /// Verifies, then parses the body into an [`Event`].
@@ -405,11 +423,7 @@ impl Verifier {
         header: SignatureHeader,
         now: SystemTime,
     ) -> Result<Verification, Error> {
-        let scheme = header.scheme();
-        if !self.schemes.contains(scheme) {
-            return Err(Malformed::SchemeNotAllowed(scheme).into());
-        }
-        self.window.check_header(&header, now)?;
+        self.admit(&header, now)?;
         let keys = self.keys.load();
         let usable = keys.iter().enumerate().filter(|(_, k)| k.usable_at(now));
         Ok(Verification::new(
@@ -418,6 +432,16 @@ impl Verifier {
             self.window,
             now,
         ))
+    }
+
+    /// Whether the header's scheme is accepted and its time, if it has one,
+    /// inside the window.
+    fn admit(&self, header: &SignatureHeader, now: SystemTime) -> Result<(), Error> {
+        let scheme = header.scheme();
+        if !self.schemes.contains(scheme) {
+            return Err(Malformed::SchemeNotAllowed(scheme).into());
+        }
+        self.window.check_header(header, now)
     }
 
     /// Picks the header value to verify from every value of

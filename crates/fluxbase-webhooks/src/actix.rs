@@ -81,7 +81,7 @@ use crate::dedupe::DedupeStatus;
 use crate::error::Error;
 use crate::event::Event;
 use crate::extract::{Delivered, FromDelivered, accepted, behind_layer};
-use crate::receive::{Accepted, BodyError, BodySource, IntoReceiver, RequestHead, Want};
+use crate::receive::{BodyError, BodySource, Extensions, IntoReceiver, RequestHead, Want};
 use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified};
 
 pub use crate::extract::{FluxbaseEvent, FluxbaseJson, VerifiedBody};
@@ -326,24 +326,8 @@ where
                         let taken = actix_web::error::ErrorInternalServerError("request taken");
                         return Ok((Err(taken), false));
                     };
-                    let Accepted {
-                        verified,
-                        body,
-                        event,
-                        dedupe,
-                        held,
-                    } = accepted;
-                    {
-                        let mut extensions = inner_request.extensions_mut();
-                        extensions.insert(for_extractors);
-                        extensions.insert(verified);
-                        if let Some(event) = event {
-                            extensions.insert(event);
-                        }
-                        if let Some(dedupe) = dedupe {
-                            extensions.insert(dedupe);
-                        }
-                    }
+                    let (body, held) = accepted
+                        .leave_for_extractors(for_extractors, &mut *inner_request.extensions_mut());
                     let req = ServiceRequest::from_parts(inner_request, Payload::from(body));
                     let response = service.call(req).await;
                     drop(held);
@@ -361,5 +345,11 @@ where
                 (Err(rejection), None) => Err(rejection.into()),
             }
         })
+    }
+}
+
+impl Extensions for actix_web::dev::Extensions {
+    fn put<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+        self.insert(value);
     }
 }

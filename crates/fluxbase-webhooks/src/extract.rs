@@ -157,20 +157,13 @@ impl FromDelivered for VerifiedBody {
 /// What an extractor's own flow hands over; the budget held by the body is
 /// given back once the value is built.
 pub(crate) async fn accepted<T: FromDelivered>(accepted: Accepted) -> Result<(T, bool), Error> {
-    let Accepted {
-        verified,
-        body,
-        event,
-        dedupe,
-        held,
-    } = accepted;
     let value = T::from_delivered(Delivered {
-        verified,
-        body,
-        event,
-        dedupe,
+        verified: accepted.verified,
+        body: accepted.body,
+        event: accepted.event,
+        dedupe: accepted.dedupe,
     });
-    drop(held);
+    drop(accepted.held);
     value.map(|value| (value, true))
 }
 

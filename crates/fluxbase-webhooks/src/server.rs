@@ -49,6 +49,37 @@ const READ_BUFFER: usize = 64 * 1024;
 /// How long a graceful shutdown waits for requests in flight: 30 s.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// A tower service [`serve`] can run, as an axum `Router` is: it answers a
+/// `Request<Incoming>` with a `Response` whose body hyper can write, never
+/// fails (`Error = Infallible`), and is `Clone + Send + 'static` with a
+/// `Send` future. Implemented for every such service.
+pub trait HttpService:
+    Service<
+        Request<Incoming>,
+        Response = Response<Self::Body>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+    /// The response body.
+    type Body: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> HttpService for S
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Body = B;
+}
+
 /// Serves `service` on `listener`: HTTP/1.1 with keep-alive, a header
 /// timeout that also closes idle connections, and a bound on open
 /// connections. Await the returned [`Serve`] to run it.
@@ -71,16 +102,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 ///     .await?;
 /// # Ok(()) }
 /// ```
-pub fn serve<S, B>(listener: TcpListener, service: S) -> Serve<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+pub fn serve<S: HttpService>(listener: TcpListener, service: S) -> Serve<S> {
     Serve {
         listener,
         service,
@@ -148,16 +170,7 @@ impl<S> std::fmt::Debug for Serve<S> {
     }
 }
 
-impl<S, B> IntoFuture for Serve<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+impl<S: HttpService> IntoFuture for Serve<S> {
     type Output = io::Result<()>;
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
@@ -166,16 +179,7 @@ where
     }
 }
 
-impl<S, B> Serve<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+impl<S: HttpService> Serve<S> {
     async fn run(self) -> io::Result<()> {
         let Serve {
             listener,

@@ -51,6 +51,33 @@ pub(crate) struct Accepted {
     pub(crate) held: Reservation,
 }
 
+impl Accepted {
+    /// Leaves `receiver` (extractors behind render their refusals with
+    /// it), the verification, the event and the dedupe status in a
+    /// request's extensions for the extractors behind a layer or
+    /// middleware; returns the body and the budget's hold on it.
+    pub(crate) fn leave_for_extractors(
+        self,
+        receiver: Receiver,
+        extensions: &mut impl Extensions,
+    ) -> (Bytes, Reservation) {
+        extensions.put(receiver);
+        extensions.put(self.verified);
+        if let Some(event) = self.event {
+            extensions.put(event);
+        }
+        if let Some(dedupe) = self.dedupe {
+            extensions.put(dedupe);
+        }
+        (self.body, self.held)
+    }
+}
+
+/// A request's extensions, in whichever framework.
+pub(crate) trait Extensions {
+    fn put<T: Clone + Send + Sync + 'static>(&mut self, value: T);
+}
+
 /// A delivery whose head has been read: what the body is checked against,
 /// or the refusal the head already decided.
 pub(crate) struct Prepared {

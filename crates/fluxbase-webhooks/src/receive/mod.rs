@@ -56,7 +56,7 @@ mod reject;
 mod span;
 
 pub(crate) use self::body::{BodyError, BodySource};
-pub(crate) use self::flow::{Accepted, Want};
+pub(crate) use self::flow::{Accepted, Extensions, Want};
 pub(crate) use self::head::RequestHead;
 pub use self::reject::Rejection;
 pub(crate) use self::span::refused as record_refusal;

@@ -12,7 +12,9 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::ResponseBody;
-use crate::receive::{Accepted, BodyError, BodySource, IntoReceiver, Receiver, RequestHead, Want};
+use crate::receive::{
+    BodyError, BodySource, Extensions, IntoReceiver, Receiver, RequestHead, Want,
+};
 use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -91,24 +93,9 @@ where
             let for_extractors = receiver.clone();
             let outcome = receiver
                 .run(prepared, body, Want::Event, true, |accepted| async move {
-                    let Accepted {
-                        verified,
-                        body,
-                        event,
-                        dedupe,
-                        held,
-                    } = accepted;
                     let mut parts = parts;
-                    // Extractors behind the layer render their own refusals
-                    // with the same receiver.
-                    parts.extensions.insert(for_extractors);
-                    parts.extensions.insert(verified);
-                    if let Some(event) = event {
-                        parts.extensions.insert(event);
-                    }
-                    if let Some(dedupe) = dedupe {
-                        parts.extensions.insert(dedupe);
-                    }
+                    let (body, held) =
+                        accepted.leave_for_extractors(for_extractors, &mut parts.extensions);
                     let response = inner
                         .call(Request::from_parts(parts, Full::new(body)))
                         .await;
@@ -236,4 +223,10 @@ fn body_error(err: &BoxError) -> BodyError {
         source = e.source();
     }
     BodyError::Incomplete
+}
+
+impl Extensions for http::Extensions {
+    fn put<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
+        self.insert(value);
+    }
 }

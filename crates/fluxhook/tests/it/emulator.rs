@@ -3,7 +3,8 @@
 use std::process::Stdio;
 
 use fluxbase_webhooks::client::Client;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout};
 
 use crate::support::{fluxhook, stderr};
 
@@ -14,26 +15,16 @@ use crate::support::{fluxhook, stderr};
 async fn serves_until_stopped() {
     let dir = crate::TempFile::new("placeholder", b"");
     let ready_file = dir.path.with_file_name("ready.json");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxhook"))
-        .args([
-            "emulator",
-            "--addr",
-            "127.0.0.1:0",
-            "--user-email",
-            "dev@example.com",
-            "--user-password",
-            "dev-password-1234",
-            "--json",
-            "--ready-file",
-        ])
-        .arg(&ready_file)
-        .env_clear()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready_arg = ready_file.to_str().unwrap();
+    let (mut child, mut lines) = emulator(&[
+        "--user-email",
+        "dev@example.com",
+        "--user-password",
+        "dev-password-1234",
+        "--json",
+        "--ready-file",
+        ready_arg,
+    ]);
     let first = lines.next_line().await.unwrap().unwrap();
     let ready: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(ready["event"], "ready");
@@ -72,21 +63,7 @@ async fn serves_until_stopped() {
 /// warnings endpoint.
 #[tokio::test(flavor = "multi_thread")]
 async fn text_output_in_production_mode() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxhook"))
-        .args([
-            "emulator",
-            "--addr",
-            "127.0.0.1:0",
-            "--server-mode",
-            "production",
-        ])
-        .env_clear()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = emulator(&["--server-mode", "production"]);
     let first = lines.next_line().await.unwrap().unwrap();
     assert!(
         first.contains("(server flavor, production mode)"),
@@ -123,4 +100,20 @@ async fn refuses_bad_flags() {
     assert!(stderr(&out).contains("12 to 72 bytes"), "{}", stderr(&out));
     let out = fluxhook(&["emulator", "--flavor", "staging"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `fluxhook emulator --addr 127.0.0.1:0` with `args`, in an empty
+/// environment, and its standard output a line at a time.
+fn emulator(args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxhook"))
+        .args(["emulator", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
 }

@@ -13,10 +13,10 @@ pub(crate) mod demo;
 pub(crate) mod emulator;
 pub(crate) mod listen;
 pub(crate) mod manage;
-mod secret;
 mod queue_failure;
+mod secret;
 mod send;
-mod stream_url;
+pub(crate) mod stream_url;
 
 /// Exit status for usage and I/O errors.
 pub(crate) const EXIT_USAGE: u8 = 2;

@@ -92,6 +92,7 @@ impl Script for ValidDeliveries {
         let request = Post {
             addr: self.addr,
             signature: Some(&signature),
+            legacy_signature: None,
             body: ReqBody::Full(Some(body)),
             class: None,
             close: false,

@@ -230,6 +230,7 @@ impl Mix {
         Post {
             addr: self.addr,
             signature,
+            legacy_signature: None,
             body,
             class: Some(class.name()),
             // The server reads a refused oversized body only up to its

@@ -415,7 +415,11 @@ mod tests {
         assert_eq!(plain.persistence(), &Persistence::Off);
         assert_eq!(command(plain.addr(), &["SET", "k", "v"]), "+OK\r\n");
         plain.restart();
-        assert_eq!(command(plain.addr(), &["EXISTS", "k"]), ":0\r\n", "empty again");
+        assert_eq!(
+            command(plain.addr(), &["EXISTS", "k"]),
+            ":0\r\n",
+            "empty again"
+        );
         drop(redis);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -9,6 +9,7 @@ mod support;
 mod consume;
 mod demo;
 mod emulator;
+mod forward;
 mod http;
 mod listen_send;
 mod manage;

@@ -69,12 +69,15 @@ const TICK: Duration = Duration::from_millis(50);
 const RESPAWN_EVERY: Duration = Duration::from_millis(500);
 
 /// The command each consumer runs per event: reads the body, works for
-/// `$FLUXHOOK_SOAK_WORK` seconds, then appends one line to
-/// `$FLUXHOOK_SOAK_LOG` (one short `printf`, so one `write` to a file
-/// opened for appending: lines of concurrent commands never mix).
+/// `$FLUXHOOK_SOAK_WORK` seconds, appends one line to `$FLUXHOOK_SOAK_LOG`
+/// (one short `printf`, so one `write` to a file opened for appending:
+/// lines of concurrent commands never mix), and fails unless it read the
+/// whole body. A command whose consumer was killed while writing the body
+/// reads it cut short (and nobody acknowledges its run).
 const HANDLER: &str = r#"IFS= read -r body || true
 [ "$FLUXHOOK_SOAK_WORK" = 0 ] || sleep "$FLUXHOOK_SOAK_WORK"
-printf '%s %s %s %s %s\n' "$FLUXHOOK_ENTRY_ID" "$FLUXHOOK_ATTEMPT" "$FLUXHOOK_DUPLICATE" "${FLUXHOOK_EVENT_KEY:--}" "${#body}" >> "$FLUXHOOK_SOAK_LOG""#;
+printf '%s %s %s %s %s %s\n' "$FLUXHOOK_ENTRY_ID" "$FLUXHOOK_ATTEMPT" "$FLUXHOOK_DUPLICATE" "${FLUXHOOK_EVENT_KEY:--}" "${#body}" "$FLUXHOOK_BODY_LEN" >> "$FLUXHOOK_SOAK_LOG"
+[ "${#body}" = "$FLUXHOOK_BODY_LEN" ]"#;
 
 /// How Redis keeps the stream across its restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -212,7 +215,8 @@ pub struct Sending {
 pub struct Processing {
     /// Runs of the command that reached its end.
     pub handler_runs: u64,
-    /// Acknowledged deliveries (stream entries) that reached a command.
+    /// Acknowledged deliveries (stream entries) that a command ran for with
+    /// the whole body.
     pub processed: u64,
     /// Acknowledged deliveries that never did.
     pub lost: u64,
@@ -225,7 +229,12 @@ pub struct Processing {
     pub unacknowledged_entries_processed: u64,
     /// The highest `FLUXHOOK_ATTEMPT` a command saw.
     pub max_attempt_seen: u32,
-    /// Command runs that did not read the whole body.
+    /// Command runs that read a body cut short: their consumer was killed
+    /// while writing it (the run failed; another consumer handled the
+    /// entry again).
+    pub truncated_runs: u64,
+    /// Command runs told of another body length than the one sent (the
+    /// stream changed a body).
     pub body_mismatches: u64,
     /// Entries whose `FLUXHOOK_DUPLICATE` differed from the flag in the 202.
     pub flag_mismatches: u64,
@@ -621,7 +630,9 @@ async fn settle(
     loop {
         consumers.fill()?;
         let runs = Runs::read(log)?;
-        let done = acked.keys().all(|entry| runs.by_entry.contains_key(*entry));
+        let done = acked
+            .keys()
+            .all(|entry| runs.by_entry.get(*entry).is_some_and(|r| r.complete));
         if done || Instant::now() >= deadline {
             return Ok(runs);
         }
@@ -634,12 +645,15 @@ async fn settle(
 struct Runs {
     total: u64,
     by_entry: HashMap<String, EntryRuns>,
-    body_lens: Vec<usize>,
+    /// `(bytes read, FLUXHOOK_BODY_LEN)` of every run.
+    body_lens: Vec<(usize, usize)>,
 }
 
 #[derive(Default)]
 struct EntryRuns {
     runs: u64,
+    /// Whether a run read the whole body.
+    complete: bool,
     max_attempt: u32,
     /// Every `FLUXHOOK_DUPLICATE` seen for the entry.
     duplicate: Vec<bool>,
@@ -659,16 +673,18 @@ impl Runs {
 
     fn add(&mut self, line: &str) -> anyhow::Result<()> {
         let fields: Vec<&str> = line.split(' ').collect();
-        let [entry, attempt, duplicate, _key, len] = fields[..] else {
+        let [entry, attempt, duplicate, _key, read, len] = fields[..] else {
             bail!("unexpected line in the processing log: {line:?}");
         };
         let bad = || anyhow!("unexpected line in the processing log: {line:?}");
         let attempt: u32 = attempt.parse().map_err(|_| bad())?;
+        let read: usize = read.parse().map_err(|_| bad())?;
         let len: usize = len.parse().map_err(|_| bad())?;
         self.total += 1;
-        self.body_lens.push(len);
+        self.body_lens.push((read, len));
         let e = self.by_entry.entry(entry.to_owned()).or_default();
         e.runs += 1;
+        e.complete |= read == len;
         e.max_attempt = e.max_attempt.max(attempt);
         e.duplicate.push(duplicate == "1");
         Ok(())
@@ -707,10 +723,15 @@ fn judge(
 ) -> Report {
     let mut processing = Processing {
         handler_runs: runs.total,
+        truncated_runs: runs
+            .body_lens
+            .iter()
+            .filter(|(read, len)| read != len)
+            .count() as u64,
         body_mismatches: runs
             .body_lens
             .iter()
-            .filter(|l| **l != settings.body_size)
+            .filter(|(_, len)| *len != settings.body_size)
             .count() as u64,
         dead_letters: left.dead_letters.unwrap_or(0),
         pending: left.pending.unwrap_or(0),
@@ -720,7 +741,7 @@ fn judge(
     let mut events_processed: HashMap<u64, bool> = HashMap::new();
     let acked: HashMap<&str, &Ack> = acks.iter().map(|a| (a.entry.as_str(), a)).collect();
     for ack in acks {
-        let processed = runs.by_entry.get(&ack.entry);
+        let processed = runs.by_entry.get(&ack.entry).filter(|r| r.complete);
         *events_processed.entry(ack.event).or_default() |= processed.is_some();
         match processed {
             Some(r) => {
@@ -789,7 +810,7 @@ fn judge(
     }
     if processing.body_mismatches > 0 {
         failures.push(format!(
-            "{} command runs read another body length than {}",
+            "{} command runs were told of another body length than {}",
             processing.body_mismatches, settings.body_size
         ));
     }
@@ -1159,7 +1180,8 @@ pub fn text(r: &Report) -> String {
          {} deliveries acknowledged, {} never; at most {} requests for one delivery\n\
          listen: {} queued lines, refusals {{{}}}\n\
          processed: {} of {} acknowledged deliveries, lost {} ({} events); {} command runs, {} entries run more than once, \
-         {} unacknowledged entries run; highest attempt {}; {} body mismatches\n\
+         {} unacknowledged entries run; highest attempt {}; {} runs with a body cut short by a killed consumer, \
+         {} body length mismatches\n\
          duplicates: {} re-deliveries, {} flagged, {} not; {} first deliveries flagged; {} consumer flag mismatches\n\
          left in Redis: {} dead letters, {} pending\n",
         r.durability,
@@ -1186,6 +1208,7 @@ pub fn text(r: &Report) -> String {
         p.processed_more_than_once,
         p.unacknowledged_entries_processed,
         p.max_attempt_seen,
+        p.truncated_runs,
         p.body_mismatches,
         d.redeliveries,
         d.flagged,
@@ -1234,10 +1257,15 @@ mod tests {
     fn a_run_where_everything_arrived_passes() {
         let settings = Settings::new("fluxhook", "s");
         let acks = [ack(1, "1-0", false, false), ack(1, "2-0", true, true)];
-        let runs = runs(&["1-0 1 0 k 1024", "1-0 2 0 k 1024", "2-0 1 1 k 1024"]);
+        let runs = runs(&[
+            "1-0 1 0 k 0 1024", // the consumer was killed before writing the body
+            "1-0 2 0 k 1024 1024",
+            "2-0 1 1 k 1024 1024",
+        ]);
         let r = judge(&settings, Sending::default(), &acks, &runs, CLEAN);
         assert!(r.passed, "{:?}", r.failures);
         assert_eq!(r.processing.processed, 2);
+        assert_eq!(r.processing.truncated_runs, 1);
         assert_eq!(r.processing.processed_more_than_once, 1);
         assert_eq!(r.processing.max_attempt_seen, 2);
         assert_eq!((r.duplicates.redeliveries, r.duplicates.flagged), (1, 1));
@@ -1253,10 +1281,11 @@ mod tests {
             ack(3, "4-0", false, false), // never processed
         ];
         let runs = runs(&[
-            "1-0 1 1 k 1024", // the consumer saw another flag
-            "2-0 1 0 k 1000", // a short body
-            "3-0 1 1 k 1024",
-            "9-0 1 0 k 1024", // an entry no 202 named
+            "1-0 1 1 k 1024 1024", // the consumer saw another flag
+            "2-0 1 0 k 1000 1000", // another body than the one sent
+            "3-0 1 1 k 1024 1024",
+            "4-0 1 0 k 10 1024",   // cut short, and never run again: lost
+            "9-0 1 0 k 1024 1024", // an entry no 202 named
         ]);
         let left = Leftovers {
             dead_letters: Some(1),
@@ -1269,6 +1298,7 @@ mod tests {
         assert_eq!(r.duplicates.unexpected, 1);
         assert_eq!(r.processing.flag_mismatches, 1);
         assert_eq!(r.processing.body_mismatches, 1);
+        assert_eq!(r.processing.truncated_runs, 1);
         assert_eq!(r.processing.unacknowledged_entries_processed, 1);
         assert_eq!(r.failures.len(), 6, "{:?}", r.failures);
         // A first delivery flagged after an unanswered attempt is explained.
@@ -1280,9 +1310,9 @@ mod tests {
 
     #[test]
     fn log_lines_are_checked() {
-        assert!(Runs::default().add("1-0 1 0 - 1024").is_ok());
-        assert!(Runs::default().add("1-0 1 0 1024").is_err());
-        assert!(Runs::default().add("1-0 x 0 k 1024").is_err());
+        assert!(Runs::default().add("1-0 1 0 - 1024 1024").is_ok());
+        assert!(Runs::default().add("1-0 1 0 1024 1024").is_err());
+        assert!(Runs::default().add("1-0 x 0 k 1024 1024").is_err());
     }
 
     #[test]

@@ -62,6 +62,8 @@ enum Command {
     Soak(SoakArgs),
     /// The durable handoff under crashes: Fluxbase-like deliveries to `fluxhook listen --forward`, `fluxhook consume --exec` processes killed at random, Redis killed and restarted; exit 1 unless every acknowledged delivery was processed and every re-delivery flagged.
     HandoffSoak(HandoffSoakArgs),
+    /// Into a Redis Stream over HTTP (the handoff, with and without Redis persistence) next to VerifyLayer with a do-nothing handler, then out of consumer groups: req/s, latency, CPU, msg/s.
+    HandoffCompare(HandoffCompareArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -72,10 +74,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Memory(args) => crate::memory::run(args),
         Command::Soak(args) => crate::soak::run(args),
         Command::HandoffSoak(args) => crate::handoff_soak::run_cli(args),
+        Command::HandoffCompare(args) => crate::handoff_compare::run(args),
     }
 }
 
-/// Whether the route is behind `VerifyLayer`.
+/// What serves the route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Mode {
     /// The bare route: the handler reads the body, nothing is checked.
@@ -84,6 +87,10 @@ pub(crate) enum Mode {
     /// README recommends (replays refused by an in-memory store unless
     /// `--dedupe` says otherwise).
     Verified,
+    /// `queue::Handoff` with the same `Receiver`: each accepted delivery is
+    /// appended to the Redis Stream `--stream` on `--redis-url` and answered
+    /// 202 once it is there.
+    Handoff,
 }
 
 impl Mode {
@@ -91,6 +98,7 @@ impl Mode {
         match self {
             Self::Plain => "plain",
             Self::Verified => "verified",
+            Self::Handoff => "handoff",
         }
     }
 }
@@ -160,9 +168,12 @@ pub(crate) struct ServeArgs {
     /// `memory`, the library's default).
     #[arg(long, value_enum)]
     pub(crate) dedupe: Option<DedupeArg>,
-    /// The Redis of `--dedupe redis` (loopback only).
-    #[arg(long, required_if_eq("dedupe", "redis"))]
+    /// The Redis of `--dedupe redis` and of `--mode handoff` (loopback only).
+    #[arg(long, required_if_eq_any([("dedupe", "redis"), ("mode", "handoff")]))]
     pub(crate) redis_url: Option<String>,
+    /// The stream `--mode handoff` appends to.
+    #[arg(long, default_value = "fluxhook-load:deliveries")]
+    pub(crate) stream: String,
     /// Key prefix in Redis, so runs sharing one Redis stay apart.
     #[arg(long, default_value = "fluxhook-load:")]
     pub(crate) redis_prefix: String,
@@ -373,6 +384,37 @@ pub(crate) struct HandoffSoakArgs {
     /// Print one JSON document on stdout instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HandoffCompareArgs {
+    /// Requests per measured run (the run also stops at --duration).
+    #[arg(long, default_value_t = 200_000)]
+    pub(crate) requests: u64,
+    /// Seconds per measured run at most.
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) duration: f64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) concurrency: usize,
+    /// Body size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) body: usize,
+    /// Measured runs per server, in rotating order; figures add up over rounds.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: u32,
+    /// Unrecorded requests per server before the first round.
+    #[arg(long, default_value_t = 2_000)]
+    pub(crate) warmup: u64,
+    /// Messages each library consumer group takes out of the stream.
+    #[arg(long, default_value_t = 50_000)]
+    pub(crate) drain: u64,
+    /// The `fluxhook` binary for the `fluxhook consume` drain (default:
+    /// beside this harness; that drain is skipped, with a note, without it).
+    #[arg(long)]
+    pub(crate) fluxhook: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub(crate) placement: ServerPlacement,
 }
 
 /// `--kill-every MIN..MAX` (seconds), or `off`.

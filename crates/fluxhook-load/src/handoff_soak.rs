@@ -51,6 +51,7 @@ use tokio::time::Instant;
 
 use crate::client::{self, Post, ReqBody};
 use crate::payload::{Sign, row_body, unix_now};
+use crate::process::Scratch;
 
 /// The stream the receiver appends to.
 const STREAM: &str = "fluxhook-soak:deliveries";
@@ -336,7 +337,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
         bail!("the re-delivered share is a percentage (0-100)");
     }
     let started = Instant::now();
-    let scratch = Scratch::new()?;
+    let scratch = Scratch::new("handoff-soak")?;
     let redis =
         RedisServer::try_start_with(settings.durability.persistence(&scratch.join("redis")))
             .map_err(|e| anyhow!("{e}: install redis-server (apt-get install redis-server)"))?;
@@ -1066,65 +1067,13 @@ impl Drop for Consumers {
     }
 }
 
-/// A directory for one run's files: removed at the end, kept when the run
-/// failed (to look at the logs).
-struct Scratch {
-    dir: PathBuf,
-    keep: std::sync::atomic::AtomicBool,
-}
-
-impl Scratch {
-    fn new() -> anyhow::Result<Self> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "fluxhook-handoff-soak-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Self {
-            dir,
-            keep: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn keep(&self) {
-        self.keep.store(true, Ordering::Relaxed);
-        eprintln!("the run's logs are kept in {}", self.dir.display());
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !self.keep.load(Ordering::Relaxed) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// `fluxhook-load handoff-soak`: the settings from the command line, the
 /// report on stdout, exit 1 unless it passed.
 pub(crate) fn run_cli(args: crate::cli::HandoffSoakArgs) -> anyhow::Result<std::process::ExitCode> {
     let secs = |s: f64, what: &str| {
         Duration::try_from_secs_f64(s).map_err(|_| anyhow!("--{what} is not a number of seconds"))
     };
-    let fluxhook = match args.fluxhook {
-        Some(path) => path,
-        None => std::env::current_exe()
-            .context("cannot find the harness binary")?
-            .with_file_name(format!("fluxhook{}", std::env::consts::EXE_SUFFIX)),
-    };
-    if !fluxhook.is_file() {
-        bail!(
-            "no fluxhook binary at {} (build it: cargo build --release -p fluxhook, or pass --fluxhook)",
-            fluxhook.display()
-        );
-    }
+    let fluxhook = crate::handoff_compare::fluxhook_binary(args.fluxhook)?;
     let kill_every = match args.kill_every.0 {
         Some((min, max)) => Some((secs(min, "kill-every")?, secs(max, "kill-every")?)),
         None => None,

@@ -23,6 +23,10 @@
 //!   are killed at random and Redis is killed and restarted, and checks
 //!   that every acknowledged delivery was processed and every re-delivery
 //!   flagged.
+//! - `handoff-compare` drives the handoff (`queue::Handoff` on a Redis with
+//!   and without its append-only file) and `VerifyLayer` with a do-nothing
+//!   handler side by side over HTTP, then drains the stream through
+//!   consumer groups: requests and messages per second, and CPU.
 //!
 //! The client signs with `FLUXBASE_WEBHOOK_SECRET`, or a random secret made
 //! for the run, and hands it to the servers it starts; `serve` alone needs
@@ -40,6 +44,7 @@ use std::process::ExitCode;
 mod cli;
 mod client;
 mod compare;
+mod handoff_compare;
 pub mod handoff_soak;
 mod memory;
 mod payload;

@@ -224,8 +224,9 @@ pub(crate) struct ServerPlacement {
     pub(crate) json: bool,
 }
 
+/// The load of a run that drives servers side by side, in rounds.
 #[derive(Debug, Args)]
-pub(crate) struct CompareArgs {
+pub(crate) struct RoundsArgs {
     /// Requests per measured run (the run also stops at --duration).
     #[arg(long, default_value_t = 200_000)]
     pub(crate) requests: u64,
@@ -238,12 +239,42 @@ pub(crate) struct CompareArgs {
     /// Body size in bytes (a server-shaped INSERT padded to exactly this size).
     #[arg(long, default_value_t = 1024)]
     pub(crate) body: usize,
-    /// Measured runs per mode, alternating plain and verified; figures add up over rounds.
+    /// Measured runs per server, in rotating order (plain and verified
+    /// alternate); figures add up over rounds.
     #[arg(long, default_value_t = 3)]
     pub(crate) rounds: u32,
     /// Unrecorded requests per server before the first round.
     #[arg(long, default_value_t = 2_000)]
     pub(crate) warmup: u64,
+}
+
+impl RoundsArgs {
+    /// Refuses a load that cannot run.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 || self.requests == 0 || self.rounds == 0 {
+            anyhow::bail!("--concurrency, --requests and --rounds must be at least 1");
+        }
+        if !(self.duration > 0.0 && self.duration.is_finite()) {
+            anyhow::bail!("--duration must be a positive number of seconds");
+        }
+        Ok(())
+    }
+
+    /// One measured run's limits (a closed loop).
+    pub(crate) fn limits(&self) -> crate::client::Limits {
+        crate::client::Limits {
+            concurrency: self.concurrency,
+            requests: self.requests,
+            duration: std::time::Duration::from_secs_f64(self.duration),
+            rate: None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    #[command(flatten)]
+    pub(crate) load: RoundsArgs,
     #[command(flatten)]
     pub(crate) placement: ServerPlacement,
 }
@@ -388,24 +419,8 @@ pub(crate) struct HandoffSoakArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct HandoffCompareArgs {
-    /// Requests per measured run (the run also stops at --duration).
-    #[arg(long, default_value_t = 200_000)]
-    pub(crate) requests: u64,
-    /// Seconds per measured run at most.
-    #[arg(long, default_value_t = 10.0)]
-    pub(crate) duration: f64,
-    /// Concurrent keep-alive connections.
-    #[arg(long, default_value_t = 16)]
-    pub(crate) concurrency: usize,
-    /// Body size in bytes.
-    #[arg(long, default_value_t = 1024)]
-    pub(crate) body: usize,
-    /// Measured runs per server, in rotating order; figures add up over rounds.
-    #[arg(long, default_value_t = 3)]
-    pub(crate) rounds: u32,
-    /// Unrecorded requests per server before the first round.
-    #[arg(long, default_value_t = 2_000)]
-    pub(crate) warmup: u64,
+    #[command(flatten)]
+    pub(crate) load: RoundsArgs,
     /// Messages each library consumer group takes out of the stream.
     #[arg(long, default_value_t = 50_000)]
     pub(crate) drain: u64,

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::cli::{CompareArgs, Mode, client_secret};
+use crate::cli::{CompareArgs, Mode, RoundsArgs, client_secret};
 use crate::client::{self, Answer, Limits, Post, ReqBody, RunStats, Script};
 use crate::payload::{Sign, next_id, row_body, unix_now};
 use crate::process::{Mem, ServeCommand, Server, cpu_time};
@@ -163,25 +163,63 @@ struct Ratios {
     server_cpu_per_request: f64,
 }
 
+/// What every side-by-side report holds: where it ran, the load, a row
+/// per server.
+#[derive(Debug, Serialize)]
+pub(crate) struct SideBySide {
+    #[serde(flatten)]
+    pub(crate) context: RunContext,
+    pub(crate) concurrency: usize,
+    pub(crate) body_bytes: usize,
+    pub(crate) rounds: u32,
+    pub(crate) rows: Vec<Row>,
+}
+
+impl SideBySide {
+    pub(crate) fn new(context: RunContext, load: &RoundsArgs, rows: Vec<Row>) -> Self {
+        Self {
+            context,
+            concurrency: load.concurrency,
+            body_bytes: load.body,
+            rounds: load.rounds,
+            rows,
+        }
+    }
+
+    /// Whether every row is clean ([`Row::is_clean`]).
+    pub(crate) fn is_clean(&self) -> bool {
+        self.rows.iter().all(Row::is_clean)
+    }
+
+    /// The head line of the text report, and the machine line.
+    pub(crate) fn head(&self, what: &str) -> String {
+        format!(
+            "{what}: {} connections, {}-byte bodies, {} round(s)\n{}",
+            self.concurrency,
+            self.body_bytes,
+            self.rounds,
+            self.context.line()
+        )
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     #[serde(flatten)]
-    context: RunContext,
-    concurrency: usize,
-    body_bytes: usize,
-    rounds: u32,
-    rows: Vec<Row>,
+    side_by_side: SideBySide,
     ratios: Ratios,
 }
 
 pub(crate) fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    if args.concurrency == 0 || args.requests == 0 || args.rounds == 0 {
-        bail!("--concurrency, --requests and --rounds must be at least 1");
-    }
-    if !(args.duration > 0.0 && args.duration.is_finite()) {
-        bail!("--duration must be a positive number of seconds");
-    }
+    args.load.check()?;
     client::runtime()?.block_on(compare(args))
+}
+
+impl Row {
+    /// Every answer right, and nothing logged at WARN or above.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.wrong_answers == 0 && self.server_warnings == 0
+    }
 }
 
 /// A server under test, its load and what it measured.
@@ -297,26 +335,20 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             log: args.placement.server_log.clone(),
             secret: secret.clone(),
         };
-        let script = |addr| ValidDeliveries::new(addr, &secret, args.body);
+        let script = |addr| ValidDeliveries::new(addr, &secret, args.load.body);
         sides.push(
             Side::start(
                 mode.as_str(),
                 &command,
                 script,
-                args.warmup,
-                args.concurrency,
+                args.load.warmup,
+                args.load.concurrency,
                 None,
             )
             .await?,
         );
     }
-    let limits = Limits {
-        concurrency: args.concurrency,
-        requests: args.requests,
-        duration: Duration::from_secs_f64(args.duration),
-        rate: None,
-    };
-    run_rounds(&mut sides, limits, args.rounds).await?;
+    run_rounds(&mut sides, args.load.limits(), args.load.rounds).await?;
     context.finish();
     let rows = sides
         .into_iter()
@@ -330,10 +362,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         rows[0].server_cpu_us_per_request,
     );
     let report = Report {
-        context,
-        concurrency: args.concurrency,
-        body_bytes: args.body,
-        rounds: args.rounds,
+        side_by_side: SideBySide::new(context, &args.load, rows),
         ratios: Ratios {
             requests_per_second: rps,
             requests_per_second_target: TARGET_RPS_RATIO,
@@ -343,26 +372,13 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             p99_met: p99 <= TARGET_P99_RATIO,
             server_cpu_per_request: cpu,
         },
-        rows,
     };
-    if args.placement.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", text(&report));
-    }
-    let failed = report
-        .rows
-        .iter()
-        .any(|r| r.wrong_answers > 0 || r.server_warnings > 0);
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    report::emit(args.placement.json, &report, text)?;
+    Ok(report::exit_code(report.side_by_side.is_clean()))
 }
 
 fn text(r: &Report) -> String {
-    let (p, v) = (&r.rows[0], &r.rows[1]);
+    let (p, v) = (&r.side_by_side.rows[0], &r.side_by_side.rows[1]);
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
     let rows = vec![
         vec![
@@ -449,11 +465,8 @@ fn text(r: &Report) -> String {
         ],
     ];
     format!(
-        "compare: {} connections, {}-byte bodies, {} round(s)\n{}\n\n{}",
-        r.concurrency,
-        r.body_bytes,
-        r.rounds,
-        r.context.line(),
+        "{}\n\n{}",
+        r.side_by_side.head("compare"),
         report::table(&rows)
     )
 }

@@ -31,8 +31,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cli::{HandoffCompareArgs, client_secret};
-use crate::client::{self, Limits};
-use crate::compare::{Row, Side, ValidDeliveries, run_rounds};
+use crate::client;
+use crate::compare::{Row, Side, SideBySide, ValidDeliveries, run_rounds};
 use crate::process::{Scratch, ServeCommand, children_cpu_time, cpu_time};
 use crate::report::{self, RunContext};
 
@@ -62,22 +62,16 @@ struct Drain {
 #[derive(Debug, Serialize)]
 struct Report {
     #[serde(flatten)]
-    context: RunContext,
-    concurrency: usize,
-    body_bytes: usize,
-    rounds: u32,
-    rows: Vec<Row>,
+    side_by_side: SideBySide,
     drains: Vec<Drain>,
     /// Why a drain was not run.
     notes: Vec<String>,
 }
 
 pub(crate) fn run(args: HandoffCompareArgs) -> anyhow::Result<ExitCode> {
-    if args.concurrency == 0 || args.requests == 0 || args.rounds == 0 || args.drain == 0 {
-        bail!("--concurrency, --requests, --rounds and --drain must be at least 1");
-    }
-    if !(args.duration > 0.0 && args.duration.is_finite()) {
-        bail!("--duration must be a positive number of seconds");
+    args.load.check()?;
+    if args.drain == 0 {
+        bail!("--drain must be at least 1");
     }
     client::runtime()?.block_on(compare(args))
 }
@@ -128,15 +122,15 @@ async fn compare(args: HandoffCompareArgs) -> anyhow::Result<ExitCode> {
     };
     let expecting = |status| {
         let secret = secret.clone();
-        move |addr| Ok(ValidDeliveries::new(addr, &secret, args.body)?.expecting(status))
+        move |addr| Ok(ValidDeliveries::new(addr, &secret, args.load.body)?.expecting(status))
     };
     let mut sides = vec![
         Side::start(
             "verified",
             &command("verified", None),
             expecting(StatusCode::NO_CONTENT),
-            args.warmup,
-            args.concurrency,
+            args.load.warmup,
+            args.load.concurrency,
             None,
         )
         .await?,
@@ -147,27 +141,21 @@ async fn compare(args: HandoffCompareArgs) -> anyhow::Result<ExitCode> {
                 label,
                 &command("handoff", Some(&queue.server)),
                 expecting(StatusCode::ACCEPTED),
-                args.warmup,
-                args.concurrency,
+                args.load.warmup,
+                args.load.concurrency,
                 queue.server.pid(),
             )
             .await?,
         );
     }
-    let limits = Limits {
-        concurrency: args.concurrency,
-        requests: args.requests,
-        duration: Duration::from_secs_f64(args.duration),
-        rate: None,
-    };
-    run_rounds(&mut sides, limits, args.rounds).await?;
+    run_rounds(&mut sides, args.load.limits(), args.load.rounds).await?;
     let rows = sides
         .into_iter()
         .map(Side::finish)
         .collect::<anyhow::Result<Vec<Row>>>()?;
 
     // What each stream holds: every 202, trimmed to about DEFAULT_MAX_LEN.
-    let held = |row: &Row| (row.requests + args.warmup).min(DEFAULT_MAX_LEN as u64);
+    let held = |row: &Row| (row.requests + args.load.warmup).min(DEFAULT_MAX_LEN as u64);
     let take = |row: &Row| args.drain.min(held(row));
     let mut drains = Vec::new();
     let mut notes = Vec::new();
@@ -183,28 +171,12 @@ async fn compare(args: HandoffCompareArgs) -> anyhow::Result<ExitCode> {
     drop(queues);
 
     let report = Report {
-        context,
-        concurrency: args.concurrency,
-        body_bytes: args.body,
-        rounds: args.rounds,
-        rows,
+        side_by_side: SideBySide::new(context, &args.load, rows),
         drains,
         notes,
     };
-    if args.placement.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", text(&report));
-    }
-    let failed = report
-        .rows
-        .iter()
-        .any(|r| r.wrong_answers > 0 || r.server_warnings > 0);
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    report::emit(args.placement.json, &report, text)?;
+    Ok(report::exit_code(report.side_by_side.is_clean()))
 }
 
 /// `consumers` `StreamConsumer`s of a new group, in this process, taking
@@ -357,18 +329,18 @@ pub(crate) fn fluxhook_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf>
 }
 
 fn text(r: &Report) -> String {
-    let mut rows = vec![vec![
-        String::new(),
-        "req/s".to_owned(),
-        "p50".to_owned(),
-        "p99".to_owned(),
-        "max".to_owned(),
-        "server CPU/req".to_owned(),
-        "Redis CPU/req".to_owned(),
-        "server peak RSS".to_owned(),
-        "wrong".to_owned(),
-    ]];
-    for row in &r.rows {
+    let mut rows = vec![report::cells(&[
+        "",
+        "req/s",
+        "p50",
+        "p99",
+        "max",
+        "server CPU/req",
+        "Redis CPU/req",
+        "server peak RSS",
+        "wrong",
+    ])];
+    for row in &r.side_by_side.rows {
         rows.push(vec![
             row.mode.to_owned(),
             format!("{:.0}", row.requests_per_second),
@@ -382,14 +354,14 @@ fn text(r: &Report) -> String {
             row.wrong_answers.to_string(),
         ]);
     }
-    let mut drains = vec![vec![
-        "consumer".to_owned(),
-        "Redis".to_owned(),
-        "messages".to_owned(),
-        "msg/s".to_owned(),
-        "consumer CPU/msg".to_owned(),
-        "Redis CPU/msg".to_owned(),
-    ]];
+    let mut drains = vec![report::cells(&[
+        "consumer",
+        "Redis",
+        "messages",
+        "msg/s",
+        "consumer CPU/msg",
+        "Redis CPU/msg",
+    ])];
     for d in &r.drains {
         drains.push(vec![
             d.consumer.clone(),
@@ -401,12 +373,9 @@ fn text(r: &Report) -> String {
         ]);
     }
     let mut out = format!(
-        "handoff-compare: {} connections, {}-byte bodies, {} round(s); handoff = Redis without persistence, \
-         handoff-aof = Redis with appendfsync always\n{}\n\ninto the stream (over HTTP):\n{}\nout of a consumer group:\n{}",
-        r.concurrency,
-        r.body_bytes,
-        r.rounds,
-        r.context.line(),
+        "{}\nhandoff = Redis without persistence, handoff-aof = Redis with appendfsync always\n\n\
+         into the stream (over HTTP):\n{}\nout of a consumer group:\n{}",
+        r.side_by_side.head("handoff-compare"),
         report::table(&rows),
         report::table(&drains),
     );

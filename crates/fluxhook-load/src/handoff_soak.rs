@@ -778,43 +778,52 @@ fn judge(
         .max()
         .unwrap_or(0);
 
-    let mut failures = Vec::new();
-    if sending.unacknowledged > 0 {
-        failures.push(format!(
-            "{} deliveries never acknowledged",
-            sending.unacknowledged
-        ));
-    }
-    if processing.lost > 0 {
-        failures.push(format!(
-            "{} acknowledged deliveries lost ({} events)",
-            processing.lost, processing.events_lost
-        ));
-    }
-    if duplicates.unflagged > 0 {
-        failures.push(format!(
-            "{} re-deliveries not flagged duplicate",
-            duplicates.unflagged
-        ));
-    }
-    if duplicates.unexpected > 0 {
-        failures.push(format!(
-            "{} first deliveries flagged duplicate",
-            duplicates.unexpected
-        ));
-    }
-    if processing.flag_mismatches > 0 {
-        failures.push(format!(
-            "{} entries whose consumer saw another duplicate flag than the 202",
-            processing.flag_mismatches
-        ));
-    }
-    if processing.body_mismatches > 0 {
-        failures.push(format!(
-            "{} command runs were told of another body length than {}",
-            processing.body_mismatches, settings.body_size
-        ));
-    }
+    let checks = [
+        (
+            sending.unacknowledged,
+            format!("{} deliveries never acknowledged", sending.unacknowledged),
+        ),
+        (
+            processing.lost,
+            format!(
+                "{} acknowledged deliveries lost ({} events)",
+                processing.lost, processing.events_lost
+            ),
+        ),
+        (
+            duplicates.unflagged,
+            format!(
+                "{} re-deliveries not flagged duplicate",
+                duplicates.unflagged
+            ),
+        ),
+        (
+            duplicates.unexpected,
+            format!(
+                "{} first deliveries flagged duplicate",
+                duplicates.unexpected
+            ),
+        ),
+        (
+            processing.flag_mismatches,
+            format!(
+                "{} entries whose consumer saw another duplicate flag than the 202",
+                processing.flag_mismatches
+            ),
+        ),
+        (
+            processing.body_mismatches,
+            format!(
+                "{} command runs were told of another body length than {}",
+                processing.body_mismatches, settings.body_size
+            ),
+        ),
+    ];
+    let mut failures: Vec<String> = checks
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(_, why)| why)
+        .collect();
     match (left.dead_letters, left.pending) {
         (Some(0), Some(0)) => {}
         (Some(dead), Some(pending)) => failures.push(format!(
@@ -1099,16 +1108,8 @@ pub(crate) fn run_cli(args: crate::cli::HandoffSoakArgs) -> anyhow::Result<std::
         send_timeout: secs(args.send_timeout, "send-timeout")?,
     };
     let report = client::runtime()?.block_on(run(settings))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", text(&report));
-    }
-    Ok(if report.passed {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
-    })
+    crate::report::emit(args.json, &report, text)?;
+    Ok(crate::report::exit_code(report.passed))
 }
 
 /// The report as text.
@@ -1167,11 +1168,7 @@ pub fn text(r: &Report) -> String {
         p.dead_letters,
         p.pending,
     );
-    if r.passed {
-        out.push_str("PASS\n");
-    } else {
-        out.push_str(&format!("FAIL: {}\n", r.failures.join("; ")));
-    }
+    out.push_str(&crate::report::verdict(&r.failures));
     out
 }
 

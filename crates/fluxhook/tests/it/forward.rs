@@ -50,6 +50,23 @@ fn deliver(listen: &Listen, record: u32) -> (Vec<u8>, Answer) {
     (body, answer)
 }
 
+/// Runs `fluxhook consume URL --group workers --exec SCRIPT --drain` to
+/// its end: every entry handled.
+fn consume_all(url: &str, script: &str) {
+    let mut consume = Command::new(BIN);
+    consume
+        .args([
+            "consume", url, "--group", "workers", "--exec", script, "--drain",
+        ])
+        .env_remove("FLUXHOOK_QUEUE_URL");
+    let out = exits_within(consume, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The entry id and duplicate flag of a 202.
 fn queued(answer: &Answer) -> (String, bool) {
     assert_eq!(answer.status, 202, "{answer:?}");
@@ -116,18 +133,7 @@ fn listen_forward_queues_each_delivery_and_consume_exec_gets_it() {
         r#"cd '{}' && cat > "$FLUXHOOK_ENTRY_ID.body" && echo "$FLUXHOOK_EVENT $FLUXHOOK_DUPLICATE" > "$FLUXHOOK_ENTRY_ID.env""#,
         dir.display()
     );
-    let mut consume = Command::new(BIN);
-    consume
-        .args([
-            "consume", &url, "--group", "workers", "--exec", &script, "--drain",
-        ])
-        .env_remove("FLUXHOOK_QUEUE_URL");
-    let out = exits_within(consume, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    consume_all(&url, &script);
     let read = |name: String| std::fs::read(dir.join(name)).unwrap();
     assert_eq!(
         read(format!("{first}.body")),
@@ -179,24 +185,7 @@ fn while_redis_is_down_deliveries_get_503_and_listen_recovers_when_it_is_back() 
 
     let marker = TempFile::new("marker", b"");
     let got = marker.path.with_file_name("got");
-    let mut consume = Command::new(BIN);
-    consume
-        .args([
-            "consume",
-            &url,
-            "--group",
-            "workers",
-            "--exec",
-            &format!("cat > '{}'", got.display()),
-            "--drain",
-        ])
-        .env_remove("FLUXHOOK_QUEUE_URL");
-    let out = exits_within(consume, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    consume_all(&url, &format!("cat > '{}'", got.display()));
     assert_eq!(std::fs::read(&got).unwrap(), body, "entry {id} handled");
 }
 

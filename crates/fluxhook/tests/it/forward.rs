@@ -150,6 +150,60 @@ fn listen_forward_queues_each_delivery_and_consume_exec_gets_it() {
 }
 
 #[test]
+fn the_other_listen_options_apply_to_forwarded_deliveries() {
+    let redis = RedisServer::start();
+    let url = stream_url(&redis);
+    let listen = Listen::start(&[
+        "--json",
+        "--forward",
+        &url,
+        "--legacy-header",
+        "--body-limit",
+        "400",
+        "--dedupe",
+        "off",
+    ]);
+    listen.next_stderr();
+
+    // Only the legacy header (servers before 2026-01): read, as bare hex.
+    let (body, headers) = attempt(3, Timestamp::now());
+    let legacy = [("x-webhook-signature", headers[1].1.as_str())];
+    let (_, duplicate) = queued(&post(&listen.url, &legacy, &body));
+    assert!(!duplicate);
+    let line: serde_json::Value = serde_json::from_str(&listen.next_stdout()).unwrap();
+    assert_eq!(line["scheme"], "hex");
+
+    // Dedupe off: the same delivery again is queued again, unflagged.
+    let (_, duplicate) = queued(&post(&listen.url, &legacy, &body));
+    assert!(!duplicate);
+    listen.next_stdout();
+
+    // Over the body limit: refused, not queued.
+    let big = format!(
+        r#"{{"event":"INSERT","table":"t","schema":"s","record":{{"pad":"{}"}},"timestamp":"{}"}}"#,
+        "x".repeat(400),
+        Timestamp::now()
+    );
+    let signer = Signer::new(SECRET).unwrap();
+    let header = signer.sign_now(big.as_bytes()).to_string();
+    let answer = post(
+        &listen.url,
+        &[("x-fluxbase-signature", &header)],
+        big.as_bytes(),
+    );
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (413, "payload_too_large")
+    );
+    assert!(
+        listen
+            .next_stderr()
+            .starts_with("refused 413 payload_too_large")
+    );
+    assert!(listen.stdout.try_recv().is_err());
+}
+
+#[test]
 fn while_redis_is_down_deliveries_get_503_and_listen_recovers_when_it_is_back() {
     let mut redis = RedisServer::start();
     let url = stream_url(&redis);

@@ -272,7 +272,8 @@ impl RedisServer {
 
     /// Stops the server if it runs, and starts a new one on the same port
     /// (and data directory), retrying for a few seconds while the port is
-    /// still taken.
+    /// still taken. Returns once the server answers commands (an
+    /// append-only file is loaded by then).
     ///
     /// # Errors
     ///
@@ -319,7 +320,9 @@ fn spawn_on(addr: SocketAddr, persistence: &Persistence) -> io::Result<Option<Ch
         if let Ok(Some(_)) = child.try_wait() {
             return Ok(None);
         }
-        if TcpStream::connect(addr).is_ok() {
+        // Ready once it answers: a server loading its append-only file
+        // accepts connections but answers `-LOADING` until it is done.
+        if ping(addr) {
             return Ok(Some(child));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -327,6 +330,17 @@ fn spawn_on(addr: SocketAddr, persistence: &Persistence) -> io::Result<Option<Ch
     let _ = child.kill();
     let _ = child.wait();
     Ok(None)
+}
+
+/// Whether a Redis on `addr` answers `PING` with `+PONG`.
+fn ping(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut reply = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
 }
 
 #[cfg(test)]
@@ -353,18 +367,6 @@ mod tests {
     #[test]
     fn unix_now_is_after_2026() {
         assert!(unix_now() > 1_767_225_600);
-    }
-
-    fn ping(addr: SocketAddr) -> bool {
-        use std::io::{Read, Write};
-        let Ok(mut s) = TcpStream::connect(addr) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut reply = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok()
-            && s.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
     }
 
     #[test]

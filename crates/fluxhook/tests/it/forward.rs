@@ -245,12 +245,7 @@ fn while_redis_is_down_deliveries_get_503_and_listen_recovers_when_it_is_back() 
 
 #[test]
 fn an_unreachable_redis_at_the_start_exits_2_without_showing_the_password() {
-    // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::closed_port();
     let url = format!("redis://app:hunter2@127.0.0.1:{port}/{STREAM}");
     for (args, env) in [
         (vec!["--forward", url.as_str()], None),

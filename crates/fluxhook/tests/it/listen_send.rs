@@ -226,12 +226,7 @@ fn listen_prints_a_readable_block_per_event() {
 
 #[test]
 fn send_errors_are_usage_errors() {
-    // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::closed_port();
     let out = send(
         &format!("http://127.0.0.1:{port}/webhooks"),
         &["--secret", "s"],
@@ -467,12 +462,7 @@ fn replays_are_refused_across_listeners_sharing_redis() {
 
 #[test]
 fn an_unreachable_redis_is_a_usage_error() {
-    // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::closed_port();
     let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
     let mut cmd = Command::new(BIN);
     cmd.args(["listen", "--addr", "127.0.0.1:0", "--dedupe", &url])

@@ -25,6 +25,15 @@ pub(crate) fn fluxhook() -> Command {
     cmd
 }
 
+/// A loopback port nothing listens on: one just released.
+pub(crate) fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Runs `cmd` with `stdin` as its input.
 pub(crate) fn run_with_stdin(mut cmd: Command, stdin: &[u8]) -> Output {
     use std::io::Write;

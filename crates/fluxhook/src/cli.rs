@@ -188,7 +188,7 @@ pub(crate) struct ListenArgs {
     /// in the stream, 503 `queue_unavailable` with Retry-After while Redis
     /// cannot take it (the sender retries). Take the deliveries out with
     /// `fluxhook consume`. The URL's form is consume's STREAM_URL:
-    /// redis://[USER[:PASSWORD]@]HOST[:PORT]/STREAM[?db=N]; put a password in
+    /// `redis://[USER[:PASSWORD]@]HOST[:PORT]/STREAM[?db=N]`; put a password in
     /// FLUXHOOK_QUEUE_URL rather than on the command line.
     #[arg(
         long,

@@ -17,9 +17,33 @@
 #   PIN=1 ./scripts/load.sh      # harness on CPU 0, servers on CPU 1 (taskset)
 #   ./scripts/load.sh --json     # JSON reports instead of tables
 # Extra arguments go to both subcommands (e.g. --json, --server-log warn).
+#
+# With --handoff first, the durable handoff's throughput instead
+# (`fluxhook-load handoff-compare`, with the release `fluxhook` for its
+# `fluxhook consume` drain): the same deliveries over HTTP to VerifyLayer
+# with a do-nothing handler, to queue::Handoff on a Redis without
+# persistence and to one with appendfsync always (16 connections, 3
+# rotating rounds of at most 10 s or 200,000 requests each): req/s,
+# latency, server and Redis CPU per request; then 50,000 messages out of a
+# consumer group by one and by four StreamConsumers, and the whole stream by
+# `fluxhook consume --json`: messages/s, consumer and Redis CPU per message.
+#
+#   ./scripts/load.sh --handoff
+#   ./scripts/load.sh --handoff --json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/quiet-machine.sh
+
+if [ "${1:-}" = --handoff ]; then
+  shift
+  echo "==> cargo build --release -p fluxhook -p fluxhook-load"
+  cargo build --release -p fluxhook -p fluxhook-load --quiet
+  pin_args
+  wait_for_quiet_machine
+  echo "==> fluxhook-load handoff-compare"
+  exec "${harness_prefix[@]}" target/release/fluxhook-load handoff-compare \
+    --fluxhook target/release/fluxhook "${server_flags[@]}" "$@"
+fi
 
 echo "==> cargo build --release -p fluxhook-load"
 cargo build --release -p fluxhook-load --quiet

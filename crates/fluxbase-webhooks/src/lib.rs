@@ -94,7 +94,8 @@ pub struct CrateReadme;
     feature = "axum",
     feature = "actix",
     feature = "redis",
-    feature = "client"
+    feature = "client",
+    feature = "queue"
 ))]
 #[doc = include_str!("../../../README.md")]
 pub struct WorkspaceReadme;

@@ -60,6 +60,10 @@ enum Command {
     Memory(MemoryArgs),
     /// A bounded mix of valid and hostile deliveries; every answer checked; exit 1 on any wrong one.
     Soak(SoakArgs),
+    /// The durable handoff under crashes: Fluxbase-like deliveries to `fluxhook listen --forward`, `fluxhook consume --exec` processes killed at random, Redis killed and restarted; exit 1 unless every acknowledged delivery was processed and every re-delivery flagged.
+    HandoffSoak(HandoffSoakArgs),
+    /// Into a Redis Stream over HTTP (the handoff, with and without Redis persistence) next to VerifyLayer with a do-nothing handler, then out of consumer groups: req/s, latency, CPU, msg/s.
+    HandoffCompare(HandoffCompareArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -69,10 +73,12 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => crate::compare::run(args),
         Command::Memory(args) => crate::memory::run(args),
         Command::Soak(args) => crate::soak::run(args),
+        Command::HandoffSoak(args) => crate::handoff_soak::run_cli(args),
+        Command::HandoffCompare(args) => crate::handoff_compare::run(args),
     }
 }
 
-/// Whether the route is behind `VerifyLayer`.
+/// What serves the route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Mode {
     /// The bare route: the handler reads the body, nothing is checked.
@@ -81,6 +87,10 @@ pub(crate) enum Mode {
     /// README recommends (replays refused by an in-memory store unless
     /// `--dedupe` says otherwise).
     Verified,
+    /// `queue::Handoff` with the same `Receiver`: each accepted delivery is
+    /// appended to the Redis Stream `--stream` on `--redis-url` and answered
+    /// 202 once it is there.
+    Handoff,
 }
 
 impl Mode {
@@ -88,6 +98,7 @@ impl Mode {
         match self {
             Self::Plain => "plain",
             Self::Verified => "verified",
+            Self::Handoff => "handoff",
         }
     }
 }
@@ -157,9 +168,12 @@ pub(crate) struct ServeArgs {
     /// `memory`, the library's default).
     #[arg(long, value_enum)]
     pub(crate) dedupe: Option<DedupeArg>,
-    /// The Redis of `--dedupe redis` (loopback only).
-    #[arg(long, required_if_eq("dedupe", "redis"))]
+    /// The Redis of `--dedupe redis` and of `--mode handoff` (loopback only).
+    #[arg(long, required_if_eq_any([("dedupe", "redis"), ("mode", "handoff")]))]
     pub(crate) redis_url: Option<String>,
+    /// The stream `--mode handoff` appends to.
+    #[arg(long, default_value = "fluxhook-load:deliveries")]
+    pub(crate) stream: String,
     /// Key prefix in Redis, so runs sharing one Redis stay apart.
     #[arg(long, default_value = "fluxhook-load:")]
     pub(crate) redis_prefix: String,
@@ -210,8 +224,9 @@ pub(crate) struct ServerPlacement {
     pub(crate) json: bool,
 }
 
+/// The load of a run that drives servers side by side, in rounds.
 #[derive(Debug, Args)]
-pub(crate) struct CompareArgs {
+pub(crate) struct RoundsArgs {
     /// Requests per measured run (the run also stops at --duration).
     #[arg(long, default_value_t = 200_000)]
     pub(crate) requests: u64,
@@ -224,12 +239,42 @@ pub(crate) struct CompareArgs {
     /// Body size in bytes (a server-shaped INSERT padded to exactly this size).
     #[arg(long, default_value_t = 1024)]
     pub(crate) body: usize,
-    /// Measured runs per mode, alternating plain and verified; figures add up over rounds.
+    /// Measured runs per server, in rotating order (plain and verified
+    /// alternate); figures add up over rounds.
     #[arg(long, default_value_t = 3)]
     pub(crate) rounds: u32,
     /// Unrecorded requests per server before the first round.
     #[arg(long, default_value_t = 2_000)]
     pub(crate) warmup: u64,
+}
+
+impl RoundsArgs {
+    /// Refuses a load that cannot run.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 || self.requests == 0 || self.rounds == 0 {
+            anyhow::bail!("--concurrency, --requests and --rounds must be at least 1");
+        }
+        if !(self.duration > 0.0 && self.duration.is_finite()) {
+            anyhow::bail!("--duration must be a positive number of seconds");
+        }
+        Ok(())
+    }
+
+    /// One measured run's limits (a closed loop).
+    pub(crate) fn limits(&self) -> crate::client::Limits {
+        crate::client::Limits {
+            concurrency: self.concurrency,
+            requests: self.requests,
+            duration: std::time::Duration::from_secs_f64(self.duration),
+            rate: None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompareArgs {
+    #[command(flatten)]
+    pub(crate) load: RoundsArgs,
     #[command(flatten)]
     pub(crate) placement: ServerPlacement,
 }
@@ -312,6 +357,103 @@ pub(crate) struct SoakArgs {
     pub(crate) placement: ServerPlacement,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct HandoffSoakArgs {
+    /// The `fluxhook` binary (default: `fluxhook` beside this harness, as
+    /// `cargo build` puts it).
+    #[arg(long)]
+    pub(crate) fluxhook: Option<std::path::PathBuf>,
+    /// Events to deliver.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) events: u64,
+    /// Share of the events delivered once more after their 202, in percent.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub(crate) redeliver_percent: u64,
+    /// Body size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) body: usize,
+    /// Concurrent senders.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) concurrency: usize,
+    /// First deliveries per second (0: as fast as the answers come).
+    #[arg(long, default_value_t = 200.0)]
+    pub(crate) rate: f64,
+    /// Seconds a sender waits before delivering an unacknowledged attempt again.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) retry_delay: f64,
+    /// `fluxhook consume --exec` processes at once.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) consumers: usize,
+    /// Milliseconds the command works on each event (`sleep`), so that
+    /// consumers are often killed while they hold one.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) work_ms: u64,
+    /// Kill a consumer every MIN..MAX seconds (at random), e.g. `1..4`; `off` never.
+    #[arg(long, default_value = "1..4", value_parser = parse_range)]
+    pub(crate) kill_every: KillEvery,
+    /// Times Redis is killed and restarted while the senders run.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) redis_restarts: u32,
+    /// Seconds Redis stays down each time.
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) redis_down: f64,
+    /// How Redis keeps the stream across restarts.
+    #[arg(long, value_enum, default_value_t = crate::handoff_soak::Durability::Always)]
+    pub(crate) durability: crate::handoff_soak::Durability,
+    /// The consumers' --visibility-timeout, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) visibility_timeout: f64,
+    /// The consumers' --max-attempts.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) max_attempts: u32,
+    /// Seconds the consumers get to finish once every event is acknowledged.
+    #[arg(long, default_value_t = 120.0)]
+    pub(crate) settle: f64,
+    /// Seconds the senders may take at most.
+    #[arg(long, default_value_t = 600.0)]
+    pub(crate) send_timeout: f64,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HandoffCompareArgs {
+    #[command(flatten)]
+    pub(crate) load: RoundsArgs,
+    /// Messages each library consumer group takes out of the stream.
+    #[arg(long, default_value_t = 50_000)]
+    pub(crate) drain: u64,
+    /// The `fluxhook` binary for the `fluxhook consume` drain (default:
+    /// beside this harness; that drain is skipped, with a note, without it).
+    #[arg(long)]
+    pub(crate) fluxhook: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub(crate) placement: ServerPlacement,
+}
+
+/// `--kill-every MIN..MAX` (seconds), or `off`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct KillEvery(pub(crate) Option<(f64, f64)>);
+
+fn parse_range(value: &str) -> Result<KillEvery, String> {
+    if value == "off" {
+        return Ok(KillEvery(None));
+    }
+    let bad = || format!("expected MIN..MAX in seconds (such as 1..4) or `off`, not {value:?}");
+    let (min, max) = value.split_once("..").ok_or_else(bad)?;
+    let secs = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v > 0.0)
+    };
+    match (secs(min), secs(max)) {
+        (Some(min), Some(max)) if min <= max => Ok(KillEvery(Some((min, max)))),
+        _ => Err(bad()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -319,5 +461,16 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn kill_intervals_parse() {
+        use super::{KillEvery, parse_range};
+        assert_eq!(parse_range("1..4"), Ok(KillEvery(Some((1.0, 4.0)))));
+        assert_eq!(parse_range("0.5..0.5"), Ok(KillEvery(Some((0.5, 0.5)))));
+        assert_eq!(parse_range("off"), Ok(KillEvery(None)));
+        for bad in ["4..1", "0..1", "1", "a..b", "1..inf"] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
     }
 }

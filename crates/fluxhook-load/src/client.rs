@@ -77,6 +77,9 @@ impl http_body::Body for ReqBody {
 pub(crate) struct Post<'a> {
     pub(crate) addr: SocketAddr,
     pub(crate) signature: Option<&'a str>,
+    /// The legacy `X-Webhook-Signature` (bare hex over the body), which
+    /// the server sends beside `X-Fluxbase-Signature`.
+    pub(crate) legacy_signature: Option<&'a str>,
     pub(crate) body: ReqBody,
     pub(crate) class: Option<&'static str>,
     /// Ask the server to close the connection after answering.
@@ -98,6 +101,12 @@ impl Post<'_> {
             req = req.header(
                 fluxbase_webhooks::SIGNATURE_HEADER,
                 HeaderValue::from_str(signature)?,
+            );
+        }
+        if let Some(legacy) = self.legacy_signature {
+            req = req.header(
+                fluxbase_webhooks::LEGACY_SIGNATURE_HEADER,
+                HeaderValue::from_str(legacy)?,
             );
         }
         if let Some(class) = self.class {
@@ -300,7 +309,7 @@ async fn worker<S: Script>(
     Ok(stats)
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     addr: SocketAddr,
     conn: &mut Option<SendRequest<ReqBody>>,
     request: Request<ReqBody>,

@@ -7,16 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::cli::{CompareArgs, Mode, client_secret};
+use crate::cli::{CompareArgs, Mode, RoundsArgs, client_secret};
 use crate::client::{self, Answer, Limits, Post, ReqBody, RunStats, Script};
 use crate::payload::{Sign, next_id, row_body, unix_now};
-use crate::process::{Mem, ServeCommand, Server};
+use crate::process::{Mem, ServeCommand, Server, cpu_time};
 use crate::report::{self, RunContext};
 
 /// Requests per second of the verified route over the plain one: at least this.
@@ -31,12 +31,13 @@ pub(crate) type MakeBody = fn(u64, usize, OffsetDateTime) -> Bytes;
 /// before) dated and signed when it is sent, as the server sends them: the
 /// verified server's replay and duplicate checks pass each one. Every
 /// answer must be `204` (a verified server that refused them would look
-/// fast).
+/// fast), or the status set with [`ValidDeliveries::expecting`].
 pub(crate) struct ValidDeliveries {
     addr: SocketAddr,
     sign: Sign,
     size: usize,
     make: MakeBody,
+    expect: StatusCode,
     wrong: AtomicU64,
     first_wrong: Mutex<Option<String>>,
 }
@@ -67,12 +68,19 @@ impl ValidDeliveries {
             sign: Sign::new(secret)?,
             size,
             make,
+            expect: StatusCode::NO_CONTENT,
             wrong: AtomicU64::new(0),
             first_wrong: Mutex::new(None),
         })
     }
 
-    /// Answers that were not `204`.
+    /// The status every answer must have instead of `204`.
+    pub(crate) fn expecting(mut self, status: StatusCode) -> Self {
+        self.expect = status;
+        self
+    }
+
+    /// Answers other than the expected status.
     pub(crate) fn wrong(&self) -> u64 {
         self.wrong.load(Ordering::Relaxed)
     }
@@ -92,6 +100,7 @@ impl Script for ValidDeliveries {
         let request = Post {
             addr: self.addr,
             signature: Some(&signature),
+            legacy_signature: None,
             body: ReqBody::Full(Some(body)),
             class: None,
             close: false,
@@ -102,7 +111,7 @@ impl Script for ValidDeliveries {
 
     fn answer(&self, (): (), answer: Result<&Answer, &anyhow::Error>) {
         let wrong = match answer {
-            Ok(a) if a.status == StatusCode::NO_CONTENT => return,
+            Ok(a) if a.status == self.expect => return,
             Ok(a) => format!("{} {}", a.status, String::from_utf8_lossy(&a.body)),
             Err(e) => format!("{e:#}"),
         };
@@ -113,30 +122,34 @@ impl Script for ValidDeliveries {
     }
 }
 
-/// One mode's figures.
+/// One server's figures.
 #[derive(Debug, Serialize)]
-struct Row {
-    mode: &'static str,
-    requests: u64,
-    seconds: f64,
-    requests_per_second: f64,
-    p50_us: u64,
-    p99_us: u64,
-    max_us: u64,
-    mean_us: f64,
+pub(crate) struct Row {
+    /// What the server runs (`plain`, `verified`, `handoff`, ...).
+    pub(crate) mode: &'static str,
+    pub(crate) requests: u64,
+    pub(crate) seconds: f64,
+    pub(crate) requests_per_second: f64,
+    pub(crate) p50_us: u64,
+    pub(crate) p99_us: u64,
+    pub(crate) max_us: u64,
+    pub(crate) mean_us: f64,
     /// Server CPU time (user + system) per answered request, in µs: what
     /// the server spends, whoever else shares the cores.
-    server_cpu_us_per_request: f64,
+    pub(crate) server_cpu_us_per_request: f64,
     /// Answers other than 204, and requests with no answer.
-    wrong_answers: u64,
+    pub(crate) wrong_answers: u64,
     /// Server RSS after warm-up, before the measured load.
-    rss_before_kib: u64,
+    pub(crate) rss_before_kib: u64,
     /// Server peak RSS (`VmHWM`) during the measured load.
-    peak_rss_kib: u64,
+    pub(crate) peak_rss_kib: u64,
     /// Server RSS once the load ended.
-    rss_after_kib: u64,
+    pub(crate) rss_after_kib: u64,
     /// WARN/ERROR lines the server logged.
-    server_warnings: u64,
+    pub(crate) server_warnings: u64,
+    /// CPU time of the server's Redis per answered request, in µs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) redis_cpu_us_per_request: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,34 +163,165 @@ struct Ratios {
     server_cpu_per_request: f64,
 }
 
+/// What every side-by-side report holds: where it ran, the load, a row
+/// per server.
+#[derive(Debug, Serialize)]
+pub(crate) struct SideBySide {
+    #[serde(flatten)]
+    pub(crate) context: RunContext,
+    pub(crate) concurrency: usize,
+    pub(crate) body_bytes: usize,
+    pub(crate) rounds: u32,
+    pub(crate) rows: Vec<Row>,
+}
+
+impl SideBySide {
+    pub(crate) fn new(context: RunContext, load: &RoundsArgs, rows: Vec<Row>) -> Self {
+        Self {
+            context,
+            concurrency: load.concurrency,
+            body_bytes: load.body,
+            rounds: load.rounds,
+            rows,
+        }
+    }
+
+    /// Whether every row is clean ([`Row::is_clean`]).
+    pub(crate) fn is_clean(&self) -> bool {
+        self.rows.iter().all(Row::is_clean)
+    }
+
+    /// The head line of the text report, and the machine line.
+    pub(crate) fn head(&self, what: &str) -> String {
+        format!(
+            "{what}: {} connections, {}-byte bodies, {} round(s)\n{}",
+            self.concurrency,
+            self.body_bytes,
+            self.rounds,
+            self.context.line()
+        )
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     #[serde(flatten)]
-    context: RunContext,
-    concurrency: usize,
-    body_bytes: usize,
-    rounds: u32,
-    rows: Vec<Row>,
+    side_by_side: SideBySide,
     ratios: Ratios,
 }
 
 pub(crate) fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    if args.concurrency == 0 || args.requests == 0 || args.rounds == 0 {
-        bail!("--concurrency, --requests and --rounds must be at least 1");
-    }
-    if !(args.duration > 0.0 && args.duration.is_finite()) {
-        bail!("--duration must be a positive number of seconds");
-    }
+    args.load.check()?;
     client::runtime()?.block_on(compare(args))
 }
 
-struct Side {
-    mode: Mode,
-    server: Server,
+impl Row {
+    /// Every answer right, and nothing logged at WARN or above.
+    pub(crate) fn is_clean(&self) -> bool {
+        self.wrong_answers == 0 && self.server_warnings == 0
+    }
+}
+
+/// A server under test, its load and what it measured.
+pub(crate) struct Side {
+    pub(crate) label: &'static str,
+    pub(crate) server: Server,
     script: Arc<ValidDeliveries>,
     stats: RunStats,
     before: Mem,
     cpu: Duration,
+    /// The Redis the server appends to, whose CPU time is counted too.
+    redis: Option<u32>,
+    redis_cpu: Duration,
+}
+
+impl Side {
+    /// Starts `serve` with `command`, warms it up with `warmup` requests of
+    /// `script`, and notes its memory.
+    pub(crate) async fn start(
+        label: &'static str,
+        command: &ServeCommand,
+        script: impl FnOnce(SocketAddr) -> anyhow::Result<ValidDeliveries>,
+        warmup: u64,
+        concurrency: usize,
+        redis: Option<u32>,
+    ) -> anyhow::Result<Self> {
+        let server =
+            Server::spawn(command).with_context(|| format!("cannot start the {label} server"))?;
+        let script = Arc::new(script(server.addr)?);
+        // Warm-up: connections, buffers, allocator; not recorded.
+        let warm = Limits {
+            concurrency,
+            requests: warmup,
+            duration: Duration::from_secs(30),
+            rate: None,
+        };
+        client::drive(server.addr, script.clone(), warm).await?;
+        let before = server.mem()?;
+        server.reset_peak()?;
+        Ok(Self {
+            label,
+            server,
+            script,
+            stats: RunStats::empty()?,
+            before,
+            cpu: Duration::ZERO,
+            redis,
+            redis_cpu: Duration::ZERO,
+        })
+    }
+
+    /// Stops the server; its row.
+    pub(crate) fn finish(self) -> anyhow::Result<Row> {
+        let mem = self.server.mem()?;
+        let logs = self.server.stop();
+        if let Some(first) = self.script.first_wrong() {
+            eprintln!("{} server, first wrong answer: {first}", self.label);
+        }
+        let per_request =
+            |cpu: Duration| cpu.as_secs_f64() * 1e6 / self.stats.answered.max(1) as f64;
+        let l = &self.stats.latency;
+        Ok(Row {
+            mode: self.label,
+            requests: self.stats.answered,
+            seconds: self.stats.elapsed.as_secs_f64(),
+            requests_per_second: self.stats.per_second(),
+            p50_us: l.value_at_quantile(0.50),
+            p99_us: l.value_at_quantile(0.99),
+            max_us: l.max(),
+            mean_us: l.mean(),
+            server_cpu_us_per_request: per_request(self.cpu),
+            wrong_answers: self.script.wrong(),
+            rss_before_kib: self.before.rss_kib,
+            peak_rss_kib: mem.peak_kib,
+            rss_after_kib: mem.rss_kib,
+            server_warnings: logs.total_warnings(),
+            redis_cpu_us_per_request: self.redis.map(|_| per_request(self.redis_cpu)),
+        })
+    }
+}
+
+/// Drives every side with `limits`, `rounds` times, in a rotating order so
+/// that drift on a shared machine does not favour one.
+pub(crate) async fn run_rounds(
+    sides: &mut [Side],
+    limits: Limits,
+    rounds: u32,
+) -> anyhow::Result<()> {
+    for round in 0..rounds {
+        for k in 0..sides.len() {
+            let side = &mut sides[(k + round as usize) % sides.len()];
+            let cpu_before = side.server.cpu()?;
+            let redis_before = side.redis.map(cpu_time).transpose()?;
+            let run = client::drive(side.server.addr, side.script.clone(), limits).await?;
+            side.cpu += side.server.cpu()?.saturating_sub(cpu_before);
+            if let (Some(pid), Some(before)) = (side.redis, redis_before) {
+                side.redis_cpu += cpu_time(pid)?.saturating_sub(before);
+            }
+            side.stats.add(&run)?;
+        }
+    }
+    Ok(())
 }
 
 async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
@@ -185,79 +329,31 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let secret = client_secret()?;
     let mut sides = Vec::new();
     for mode in [Mode::Plain, Mode::Verified] {
-        let server = Server::spawn(&ServeCommand {
+        let command = ServeCommand {
             args: vec!["--mode".into(), mode.as_str().into()],
             cpus: args.placement.server_cpus.clone(),
             log: args.placement.server_log.clone(),
             secret: secret.clone(),
-        })
-        .with_context(|| format!("cannot start the {} server", mode.as_str()))?;
-        let script = Arc::new(ValidDeliveries::new(server.addr, &secret, args.body)?);
-        // Warm-up: connections, buffers, allocator; not recorded.
-        let warm = Limits {
-            concurrency: args.concurrency,
-            requests: args.warmup,
-            duration: Duration::from_secs(30),
-            rate: None,
         };
-        client::drive(server.addr, script.clone(), warm).await?;
-        let before = server.mem()?;
-        server.reset_peak()?;
-        sides.push(Side {
-            mode,
-            server,
-            script,
-            stats: RunStats::empty()?,
-            before,
-            cpu: Duration::ZERO,
-        });
+        let script = |addr| ValidDeliveries::new(addr, &secret, args.load.body);
+        sides.push(
+            Side::start(
+                mode.as_str(),
+                &command,
+                script,
+                args.load.warmup,
+                args.load.concurrency,
+                None,
+            )
+            .await?,
+        );
     }
-    let limits = Limits {
-        concurrency: args.concurrency,
-        requests: args.requests,
-        duration: Duration::from_secs_f64(args.duration),
-        rate: None,
-    };
-    for round in 0..args.rounds {
-        // Alternate which mode goes first, so drift on a shared machine
-        // does not favour one.
-        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
-            let side = &mut sides[i];
-            let cpu_before = side.server.cpu()?;
-            let run = client::drive(side.server.addr, side.script.clone(), limits).await?;
-            side.cpu += side.server.cpu()?.saturating_sub(cpu_before);
-            side.stats.add(&run)?;
-        }
-    }
+    run_rounds(&mut sides, args.load.limits(), args.load.rounds).await?;
     context.finish();
-    let mut rows = Vec::new();
-    for side in sides {
-        let mem = side.server.mem()?;
-        let logs = side.server.stop();
-        let wrong = side.script.wrong();
-        if let Some(first) = side.script.first_wrong() {
-            eprintln!("{} server, first wrong answer: {first}", side.mode.as_str());
-        }
-        let l = &side.stats.latency;
-        rows.push(Row {
-            mode: side.mode.as_str(),
-            requests: side.stats.answered,
-            seconds: side.stats.elapsed.as_secs_f64(),
-            requests_per_second: side.stats.per_second(),
-            p50_us: l.value_at_quantile(0.50),
-            p99_us: l.value_at_quantile(0.99),
-            max_us: l.max(),
-            mean_us: l.mean(),
-            server_cpu_us_per_request: side.cpu.as_secs_f64() * 1e6
-                / side.stats.answered.max(1) as f64,
-            wrong_answers: wrong,
-            rss_before_kib: side.before.rss_kib,
-            peak_rss_kib: mem.peak_kib,
-            rss_after_kib: mem.rss_kib,
-            server_warnings: logs.total_warnings(),
-        });
-    }
+    let rows = sides
+        .into_iter()
+        .map(Side::finish)
+        .collect::<anyhow::Result<Vec<Row>>>()?;
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let rps = ratio(rows[1].requests_per_second, rows[0].requests_per_second);
     let p99 = ratio(rows[1].p99_us as f64, rows[0].p99_us as f64);
@@ -266,10 +362,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         rows[0].server_cpu_us_per_request,
     );
     let report = Report {
-        context,
-        concurrency: args.concurrency,
-        body_bytes: args.body,
-        rounds: args.rounds,
+        side_by_side: SideBySide::new(context, &args.load, rows),
         ratios: Ratios {
             requests_per_second: rps,
             requests_per_second_target: TARGET_RPS_RATIO,
@@ -279,26 +372,13 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             p99_met: p99 <= TARGET_P99_RATIO,
             server_cpu_per_request: cpu,
         },
-        rows,
     };
-    if args.placement.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", text(&report));
-    }
-    let failed = report
-        .rows
-        .iter()
-        .any(|r| r.wrong_answers > 0 || r.server_warnings > 0);
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    report::emit(args.placement.json, &report, text)?;
+    Ok(report::exit_code(report.side_by_side.is_clean()))
 }
 
 fn text(r: &Report) -> String {
-    let (p, v) = (&r.rows[0], &r.rows[1]);
+    let (p, v) = (&r.side_by_side.rows[0], &r.side_by_side.rows[1]);
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
     let rows = vec![
         vec![
@@ -385,11 +465,8 @@ fn text(r: &Report) -> String {
         ],
     ];
     format!(
-        "compare: {} connections, {}-byte bodies, {} round(s)\n{}\n\n{}",
-        r.concurrency,
-        r.body_bytes,
-        r.rounds,
-        r.context.line(),
+        "{}\n\n{}",
+        r.side_by_side.head("compare"),
         report::table(&rows)
     )
 }

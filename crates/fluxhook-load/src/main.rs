@@ -1,50 +1,5 @@
-//! `fluxhook-load`: a loopback load, memory and soak harness for
-//! `VerifyLayer`.
-//!
-//! - `serve` runs the server under test: one axum route, `POST /webhooks`,
-//!   either plain or behind `VerifyLayer` with a `Receiver` built as the
-//!   README recommends (replays refused by an in-memory store by default; a
-//!   Redis store, or none, when asked), served by
-//!   `fluxbase_webhooks::axum::serve`. It prints its address and runs until
-//!   killed, in its own process so its memory can be read from
-//!   `/proc/<pid>/status`.
-//! - `compare` starts a plain and a verified server and drives both with the
-//!   same kind of signed 1 KiB deliveries, each a new event dated and signed
-//!   when it is sent: requests per second, p50/p99/max latency and server
-//!   RSS, side by side.
-//! - `memory` sends bodies exactly at the limit, many at once, to a verified
-//!   server and compares its peak RSS growth with `concurrency × limit`.
-//! - `soak` sends a bounded mix of valid (timestamped and bare hex),
-//!   re-delivered, replayed, forged, stale, oversized and unparsable
-//!   deliveries, checks every answer, scans the server's log and samples
-//!   its RSS.
-//!
-//! The client signs with `FLUXBASE_WEBHOOK_SECRET`, or a random secret made
-//! for the run, and hands it to the servers it starts; `serve` alone needs
-//! one for `--mode verified`. Every server binds 127.0.0.1; every loop stops
-//! at a request count and a duration, whichever comes first.
-//! `./scripts/load.sh` and `./scripts/soak.sh` run it with the defaults the
-//! results were taken with.
+//! `fluxhook-load`: see the library's documentation (`src/lib.rs`).
 
-use std::process::ExitCode;
-
-mod cli;
-mod client;
-mod compare;
-mod memory;
-mod payload;
-mod process;
-mod report;
-mod serve;
-mod soak;
-
-fn main() -> ExitCode {
-    let cli = cli::parse();
-    match cli::run(cli) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(cli::EXIT_USAGE)
-        }
-    }
+fn main() -> std::process::ExitCode {
+    fluxhook_load::main()
 }

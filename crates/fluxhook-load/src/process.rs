@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -50,24 +52,79 @@ impl Mem {
 
 /// CPU time process `pid` has used (user + system), from `/proc/<pid>/stat`.
 pub(crate) fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    // Fields after the command name (which may hold spaces) start at state;
-    // utime and stime are fields 14 and 15 of the line, in clock ticks of
-    // USER_HZ, which Linux fixes at 100 for this interface.
+    // utime and stime: fields 14 and 15 of the line.
+    stat_ticks(&format!("/proc/{pid}/stat"), 14)
+}
+
+/// CPU time (user + system) of this process's children that ended and
+/// were waited for, from `/proc/self/stat`.
+pub(crate) fn children_cpu_time() -> anyhow::Result<Duration> {
+    // cutime and cstime: fields 16 and 17 of the line.
+    stat_ticks("/proc/self/stat", 16)
+}
+
+/// Field `field` of a `stat` file plus the one after it, as a duration:
+/// they count clock ticks of USER_HZ, which Linux fixes at 100 for this
+/// interface.
+fn stat_ticks(path: &str, field: usize) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    // Fields after the command name (which may hold spaces) start at the
+    // third, the state.
     let rest = stat
         .rsplit_once(')')
         .map(|(_, r)| r)
         .ok_or_else(|| anyhow!("unexpected {path}"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| -> anyhow::Result<u64> {
+    let tick = |n: usize| -> anyhow::Result<u64> {
         fields
-            .get(i)
+            .get(n - 3)
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| anyhow!("unexpected {path}"))
     };
-    let ticks = tick(11)? + tick(12)?;
-    Ok(Duration::from_millis(ticks * 10))
+    Ok(Duration::from_millis(
+        (tick(field)? + tick(field + 1)?) * 10,
+    ))
+}
+
+/// A directory for one run's files: removed at the end, kept when the run
+/// failed (to look at the logs).
+pub(crate) struct Scratch {
+    dir: PathBuf,
+    keep: AtomicBool,
+}
+
+impl Scratch {
+    pub(crate) fn new(name: &str) -> anyhow::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "fluxhook-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Self {
+            dir,
+            keep: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub(crate) fn keep(&self) {
+        self.keep.store(true, Ordering::Relaxed);
+        eprintln!("the run's logs are kept in {}", self.dir.display());
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.keep.load(Ordering::Relaxed) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 /// Fails unless `url` names a loopback host: the harness talks to nothing else.

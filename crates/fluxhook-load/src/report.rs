@@ -94,6 +94,47 @@ impl RunContext {
     }
 }
 
+/// Prints a report: one JSON document with `json`, else its text.
+///
+/// # Errors
+///
+/// When it cannot be serialized.
+pub(crate) fn emit<R: Serialize>(
+    json: bool,
+    report: &R,
+    text: fn(&R) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", text(report));
+    }
+    Ok(())
+}
+
+/// The exit code of a run: 0 when it passed, 1 when not.
+pub(crate) fn exit_code(passed: bool) -> std::process::ExitCode {
+    if passed {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+/// The last line of a report: `PASS`, or `FAIL:` and why.
+pub(crate) fn verdict(failures: &[String]) -> String {
+    if failures.is_empty() {
+        "PASS\n".to_owned()
+    } else {
+        format!("FAIL: {}\n", failures.join("; "))
+    }
+}
+
+/// A row of cells from text.
+pub(crate) fn cells(texts: &[&str]) -> Vec<String> {
+    texts.iter().map(|t| (*t).to_owned()).collect()
+}
+
 /// KiB as MiB with one decimal.
 pub(crate) fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
@@ -153,6 +194,13 @@ mod tests {
             vec!["long name".into(), "333".into(), "4".into()],
         ]);
         assert_eq!(t, "a            1  22\nlong name  333   4\n");
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(verdict(&[]), "PASS\n");
+        assert_eq!(verdict(&["a".into(), "b".into()]), "FAIL: a; b\n");
+        assert_eq!(cells(&["x", ""]), ["x".to_owned(), String::new()]);
     }
 
     #[test]

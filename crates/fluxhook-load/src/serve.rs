@@ -1,5 +1,9 @@
 //! `serve`: the server under test.
 //!
+//! With `--mode handoff` the route is the library's `queue::Handoff` with
+//! the same `Receiver`: each accepted delivery is appended to a Redis
+//! Stream and answered 202 (no handler of ours runs, so `/stats` stays 0).
+//!
 //! The verified route is set up as the README recommends and as in
 //! `examples/tower-wrap`: the webhook route alone behind `VerifyLayer`, with
 //! a `Receiver` around the verifier built from the secret (its replay
@@ -20,12 +24,13 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, post_service};
 use axum::{Extension, Router};
 use bytes::Bytes;
 use fluxbase_webhooks::dedupe::{
     Dedupe, DedupeStatus, DedupeStore, Duplicates, MemoryStore, RedisStore,
 };
+use fluxbase_webhooks::queue::{Handoff, StreamWriter};
 use fluxbase_webhooks::tower::VerifyLayer;
 use fluxbase_webhooks::{Receiver, Verifier};
 use serde::{Deserialize, Serialize};
@@ -62,7 +67,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         bail!("--addr {} is not a loopback address", args.addr);
     }
     if args.dedupe.is_some() && args.mode == Mode::Plain {
-        bail!("--dedupe needs --mode verified");
+        bail!("--dedupe needs --mode verified or handoff");
     }
     if let Some(url) = &args.redis_url {
         crate::process::ensure_loopback_url(url)?;
@@ -94,7 +99,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let route = match args.mode {
         Mode::Plain => post(deliver),
-        Mode::Verified => post(deliver).layer(verify_layer(&args).await?),
+        Mode::Verified => post(deliver).layer(VerifyLayer::new(receiver(&args).await?)),
+        Mode::Handoff => post_service(handoff(&args).await?),
     };
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
     let mut app = Router::new()
@@ -118,15 +124,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("server failed")
 }
 
-async fn verify_layer(args: &ServeArgs) -> anyhow::Result<VerifyLayer> {
+/// The handoff: the receiver of `--mode verified`, appending to the stream.
+async fn handoff(args: &ServeArgs) -> anyhow::Result<Handoff> {
+    let url = args.redis_url.as_deref().unwrap_or_default();
+    let writer = StreamWriter::builder(url)
+        .stream(args.stream.as_str())
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to Redis at {url}"))?;
+    Ok(Handoff::new(receiver(args).await?, writer))
+}
+
+/// The `Receiver` of `--mode verified` (and of the handoff).
+async fn receiver(args: &ServeArgs) -> anyhow::Result<Receiver> {
     let Some(secret) = args.secret.as_deref() else {
-        bail!("--mode verified needs --secret or FLUXBASE_WEBHOOK_SECRET");
+        bail!(
+            "--mode {} needs --secret or FLUXBASE_WEBHOOK_SECRET",
+            args.mode.as_str()
+        );
     };
     let receiver = Receiver::builder(Verifier::new(secret)?)
         .body_limit(args.limit)
         .body_budget(args.body_budget);
     let store: Arc<dyn DedupeStore> = match args.dedupe.unwrap_or(DedupeArg::Memory) {
-        DedupeArg::Off => return Ok(VerifyLayer::new(receiver.without_dedupe().build())),
+        DedupeArg::Off => return Ok(receiver.without_dedupe().build()),
         DedupeArg::Memory => Arc::new(MemoryStore::new(args.store_capacity)),
         DedupeArg::Redis => {
             let url = args.redis_url.as_deref().unwrap_or_default();
@@ -143,7 +164,7 @@ async fn verify_layer(args: &ServeArgs) -> anyhow::Result<VerifyLayer> {
         DuplicatesArg::Acknowledge => Duplicates::Acknowledge,
     };
     let dedupe = Dedupe::shared(store).duplicates(duplicates);
-    Ok(VerifyLayer::new(receiver.dedupe(dedupe).build()))
+    Ok(receiver.dedupe(dedupe).build())
 }
 
 /// The route's handler, the same in both modes.

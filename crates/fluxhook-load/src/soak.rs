@@ -230,6 +230,7 @@ impl Mix {
         Post {
             addr: self.addr,
             signature,
+            legacy_signature: None,
             body,
             class: Some(class.name()),
             // The server reads a refused oversized body only up to its
@@ -621,16 +622,8 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
     drop(redis);
 
     let report = build_report(&args, context, &mix, &run, stats, &logs, samples, mem);
-    if args.placement.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", text(&report));
-    }
-    Ok(if report.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    report::emit(args.placement.json, &report, text)?;
+    Ok(report::exit_code(report.passed))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -900,11 +893,7 @@ fn text(r: &Report) -> String {
     for e in &r.log.examples {
         out.push_str(&format!("log: {e}\n"));
     }
-    if r.passed {
-        out.push_str("PASS\n");
-    } else {
-        out.push_str(&format!("FAIL: {}\n", r.failures.join("; ")));
-    }
+    out.push_str(&report::verdict(&r.failures));
     out
 }
 

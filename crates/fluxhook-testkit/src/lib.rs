@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -81,8 +82,72 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// (another process may take a port between our probe and Redis's bind).
 const PORT_ATTEMPTS: usize = 5;
 
-/// A `redis-server` child process on a loopback port, without persistence
-/// (`--save "" --appendonly no`), killed on drop.
+/// How a [`RedisServer`] keeps its data, and so what a
+/// [`RedisServer::restart`] finds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Persistence {
+    /// None (`--save "" --appendonly no`): a restarted server is empty.
+    #[default]
+    Off,
+    /// The append-only file in `dir` (`--appendonly yes`), written to disk
+    /// as `fsync` says; a restart on the same `dir` loads it back. No RDB
+    /// snapshots.
+    AppendOnly {
+        /// The server's working directory (`--dir`), kept across restarts.
+        dir: PathBuf,
+        /// When the file is flushed to disk (`--appendfsync`).
+        fsync: Fsync,
+    },
+}
+
+/// `appendfsync`: when Redis flushes its append-only file to disk.
+///
+/// With `always`, each write command is in the file and flushed before
+/// Redis answers it: neither a killed `redis-server` nor a crashed machine
+/// loses an answered write. With `everysec` the file is flushed once a
+/// second (and, while a flush is slow, Redis may answer before it has
+/// written at all): a crash can lose the last second or two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fsync {
+    /// `always`: flushed before every answer.
+    Always,
+    /// `everysec`: flushed once a second.
+    EverySecond,
+}
+
+impl Fsync {
+    /// The `appendfsync` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::EverySecond => "everysec",
+        }
+    }
+}
+
+impl Persistence {
+    /// The `redis-server` arguments that set it.
+    fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec!["--save".into(), String::new()];
+        match self {
+            Self::Off => args.extend(["--appendonly".into(), "no".into()]),
+            Self::AppendOnly { dir, fsync } => args.extend([
+                "--appendonly".into(),
+                "yes".into(),
+                "--appendfsync".into(),
+                fsync.as_str().into(),
+                "--dir".into(),
+                dir.display().to_string(),
+            ]),
+        }
+        args
+    }
+}
+
+/// A `redis-server` child process on a loopback port, killed on drop;
+/// without persistence unless started with [`RedisServer::start_with`].
 ///
 /// ```no_run
 /// use fluxhook_testkit::RedisServer;
@@ -97,6 +162,7 @@ const PORT_ATTEMPTS: usize = 5;
 pub struct RedisServer {
     child: Option<Child>,
     addr: SocketAddr,
+    persistence: Persistence,
 }
 
 impl RedisServer {
@@ -118,15 +184,42 @@ impl RedisServer {
     /// [`io::ErrorKind::NotFound`]) or does not accept connections on any of a
     /// few free ports.
     pub fn try_start() -> io::Result<Self> {
+        Self::try_start_with(Persistence::Off)
+    }
+
+    /// Starts a server on a free loopback port that keeps its data as
+    /// `persistence` says (an append-only file survives
+    /// [`RedisServer::restart`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`RedisServer::start`].
+    pub fn start_with(persistence: Persistence) -> Self {
+        Self::try_start_with(persistence)
+            .unwrap_or_else(|e| panic!("{e} (./scripts/test.sh installs it)"))
+    }
+
+    /// Starts a server on a free loopback port that keeps its data as
+    /// `persistence` says.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisServer::try_start`], and when the directory of an
+    /// append-only file cannot be created.
+    pub fn try_start_with(persistence: Persistence) -> io::Result<Self> {
+        if let Persistence::AppendOnly { dir, .. } = &persistence {
+            std::fs::create_dir_all(dir)?;
+        }
         for _ in 0..PORT_ATTEMPTS {
             let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
                 .local_addr()?
                 .port();
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            if let Some(child) = spawn_on(addr)? {
+            if let Some(child) = spawn_on(addr, &persistence)? {
                 return Ok(Self {
                     child: Some(child),
                     addr,
+                    persistence,
                 });
             }
             // Lost the port to another process: try another one.
@@ -151,8 +244,14 @@ impl RedisServer {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Stops the server now (SIGKILL, as a crash would): every key is lost,
-    /// and connections are refused until [`RedisServer::restart`].
+    /// How it keeps its data.
+    pub fn persistence(&self) -> &Persistence {
+        &self.persistence
+    }
+
+    /// Stops the server now (SIGKILL, as a crash would): connections are
+    /// refused until [`RedisServer::restart`], and without persistence every
+    /// key is lost.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -160,8 +259,8 @@ impl RedisServer {
         }
     }
 
-    /// Stops the server if it runs, and starts a new, empty one on the same
-    /// port.
+    /// Stops the server if it runs, and starts a new one on the same port:
+    /// empty, or with what its append-only file holds.
     ///
     /// # Panics
     ///
@@ -171,8 +270,10 @@ impl RedisServer {
             .unwrap_or_else(|e| panic!("cannot restart redis-server on {}: {e}", self.addr));
     }
 
-    /// Stops the server if it runs, and starts a new, empty one on the same
-    /// port, retrying for a few seconds while the port is still taken.
+    /// Stops the server if it runs, and starts a new one on the same port
+    /// (and data directory), retrying for a few seconds while the port is
+    /// still taken. Returns once the server answers commands (an
+    /// append-only file is loaded by then).
     ///
     /// # Errors
     ///
@@ -181,7 +282,7 @@ impl RedisServer {
         self.stop();
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(child) = spawn_on(self.addr)? {
+            if let Some(child) = spawn_on(self.addr, &self.persistence)? {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -204,17 +305,11 @@ impl Drop for RedisServer {
 
 /// Runs `redis-server` on `addr` and waits until it accepts connections.
 /// `Ok(None)` when it exited (the port was taken) or never came up.
-fn spawn_on(addr: SocketAddr) -> io::Result<Option<Child>> {
+fn spawn_on(addr: SocketAddr, persistence: &Persistence) -> io::Result<Option<Child>> {
     let mut child = Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &addr.port().to_string()])
-        .args([
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
-        ])
+        .args(persistence.args())
+        .args(["--protected-mode", "yes"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -225,7 +320,9 @@ fn spawn_on(addr: SocketAddr) -> io::Result<Option<Child>> {
         if let Ok(Some(_)) = child.try_wait() {
             return Ok(None);
         }
-        if TcpStream::connect(addr).is_ok() {
+        // Ready once it answers: a server loading its append-only file
+        // accepts connections but answers `-LOADING` until it is done.
+        if ping(addr) {
             return Ok(Some(child));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -233,6 +330,17 @@ fn spawn_on(addr: SocketAddr) -> io::Result<Option<Child>> {
     let _ = child.kill();
     let _ = child.wait();
     Ok(None)
+}
+
+/// Whether a Redis on `addr` answers `PING` with `+PONG`.
+fn ping(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut reply = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
 }
 
 #[cfg(test)]
@@ -261,18 +369,6 @@ mod tests {
         assert!(unix_now() > 1_767_225_600);
     }
 
-    fn ping(addr: SocketAddr) -> bool {
-        use std::io::{Read, Write};
-        let Ok(mut s) = TcpStream::connect(addr) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut reply = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok()
-            && s.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
-    }
-
     #[test]
     fn starts_stops_and_restarts_on_the_same_port() {
         let mut redis = RedisServer::start();
@@ -286,5 +382,47 @@ mod tests {
         redis.restart();
         assert_eq!(redis.addr(), addr);
         assert!(ping(addr), "the restarted server answers on the same port");
+    }
+
+    /// Sends one command (RESP array of bulk strings) and reads one reply line.
+    fn command(addr: SocketAddr, args: &[&str]) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut out = format!("*{}\r\n", args.len());
+        for a in args {
+            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(out.as_bytes()).unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        line
+    }
+
+    #[test]
+    fn what_an_append_only_server_answered_survives_a_kill() {
+        let dir = std::env::temp_dir().join(format!("testkit-aof-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let persistence = Persistence::AppendOnly {
+            dir: dir.clone(),
+            fsync: Fsync::Always,
+        };
+        let mut redis = RedisServer::start_with(persistence.clone());
+        assert_eq!(redis.persistence(), &persistence);
+        assert_eq!(command(redis.addr(), &["SET", "k", "v"]), "+OK\r\n");
+        redis.restart(); // SIGKILL, then the same directory
+        assert_eq!(command(redis.addr(), &["EXISTS", "k"]), ":1\r\n");
+
+        let mut plain = RedisServer::start();
+        assert_eq!(plain.persistence(), &Persistence::Off);
+        assert_eq!(command(plain.addr(), &["SET", "k", "v"]), "+OK\r\n");
+        plain.restart();
+        assert_eq!(
+            command(plain.addr(), &["EXISTS", "k"]),
+            ":0\r\n",
+            "empty again"
+        );
+        drop(redis);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use fluxbase_webhooks::server::DEFAULT_MAX_CONNECTIONS;
 use fluxbase_webhooks::{DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT};
 
+use crate::cmd::stream_url::{StreamUrl, StreamUrlParser};
+
 /// Sign, verify, send, receive and manage Fluxbase webhooks.
 #[derive(Debug, Parser)]
 #[command(name = "fluxhook", version, about, propagate_version = true)]
@@ -27,7 +29,7 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Sign a body (FILE, or a sample event) and POST it like Fluxbase does; exit 0 on a 2xx answer, 1 on any other answer, 2 when it cannot send.
     Send(SendArgs),
-    /// Receive webhooks: print each verified event, answer the rest with the reason.
+    /// Receive webhooks: print each verified event (or, with --forward, hand it to a Redis Stream), answer the rest with the reason.
     Listen(ListenArgs),
     /// Run a local Fluxbase management API that really delivers webhooks.
     Emulator(crate::cmd::emulator::EmulatorArgs),
@@ -181,7 +183,28 @@ pub(crate) struct ListenArgs {
     /// The most connections open at once; more wait to be accepted.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), default_value_t = DEFAULT_MAX_CONNECTIONS as u64)]
     pub(crate) max_connections: u64,
-    /// Print one JSON line per event instead of a readable block.
+    /// Hand each accepted delivery to a Redis Stream instead of printing its
+    /// event: the answer is 202 `{"queued":ID,"duplicate":BOOL}` once it is
+    /// in the stream, 503 `queue_unavailable` with Retry-After while Redis
+    /// cannot take it (the sender retries). Take the deliveries out with
+    /// `fluxhook consume`. The URL's form is consume's STREAM_URL:
+    /// `redis://[USER[:PASSWORD]@]HOST[:PORT]/STREAM[?db=N]`; put a password in
+    /// FLUXHOOK_QUEUE_URL rather than on the command line.
+    #[arg(
+        long,
+        value_name = "STREAM_URL",
+        env = "FLUXHOOK_QUEUE_URL",
+        hide_env_values = true,
+        value_parser = StreamUrlParser
+    )]
+    pub(crate) forward: Option<StreamUrl>,
+    /// With --forward: about how many entries the stream keeps (XADD MAXLEN ~;
+    /// default 100000). Trimming ignores consumer groups: keep it well above
+    /// the largest backlog.
+    #[arg(long, value_name = "ENTRIES", requires = "forward", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_len: Option<u64>,
+    /// Print one JSON line per event (with --forward, per queued delivery)
+    /// instead of a readable block.
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -259,6 +282,41 @@ mod tests {
         assert_eq!(args.read_timeout, DEFAULT_READ_TIMEOUT);
         assert_eq!(args.header_timeout, DEFAULT_HEADER_READ_TIMEOUT);
         assert_eq!(args.max_connections, DEFAULT_MAX_CONNECTIONS as u64);
+    }
+
+    #[test]
+    fn forward_takes_consumes_stream_url_and_max_len_needs_it() {
+        let listen = |args: &[&str]| {
+            let mut argv = vec!["fluxhook", "listen", "--secret", "s"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Listen(args) => args,
+                _ => panic!("not listen"),
+            })
+        };
+        let args = listen(&["--forward", "redis://:pw@127.0.0.1:7000/a%3Ab?db=2"]).unwrap();
+        let url = args.forward.unwrap();
+        assert_eq!(url.redis_url(), "redis://:pw@127.0.0.1:7000/2");
+        assert_eq!(url.stream(), "a:b");
+        assert_eq!(args.max_len, None);
+        let args = listen(&["--forward", "redis://h/s", "--max-len", "50"]).unwrap();
+        assert_eq!(args.max_len, Some(50));
+        assert!(
+            listen(&["--max-len", "50"]).is_err(),
+            "--max-len without --forward"
+        );
+        assert!(listen(&["--forward", "redis://h/s", "--max-len", "0"]).is_err());
+        let err = listen(&["--forward", "redis://:hunter2@h"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("names no stream") && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(
+            err.contains("invalid value for --forward <STREAM_URL>"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -30,8 +30,11 @@ in its own process group: its stdin is the delivery's body exactly as Fluxbase s
 as it was verified (the event's JSON); its stdout and stderr are this command's. \
 Its environment adds FLUXHOOK_ENTRY_ID, FLUXHOOK_ATTEMPT, FLUXHOOK_MAX_ATTEMPTS, \
 FLUXHOOK_DUPLICATE (1 when the receiver had seen the event before, else 0), FLUXHOOK_EVENT \
-(the event's name), FLUXHOOK_EVENT_KEY (when the body has one), FLUXHOOK_STREAM and \
-FLUXHOOK_GROUP. Exit status 0 acknowledges the event; any other status, a signal or the \
+(the event's name), FLUXHOOK_EVENT_KEY (when the body has one), FLUXHOOK_BODY_LEN (the body's \
+length in bytes), FLUXHOOK_STREAM and FLUXHOOK_GROUP. The command keeps running if this \
+consumer dies (it is in its own process group), and then reads a body cut short if the \
+consumer died while writing it: a command with side effects should check that it read \
+FLUXHOOK_BODY_LEN bytes (its event is handled again by another consumer either way). Exit status 0 acknowledges the event; any other status, a signal or the \
 --exec-timeout is a failed attempt: the event is retried (by any consumer of the group) after \
 --retry-delay, and after --max-attempts it moves to the dead-letter stream with the \
 command's status and the last line of its stderr (see `fluxhook dead-letters`). Handlers \
@@ -347,6 +350,7 @@ async fn exec(
             if message.is_duplicate() { "1" } else { "0" },
         )
         .env("FLUXHOOK_EVENT", message.event().name())
+        .env("FLUXHOOK_BODY_LEN", d.body().len().to_string())
         .env("FLUXHOOK_STREAM", args.stream.url.stream())
         .env("FLUXHOOK_GROUP", &args.group);
     match d.event_key() {

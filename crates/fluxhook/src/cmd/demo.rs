@@ -205,6 +205,12 @@ async fn report(receiver: &mut LocalListener) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        listen::Delivery::Queued(queued) => {
+            anyhow::bail!(
+                "the receiver queued delivery {} instead of handling it",
+                queued.id
+            )
+        }
         listen::Delivery::Refused(refusal) => anyhow::bail!(
             "the receiver refused a delivery: {}: {}",
             refusal.code,

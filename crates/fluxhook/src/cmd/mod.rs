@@ -16,7 +16,7 @@ pub(crate) mod manage;
 mod queue_failure;
 mod secret;
 mod send;
-mod stream_url;
+pub(crate) mod stream_url;
 
 /// Exit status for usage and I/O errors.
 pub(crate) const EXIT_USAGE: u8 = 2;

@@ -53,14 +53,56 @@ pub(crate) fn queue_failed(e: &QueueError, url: &StreamUrl) -> ExitCode {
     ExitCode::from(EXIT_QUEUE)
 }
 
-/// An error's message and its sources, on one line.
-pub(crate) fn report(e: &QueueError) -> String {
+/// An error's message and its sources, on one line (a source whose text
+/// its error already ends with is not repeated).
+pub(crate) fn report(e: &dyn std::error::Error) -> String {
     let mut report = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
-        report.push_str(": ");
-        report.push_str(&s.to_string());
+        let text = s.to_string();
+        if !report.ends_with(&text) {
+            report.push_str(": ");
+            report.push_str(&text);
+        }
         source = s.source();
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose message may already quote its source, as the Redis
+    /// client's do.
+    #[derive(Debug)]
+    struct Chain(&'static str, Option<Box<Chain>>);
+
+    impl std::fmt::Display for Chain {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Chain {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|c| c as _)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_shown_once() {
+        let refused = Chain("Connection refused (os error 111)", None);
+        let client = Chain("Connection refused (os error 111)", Some(Box::new(refused)));
+        let e = Chain("redis is unavailable", Some(Box::new(client)));
+        assert_eq!(
+            report(&e),
+            "redis is unavailable: Connection refused (os error 111)"
+        );
+        let e = Chain(
+            "a",
+            Some(Box::new(Chain("b", Some(Box::new(Chain("c", None)))))),
+        );
+        assert_eq!(report(&e), "a: b: c");
+    }
 }

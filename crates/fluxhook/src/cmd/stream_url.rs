@@ -21,12 +21,40 @@ pub(crate) struct StreamArgs {
         help = HELP,
         env = "FLUXHOOK_QUEUE_URL",
         hide_env_values = true,
-        value_parser = StreamUrl::parse
+        value_parser = StreamUrlParser
     )]
     pub(crate) url: StreamUrl,
     /// The dead-letter stream (default: STREAM:dead-letters).
     #[arg(long, value_name = "STREAM")]
     pub(crate) dead_letter_stream: Option<String>,
+}
+
+/// The clap value parser of a STREAM_URL. Unlike clap's usual message, its
+/// errors never repeat the value: it may hold a password, and may come from
+/// `FLUXHOOK_QUEUE_URL`, whose value is meant to stay out of sight.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamUrlParser;
+
+impl clap::builder::TypedValueParser for StreamUrlParser {
+    type Value = StreamUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StreamUrl, clap::Error> {
+        let invalid = |reason: &str| {
+            let name = arg.map_or_else(|| "STREAM_URL".to_owned(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for {name}: {reason}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| invalid("not UTF-8"))?;
+        StreamUrl::parse(text).map_err(|reason| invalid(&reason))
+    }
 }
 
 /// A Redis Stream named by a URL: `redis://[user[:password]@]host[:port]/STREAM[?db=N]`.

@@ -153,7 +153,7 @@ async fn a_command_that_fails_then_succeeds_gets_the_body_on_stdin_and_acknowled
     let id = append(&redis, 7, false).await;
     let (_guard, dir) = scratch();
     let script = format!(
-        r#"cd '{dir}' && echo "$FLUXHOOK_ATTEMPT $FLUXHOOK_EVENT $FLUXHOOK_DUPLICATE $FLUXHOOK_ENTRY_ID $FLUXHOOK_EVENT_KEY" >> calls
+        r#"cd '{dir}' && echo "$FLUXHOOK_ATTEMPT $FLUXHOOK_EVENT $FLUXHOOK_DUPLICATE $FLUXHOOK_ENTRY_ID $FLUXHOOK_EVENT_KEY $FLUXHOOK_BODY_LEN" >> calls
 if [ "$FLUXHOOK_ATTEMPT" = 1 ]; then echo "warming up" >&2; echo "not yet" >&2; exit 3; fi
 cat > body"#,
         dir = dir.display()
@@ -180,7 +180,10 @@ cat > body"#,
     let key = event_key(&body(7)).unwrap();
     assert_eq!(
         std::fs::read_to_string(dir.join("calls")).unwrap(),
-        format!("1 INSERT 0 {id} {key}\n2 INSERT 0 {id} {key}\n")
+        format!(
+            "1 INSERT 0 {id} {key} {len}\n2 INSERT 0 {id} {key} {len}\n",
+            len = body(7).len()
+        )
     );
     assert_eq!(
         std::fs::read(dir.join("body")).unwrap(),
@@ -360,11 +363,7 @@ async fn ctrl_c_lets_the_running_command_finish_and_acknowledges_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_redis_and_bad_urls_exit_with_their_codes() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::closed_port();
     let url = format!("redis://user:hunter2@127.0.0.1:{port}/s");
     let out = run(&["consume", &url, "--group", "g"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));

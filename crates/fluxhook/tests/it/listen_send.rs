@@ -15,11 +15,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_fluxhook");
 const GUARD: Duration = Duration::from_secs(30);
 
 /// A running `fluxhook listen`, ended (by its pid) on drop.
-struct Listen {
+pub(crate) struct Listen {
     child: Child,
-    url: String,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
+    pub(crate) url: String,
+    pub(crate) stdout: mpsc::Receiver<String>,
+    pub(crate) stderr: mpsc::Receiver<String>,
 }
 
 fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
@@ -36,7 +36,9 @@ fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
 }
 
 impl Listen {
-    fn start(extra: &[&str]) -> Self {
+    /// Starts `fluxhook listen` on a free port with path `/hooks/fluxbase`,
+    /// the secret `whsec-e2e` and `extra` arguments; waits for its address.
+    pub(crate) fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .args([
                 "listen",
@@ -47,6 +49,7 @@ impl Listen {
             ])
             .args(extra)
             .env("FLUXBASE_WEBHOOK_SECRET", "whsec-e2e")
+            .env_remove("FLUXHOOK_QUEUE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -70,11 +73,11 @@ impl Listen {
         }
     }
 
-    fn next_stdout(&self) -> String {
+    pub(crate) fn next_stdout(&self) -> String {
         self.stdout.recv_timeout(GUARD).expect("no event printed")
     }
 
-    fn next_stderr(&self) -> String {
+    pub(crate) fn next_stderr(&self) -> String {
         self.stderr.recv_timeout(GUARD).expect("no refusal printed")
     }
 }
@@ -223,12 +226,7 @@ fn listen_prints_a_readable_block_per_event() {
 
 #[test]
 fn send_errors_are_usage_errors() {
-    // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::closed_port();
     let out = send(
         &format!("http://127.0.0.1:{port}/webhooks"),
         &["--secret", "s"],
@@ -464,12 +462,7 @@ fn replays_are_refused_across_listeners_sharing_redis() {
 
 #[test]
 fn an_unreachable_redis_is_a_usage_error() {
-    // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::closed_port();
     let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
     let mut cmd = Command::new(BIN);
     cmd.args(["listen", "--addr", "127.0.0.1:0", "--dedupe", &url])

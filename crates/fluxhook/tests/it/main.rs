@@ -9,6 +9,7 @@ mod support;
 mod consume;
 mod demo;
 mod emulator;
+mod forward;
 mod http;
 mod listen_send;
 mod manage;
@@ -22,6 +23,15 @@ pub(crate) fn fluxhook() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluxhook"));
     cmd.env_remove("FLUXBASE_WEBHOOK_SECRET");
     cmd
+}
+
+/// A loopback port nothing listens on: one just released.
+pub(crate) fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs `cmd` with `stdin` as its input.

@@ -274,7 +274,9 @@ impl Receiver {
 
 /// A URL on which nothing listens.
 pub(crate) async fn closed_port_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // On 127.0.0.2, where no test server binds: a port released on
+    // 127.0.0.1 may be handed to another test's server meanwhile.
+    let listener = TcpListener::bind("127.0.0.2:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
     format!("http://{addr}/hook")

@@ -1,6 +1,8 @@
 //! [`Handoff`]: a receiver endpoint that hands every accepted delivery to a
 //! Redis Stream and answers only once it is there.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -40,10 +42,23 @@ use crate::receive::{Accepted, IntoReceiver, Receiver, Rejection, Want};
 /// fluxbase_webhooks::axum::serve(listener, app).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Handoff {
     receiver: Receiver,
     writer: StreamWriter,
+    on_queued: Option<OnQueued>,
+}
+
+type OnQueued = Arc<dyn Fn(&EntryId, &QueuedDelivery) + Send + Sync>;
+
+impl fmt::Debug for Handoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handoff")
+            .field("receiver", &self.receiver)
+            .field("writer", &self.writer)
+            .field("on_queued", &self.on_queued.is_some())
+            .finish()
+    }
 }
 
 /// What the handoff answers for a queued delivery.
@@ -60,7 +75,33 @@ impl Handoff {
         Self {
             receiver: receiver.into_receiver(),
             writer,
+            on_queued: None,
         }
+    }
+
+    /// Calls `observer` with the entry id and the record of each delivery
+    /// once it is in the stream, before the 202 is sent: for a log line,
+    /// a metric or a local echo of what was queued. It runs on the
+    /// request's task, so it must return quickly and never block (send to
+    /// a channel with `try_send`, say); whatever it does, the delivery is
+    /// already queued and the sender gets its 202.
+    ///
+    /// ```no_run
+    /// # async fn run(writer: fluxbase_webhooks::queue::StreamWriter, verifier: fluxbase_webhooks::Verifier) {
+    /// use fluxbase_webhooks::queue::Handoff;
+    ///
+    /// let handoff = Handoff::new(verifier, writer).on_queued(|id, delivery| {
+    ///     tracing::info!(%id, duplicate = delivery.is_duplicate(), "queued");
+    /// });
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn on_queued(
+        mut self,
+        observer: impl Fn(&EntryId, &QueuedDelivery) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_queued = Some(Arc::new(observer));
+        self
     }
 
     /// The receiver in use.
@@ -97,7 +138,12 @@ impl Handoff {
         let appended = self.writer.append(&record).await;
         drop(accepted);
         match appended {
-            Ok(id) => Ok((answer(&id, duplicate), true)),
+            Ok(id) => {
+                if let Some(observer) = &self.on_queued {
+                    observer(&id, &record);
+                }
+                Ok((answer(&id, duplicate), true))
+            }
             Err(err) => Err(queue_error(err)),
         }
     }

@@ -121,6 +121,46 @@ async fn a_delivery_is_acknowledged_once_it_is_in_the_stream() {
     }
 }
 
+/// `Handoff::on_queued` sees each delivery once it is in the stream, with
+/// the entry id the sender is answered, and never a refused one.
+#[cfg(feature = "tower")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_queued_sees_each_queued_delivery_and_nothing_else() {
+    use std::sync::{Arc, Mutex};
+
+    let redis = RedisServer::start();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let observed = handoff(&redis, "observed")
+        .await
+        .on_queued(move |id, delivery| {
+            let event = fluxbase_webhooks::Event::from_slice(delivery.body()).unwrap();
+            record.lock().unwrap().push((
+                id.to_string(),
+                delivery.is_duplicate(),
+                delivery.scheme(),
+                event.name().to_owned(),
+            ));
+        });
+    let app = Router::new().route(PATH, post_service(observed));
+    let server = serve_axum(app, "observed handoff").await;
+    let now = unix_now();
+    let first = attempt(9, now - 1);
+    let (first_id, _) = queued(&send(server.addr, &first).await);
+    assert_eq!(send(server.addr, &first).await.status, 409);
+    let unsigned = Req::post(Body::Full(b"{}".to_vec()));
+    assert_eq!(send(server.addr, &unsigned).await.status, 401);
+    let (retry_id, _) = queued(&send(server.addr, &attempt(9, now)).await);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            (first_id, false, Scheme::Timestamped, "UPDATE".to_owned()),
+            (retry_id, true, Scheme::Timestamped, "UPDATE".to_owned()),
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_down_deliveries_get_503_and_nothing_is_lost() {
     let mut redis = RedisServer::start();

@@ -1,9 +1,10 @@
-//! `compare`: two servers, the same load, two rows.
+//! `compare`: three servers (plain, verified, verified without the replay
+//! store), the same load, three rows.
 
 use crate::run_json;
 
 #[test]
-fn plain_and_verified_rows_from_one_run() {
+fn plain_verified_and_no_dedupe_rows_from_one_run() {
     let (code, report) = run_json(&[
         "compare",
         "--json",
@@ -22,9 +23,10 @@ fn plain_and_verified_rows_from_one_run() {
     ]);
     assert_eq!(code, Some(0), "{report:#}");
     let rows = report["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     assert_eq!(rows[0]["mode"], "plain");
     assert_eq!(rows[1]["mode"], "verified");
+    assert_eq!(rows[2]["mode"], "verified, no dedupe");
     for row in rows {
         // Two rounds of 150, every one answered 204 (a verified server
         // refusing them would count as wrong, not as fast).
@@ -38,6 +40,12 @@ fn plain_and_verified_rows_from_one_run() {
     }
     let ratio = report["ratios"]["requests_per_second"].as_f64().unwrap();
     let expected = rows[1]["requests_per_second"].as_f64().unwrap()
+        / rows[0]["requests_per_second"].as_f64().unwrap();
+    assert!((ratio - expected).abs() < 1e-9);
+    let ratio = report["ratios"]["without_dedupe"]["requests_per_second"]
+        .as_f64()
+        .unwrap();
+    let expected = rows[2]["requests_per_second"].as_f64().unwrap()
         / rows[0]["requests_per_second"].as_f64().unwrap();
     assert!((ratio - expected).abs() < 1e-9);
 }

@@ -3,31 +3,20 @@
 //! commands (such as a demo) reuse.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use axum::routing::{post, post_service};
 use axum::{Extension, Router};
 use fluxbase_webhooks::dedupe::{Dedupe, RedisStore};
 use fluxbase_webhooks::queue::{DEFAULT_MAX_LEN, Handoff, StreamWriter};
 use fluxbase_webhooks::server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use fluxbase_webhooks::tower::VerifyLayer;
-use fluxbase_webhooks::{
-    Code, Event, LEGACY_SIGNATURE_HEADER, ReceiverBuilder, Rejection, SIGNATURE_HEADER, Scheme,
-    SignatureHeader, Timestamp, Verified, Verifier,
-};
-use http_body::{Frame, SizeHint};
-use serde::{Deserialize, Serialize};
+use fluxbase_webhooks::{Code, Event, ReceiverBuilder, Rejection, Scheme, Timestamp, Verified};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -39,11 +28,6 @@ use crate::cmd::stream_url::StreamUrl;
 /// Deliveries waiting to be taken from a [`LocalListener`] before the
 /// server holds back the sender (backpressure rather than unbounded memory).
 const QUEUE: usize = 256;
-
-/// The most of a forwarded body kept to name its event in the listener's
-/// output (the stream gets the whole body): bodies are rarely larger, and
-/// the copy is held outside the receiver's budget of buffered bytes.
-const SHOWN_BODY_LIMIT: u64 = 64 * 1024;
 
 /// What the listener saw: a verified event, a delivery handed to a stream,
 /// or a refused request.
@@ -66,8 +50,9 @@ pub(crate) struct Queued {
     /// Whether the receiver had seen the event before (a re-delivery).
     pub(crate) duplicate: bool,
     /// The signature scheme of the header the receiver read.
-    pub(crate) scheme: Option<Scheme>,
-    /// The event, when its body was at most [`SHOWN_BODY_LIMIT`] bytes.
+    pub(crate) scheme: Scheme,
+    /// The event, when the body reads as one (a Fluxbase payload that is
+    /// not an [`Event`] is queued all the same).
     pub(crate) event: Option<Event>,
     pub(crate) body_len: u64,
     pub(crate) received_at: Timestamp,
@@ -168,14 +153,19 @@ impl LocalListener {
     ) -> std::io::Result<Self> {
         let (tx, deliveries) = mpsc::channel(QUEUE);
         let receiver = notify_refusals(receiver, &tx).build();
-        let observer = Arc::new(Observer {
-            verifier: receiver.verifier().clone(),
-            shown_limit: receiver.body_limit().min(SHOWN_BODY_LIMIT),
-            tx,
+        let handoff = Handoff::new(receiver, writer).on_queued(move |id, record| {
+            // Never block the answer on a slow reader: a full queue drops
+            // the notice, not the delivery.
+            let _ = tx.try_send(Delivery::Queued(Queued {
+                id: id.to_string(),
+                duplicate: record.is_duplicate(),
+                scheme: record.scheme(),
+                event: Event::from_slice(record.body()).ok(),
+                body_len: record.body().len() as u64,
+                received_at: Timestamp::from(record.received_at()),
+            }));
         });
-        let app = Router::new()
-            .route(path, post_service(Handoff::new(receiver, writer)))
-            .route_layer(middleware::from_fn_with_state(observer, observe));
+        let app = Router::new().route(path, post_service(handoff));
         Self::serve(addr, path, app, deliveries, limits).await
     }
 
@@ -251,143 +241,6 @@ fn notify_refusals(receiver: ReceiverBuilder, tx: &mpsc::Sender<Delivery>) -> Re
         }));
         Rejection::problem(err)
     })
-}
-
-/// What the forwarding route's observer needs: the verifier (to name the
-/// scheme of the header the receiver reads) and the reader's channel.
-struct Observer {
-    verifier: Verifier,
-    shown_limit: u64,
-    tx: mpsc::Sender<Delivery>,
-}
-
-/// The handoff's 202 answer.
-#[derive(Deserialize)]
-struct HandoffAnswer {
-    queued: String,
-    duplicate: bool,
-}
-
-/// Runs the handoff, and reports a delivery it answered 202 for: the entry
-/// id and duplicate flag from the answer, the scheme from the header the
-/// receiver reads, the event from the body (a copy of its chunks, up to
-/// [`SHOWN_BODY_LIMIT`]).
-async fn observe(State(observer): State<Arc<Observer>>, request: Request, next: Next) -> Response {
-    let scheme = header_scheme(&observer.verifier, request.headers());
-    let copy = Arc::new(Mutex::new(BodyCopy::new(observer.shown_limit)));
-    let request = request.map(|body| {
-        Body::new(Tee {
-            body,
-            copy: Arc::clone(&copy),
-        })
-    });
-    let response = next.run(request).await;
-    if response.status() != StatusCode::ACCEPTED {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    // The handoff's own answer: a few bytes, already in memory.
-    let answer = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    if let Ok(queued) = serde_json::from_slice::<HandoffAnswer>(&answer) {
-        let (body, body_len) = copy.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let queued = Queued {
-            id: queued.queued,
-            duplicate: queued.duplicate,
-            scheme,
-            event: body.and_then(|b| Event::from_slice(&b).ok()),
-            body_len,
-            received_at: Timestamp::now(),
-        };
-        // A reader that is gone is shutting down; the sender still gets 202.
-        let _ = observer.tx.send(Delivery::Queued(queued)).await;
-    }
-    Response::from_parts(parts, Body::from(answer))
-}
-
-/// The scheme of the signature header the receiver reads (the library's
-/// own choice between `X-Fluxbase-Signature` and the legacy header).
-fn header_scheme(verifier: &Verifier, headers: &HeaderMap) -> Option<Scheme> {
-    let values = |name| headers.get_all(name).into_iter().map(|v| v.as_bytes());
-    let value = verifier
-        .select_header(values(SIGNATURE_HEADER), values(LEGACY_SIGNATURE_HEADER))
-        .ok()?;
-    SignatureHeader::parse(value).ok().map(|h| h.scheme())
-}
-
-/// The chunks of a body as the receiver read them (the same buffers, not
-/// a copy of the bytes), up to a limit, and its length.
-struct BodyCopy {
-    chunks: Vec<Bytes>,
-    len: u64,
-    limit: u64,
-}
-
-impl BodyCopy {
-    fn new(limit: u64) -> Self {
-        Self {
-            chunks: Vec::new(),
-            len: 0,
-            limit,
-        }
-    }
-
-    fn push(&mut self, chunk: &Bytes) {
-        self.len = self.len.saturating_add(chunk.len() as u64);
-        if self.len <= self.limit {
-            self.chunks.push(chunk.clone());
-        } else {
-            self.chunks = Vec::new();
-        }
-    }
-
-    /// The whole body (when it was within the limit) and its length.
-    fn take(&mut self) -> (Option<Bytes>, u64) {
-        let chunks = std::mem::take(&mut self.chunks);
-        let body = match chunks.as_slice() {
-            _ if self.len > self.limit => None,
-            [one] => Some(one.clone()),
-            many => Some(many.concat().into()),
-        };
-        (body, self.len)
-    }
-}
-
-/// A request body that hands each data chunk to a [`BodyCopy`] as it is
-/// read.
-struct Tee {
-    body: Body,
-    copy: Arc<Mutex<BodyCopy>>,
-}
-
-impl HttpBody for Tee {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(chunk) = frame.data_ref()
-        {
-            self.copy
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(chunk);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
 
 async fn receive(
@@ -536,7 +389,7 @@ struct QueuedLine<'a> {
     event: Option<&'a str>,
     table: Option<String>,
     duplicate: bool,
-    scheme: Option<&'static str>,
+    scheme: &'static str,
     received_at: String,
     body_len: u64,
 }
@@ -552,7 +405,7 @@ fn print_queued(queued: &Queued, json: bool) -> anyhow::Result<()> {
                 .and_then(Event::row)
                 .map(|row| row.qualified_table()),
             duplicate: queued.duplicate,
-            scheme: queued.scheme.map(Scheme::as_str),
+            scheme: queued.scheme.as_str(),
             received_at: queued.received_at.to_string(),
             body_len: queued.body_len,
         };
@@ -570,10 +423,10 @@ fn describe_queued(queued: &Queued) -> String {
             Some(row) => format!("{} {}", event.name(), row.qualified_table()),
             None => event.name().to_owned(),
         },
-        None => format!("an event over {} KiB", SHOWN_BODY_LIMIT / 1024),
+        None => "a delivery".to_owned(),
     };
     let duplicate = if queued.duplicate { " (duplicate)" } else { "" };
-    let scheme = queued.scheme.map_or("unknown", Scheme::as_str);
+    let scheme = queued.scheme.as_str();
     format!(
         "=== queued {what} as {}{duplicate} at {}: {scheme} signature, {} bytes",
         queued.id, queued.received_at, queued.body_len
@@ -663,64 +516,12 @@ mod tests {
     }
 
     #[test]
-    fn a_body_copy_shares_the_chunks_and_stops_at_its_limit() {
-        let one = Bytes::from_static(b"{\"event\":\"INSERT\"}");
-        let mut copy = BodyCopy::new(64);
-        copy.push(&one);
-        let (body, len) = copy.take();
-        let body = body.unwrap();
-        assert_eq!(
-            (body.as_ptr(), len),
-            (one.as_ptr(), one.len() as u64),
-            "the same buffer"
-        );
-
-        let mut copy = BodyCopy::new(64);
-        copy.push(&Bytes::from_static(b"ab"));
-        copy.push(&Bytes::from_static(b"cd"));
-        assert_eq!(copy.take(), (Some(Bytes::from_static(b"abcd")), 4));
-
-        let mut copy = BodyCopy::new(3);
-        copy.push(&Bytes::from_static(b"ab"));
-        copy.push(&Bytes::from_static(b"cd"));
-        assert!(copy.chunks.is_empty(), "nothing held past the limit");
-        assert_eq!(copy.take(), (None, 4), "the length still counts");
-    }
-
-    #[test]
-    fn the_scheme_shown_is_that_of_the_header_the_receiver_reads() {
-        let body = br#"{"event":"INSERT"}"#;
-        let signer = Signer::new("s").unwrap();
-        let timestamped = signer.sign_now(body).to_string();
-        let hex = signer.sign(Scheme::Hex, 0, body).to_string();
-        let mut both = HeaderMap::new();
-        both.insert(SIGNATURE_HEADER, timestamped.parse().unwrap());
-        both.insert(LEGACY_SIGNATURE_HEADER, hex.parse().unwrap());
-        let mut legacy = HeaderMap::new();
-        legacy.insert(LEGACY_SIGNATURE_HEADER, hex.parse().unwrap());
-        let plain = Verifier::new("s").unwrap();
-        let reads_legacy = Verifier::builder()
-            .key("s")
-            .legacy_header(true)
-            .build()
-            .unwrap();
-        assert_eq!(header_scheme(&plain, &both), Some(Scheme::Timestamped));
-        assert_eq!(
-            header_scheme(&reads_legacy, &both),
-            Some(Scheme::Timestamped)
-        );
-        assert_eq!(header_scheme(&plain, &legacy), None, "not read: refused");
-        assert_eq!(header_scheme(&reads_legacy, &legacy), Some(Scheme::Hex));
-        assert_eq!(header_scheme(&plain, &HeaderMap::new()), None);
-    }
-
-    #[test]
     fn a_queued_delivery_is_one_readable_line() {
         let event = Event::sample("INSERT", Timestamp::now()).unwrap();
         let mut queued = Queued {
             id: "1700000000000-0".to_owned(),
             duplicate: true,
-            scheme: Some(Scheme::Timestamped),
+            scheme: Scheme::Timestamped,
             event: Some(event),
             body_len: 120,
             received_at: Timestamp::now(),
@@ -738,7 +539,7 @@ mod tests {
         queued.duplicate = false;
         let line = describe_queued(&queued);
         assert!(
-            line.starts_with("=== queued an event over 64 KiB as 1700000000000-0 at "),
+            line.starts_with("=== queued a delivery as 1700000000000-0 at "),
             "{line}"
         );
     }

@@ -363,8 +363,8 @@ async fn ctrl_c_lets_the_running_command_finish_and_acknowledges_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_redis_and_bad_urls_exit_with_their_codes() {
-    let port = crate::closed_port();
-    let url = format!("redis://user:hunter2@127.0.0.1:{port}/s");
+    let addr = crate::closed_addr();
+    let url = format!("redis://user:hunter2@{addr}/s");
     let out = run(&["consume", &url, "--group", "g"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);

@@ -245,8 +245,8 @@ fn while_redis_is_down_deliveries_get_503_and_listen_recovers_when_it_is_back() 
 
 #[test]
 fn an_unreachable_redis_at_the_start_exits_2_without_showing_the_password() {
-    let port = crate::closed_port();
-    let url = format!("redis://app:hunter2@127.0.0.1:{port}/{STREAM}");
+    let addr = crate::closed_addr();
+    let url = format!("redis://app:hunter2@{addr}/{STREAM}");
     for (args, env) in [
         (vec!["--forward", url.as_str()], None),
         (vec![], Some(url.as_str())),
@@ -264,7 +264,7 @@ fn an_unreachable_redis_at_the_start_exits_2_without_showing_the_password() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.starts_with(&format!(
-                "error: cannot forward to stream {STREAM} on redis://app:***@127.0.0.1:{port}/0: redis is unavailable"
+                "error: cannot forward to stream {STREAM} on redis://app:***@{addr}/0: redis is unavailable"
             )),
             "{stderr}"
         );

@@ -226,11 +226,8 @@ fn listen_prints_a_readable_block_per_event() {
 
 #[test]
 fn send_errors_are_usage_errors() {
-    let port = crate::closed_port();
-    let out = send(
-        &format!("http://127.0.0.1:{port}/webhooks"),
-        &["--secret", "s"],
-    );
+    let addr = crate::closed_addr();
+    let out = send(&format!("http://{addr}/webhooks"), &["--secret", "s"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot POST"));
 
@@ -462,8 +459,8 @@ fn replays_are_refused_across_listeners_sharing_redis() {
 
 #[test]
 fn an_unreachable_redis_is_a_usage_error() {
-    let port = crate::closed_port();
-    let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
+    let addr = crate::closed_addr();
+    let url = format!("redis://:hunter2@{addr}/0");
     let mut cmd = Command::new(BIN);
     cmd.args(["listen", "--addr", "127.0.0.1:0", "--dedupe", &url])
         .env("FLUXBASE_WEBHOOK_SECRET", "whsec-e2e");
@@ -472,7 +469,7 @@ fn an_unreachable_redis_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.starts_with(&format!(
-            "error: cannot connect to Redis at redis://:***@127.0.0.1:{port}/0"
+            "error: cannot connect to Redis at redis://:***@{addr}/0"
         )),
         "{stderr}"
     );

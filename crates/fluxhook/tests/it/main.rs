@@ -25,13 +25,14 @@ pub(crate) fn fluxhook() -> Command {
     cmd
 }
 
-/// A loopback port nothing listens on: one just released.
-pub(crate) fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// A loopback address nothing listens on: a port just released on
+/// 127.0.0.2, where no test server binds (they all take 127.0.0.1:0, which
+/// may hand out the same port number while this one is in use).
+pub(crate) fn closed_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.2:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port()
 }
 
 /// Runs `cmd` with `stdin` as its input.

@@ -180,8 +180,11 @@ package() {
   # cargo unpacks those packages under $CARGO_HOME/registry/src/-<hash>/ and
   # reuses an unpacked copy of the same version on the next run: ours are
   # removed first, or the emulator and the CLI would be built against the
-  # library as it was at an earlier run.
+  # library as it was at an earlier run. The same goes for what was compiled
+  # from them: cargo takes a registry crate of one version as never changing,
+  # so their fingerprints go too and the three are compiled afresh.
   rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/{fluxbase-webhooks,fluxbase-emulator,fluxhook}-[0-9]*
+  rm -rf "${CARGO_TARGET_DIR:-target}"/debug/.fingerprint/{fluxbase-webhooks,fluxbase-emulator,fluxhook}-*
   cargo publish --dry-run --allow-dirty -p fluxbase-webhooks -p fluxbase-emulator -p fluxhook
 }
 

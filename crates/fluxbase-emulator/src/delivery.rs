@@ -807,40 +807,27 @@ async fn send(shared: &Shared, hook: &WebhookRecord, body: Vec<u8>) -> AttemptOu
             }
         }
     }
-    let mut req = shared.http.post(&hook.url).headers(headers).body(body);
-    if let Ok(secs) = u64::try_from(hook.timeout_seconds)
-        && secs > 0
-    {
-        req = req.timeout(Duration::from_secs(secs));
-    }
-    let mut resp = match req.send().await {
-        Ok(resp) => resp,
-        Err(err) => {
-            return AttemptOutcome::Failed {
-                status: None,
-                error: format!(
-                    "failed to send request: Post {}: {}",
-                    fluxbase_webhooks::client::go_quote(&mask_password(&hook.url, "***")),
-                    transport_cause(err, &hook.url)
-                ),
-            };
+    // 0 (or less) is no client timeout.
+    let timeout = u64::try_from(hook.timeout_seconds)
+        .ok()
+        .filter(|secs| *secs > 0)
+        .map(Duration::from_secs);
+    match shared.http.post(&hook.url, headers, body, timeout).await {
+        Ok(answer) if answer.status().is_success() => AttemptOutcome::Delivered {
+            status: answer.status().as_u16(),
+        },
+        Ok(answer) => {
+            let status = answer.status().as_u16();
+            let text = answer.text(MAX_RESPONSE).await;
+            AttemptOutcome::Failed {
+                status: Some(status),
+                error: format!("HTTP {status}: {}", String::from_utf8_lossy(&text)),
+            }
         }
-    };
-    let status = resp.status().as_u16();
-    if resp.status().is_success() {
-        return AttemptOutcome::Delivered { status };
-    }
-    let mut text = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        let room = MAX_RESPONSE.saturating_sub(text.len());
-        text.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if room <= chunk.len() {
-            break;
-        }
-    }
-    AttemptOutcome::Failed {
-        status: Some(status),
-        error: format!("HTTP {status}: {}", String::from_utf8_lossy(&text)),
+        Err(err) => AttemptOutcome::Failed {
+            status: None,
+            error: format!("failed to send request: {}", err.go_message(&hook.url)),
+        },
     }
 }
 
@@ -868,42 +855,6 @@ fn unsendable(url: &str) -> Option<String> {
     }
     // Refused only by a production server's address rules: sendable.
     None
-}
-
-/// Why a request failed, in the words of Go's HTTP client where they are
-/// known, never with the URL (reported once, password masked, by the
-/// caller).
-fn transport_cause(err: reqwest::Error, url: &str) -> String {
-    if err.is_timeout() {
-        return "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-            .to_owned();
-    }
-    let err = err.without_url();
-    let mut source = std::error::Error::source(&err);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            let addr = reqwest::Url::parse(url)
-                .ok()
-                .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
-                .unwrap_or_default();
-            return format!("dial tcp {addr}: connect: connection refused");
-        }
-        source = s.source();
-    }
-    error_chain(&err)
-}
-
-fn error_chain(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -84,8 +84,9 @@
 //!   retries storm; a limited attempt waits ten units, uncounted.
 //! - Each webhook's events are delivered one at a time, in order, retries
 //!   included (the server may reorder a retried event after newer ones).
-//! - Deliveries go through reqwest, which sends `Accept: */*` (Go's client
-//!   sends no `Accept`) and no `Accept-Encoding: gzip`.
+//! - Deliveries speak HTTP/1.1 only, also over TLS (Go's client
+//!   negotiates HTTP/2 with an endpoint that offers it), and ignore the
+//!   proxy settings of the environment.
 //! - No idempotency keys, no CAPTCHA, no cookies, no global rate limit; no
 //!   service-role JWTs (an `eyJ…` service key is refused as an invalid one).
 //! - A dashboard user's id is recorded as a webhook's `created_by`; the
@@ -108,6 +109,7 @@ mod delivery;
 mod policy;
 mod redact;
 mod state;
+mod transport;
 mod triggers;
 mod warnings;
 mod wire;

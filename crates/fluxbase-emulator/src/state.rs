@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::delivery::{Attempt, Job};
+use crate::transport::Transport;
 use crate::warnings::WarningRecord;
 use crate::{EmulatorBuilder, Error, Flavor, Login, ServerMode};
 
@@ -46,7 +47,7 @@ pub(crate) const DASHBOARD_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 pub(crate) struct Shared {
     pub(crate) config: Config,
     state: Mutex<State>,
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: Transport,
     /// Deliveries queued or running.
     pub(crate) pending: watch::Sender<usize>,
     /// Set once, at shutdown.
@@ -57,10 +58,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(b: EmulatorBuilder, addr: SocketAddr) -> Result<Arc<Self>, Error> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| Error::Client(e.to_string()))?;
+        let http = Transport::new().map_err(|e| Error::Client(e.to_string()))?;
         let service_key = b
             .service_key
             .unwrap_or_else(|| format!("sk_{}", random_token(24)));

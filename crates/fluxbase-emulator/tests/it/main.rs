@@ -17,3 +17,4 @@ mod mismatches;
 mod parity;
 mod validation;
 mod webhooks;
+mod wire;

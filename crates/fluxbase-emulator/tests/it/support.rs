@@ -256,20 +256,30 @@ impl Receiver {
 
     /// The next request, waiting at most [`PATIENCE`].
     pub(crate) async fn next(&mut self) -> Received {
-        tokio::time::timeout(PATIENCE, self.rx.recv())
-            .await
-            .expect("no delivery arrived")
-            .expect("receiver stopped")
+        next_of(&mut self.rx).await
     }
 
     /// Everything received so far, without waiting.
     pub(crate) fn drain(&mut self) -> Vec<Received> {
-        let mut all = Vec::new();
-        while let Ok(r) = self.rx.try_recv() {
-            all.push(r);
-        }
-        all
+        drain_of(&mut self.rx)
     }
+}
+
+/// What a test server received next, waiting at most [`PATIENCE`].
+async fn next_of<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .expect("nothing arrived")
+        .expect("receiver stopped")
+}
+
+/// Everything a test server received so far, without waiting.
+fn drain_of<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
+    let mut all = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        all.push(r);
+    }
+    all
 }
 
 /// A URL on which nothing listens.
@@ -393,4 +403,166 @@ pub(crate) async fn raw_webhook(emu: &RunningEmulator, body: Value) -> String {
         .await;
     assert_eq!(a.status, 201, "{}", a.text);
     a.json["id"].as_str().unwrap().to_owned()
+}
+
+/// One request exactly as it came over the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct WireRequest {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    /// Names as sent (case kept), in order.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    /// Which connection, counted from 0, it came on.
+    pub(crate) connection: usize,
+}
+
+impl WireRequest {
+    /// The header names as sent, sorted.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        let mut names: Vec<_> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// A header's value, its name matched without case.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// How a [`WireReceiver`] answers a request: the raw bytes of a response,
+/// or `None` to never answer.
+type Answerer = dyn Fn(&WireRequest) -> Option<Vec<u8>> + Send + Sync;
+
+/// A raw HTTP/1.1 server on `127.0.0.1:0` that records every request as
+/// sent (what a framework would normalize: header case, order,
+/// duplicates) and answers with what `answer` returns. Keep-alive.
+pub(crate) struct WireReceiver {
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base: String,
+    rx: mpsc::UnboundedReceiver<WireRequest>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WireReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl WireReceiver {
+    pub(crate) async fn start(
+        answer: impl Fn(&WireRequest) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
+        let answer: Arc<Answerer> = Arc::new(answer);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            for connection in 0.. {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                connections.spawn(serve_wire(
+                    socket,
+                    connection,
+                    Arc::clone(&answer),
+                    tx.clone(),
+                ));
+            }
+        });
+        Self {
+            base: format!("http://{addr}"),
+            rx,
+            task,
+        }
+    }
+
+    /// `127.0.0.1:PORT`, its `Host`.
+    pub(crate) fn host(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// The next request, waiting at most [`PATIENCE`].
+    pub(crate) async fn next(&mut self) -> WireRequest {
+        next_of(&mut self.rx).await
+    }
+
+    /// Everything received so far, without waiting.
+    pub(crate) fn drain(&mut self) -> Vec<WireRequest> {
+        drain_of(&mut self.rx)
+    }
+}
+
+async fn serve_wire(
+    socket: tokio::net::TcpStream,
+    connection: usize,
+    answer: Arc<Answerer>,
+    tx: mpsc::UnboundedSender<WireRequest>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let mut socket = BufReader::new(socket);
+    loop {
+        let mut line = String::new();
+        if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let mut request_line = line.split_whitespace();
+        let method = request_line.next().unwrap_or_default().to_owned();
+        let path = request_line.next().unwrap_or_default().to_owned();
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if socket.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').unwrap();
+            headers.push((name.to_owned(), value.trim().to_owned()));
+        }
+        let length = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .map_or(0, |(_, v)| v.parse::<usize>().unwrap());
+        let mut body = vec![0; length];
+        socket.read_exact(&mut body).await.unwrap();
+        let request = WireRequest {
+            method,
+            path,
+            headers,
+            body,
+            connection,
+        };
+        let response = answer(&request);
+        let _ = tx.send(request);
+        match response {
+            Some(bytes) => {
+                if socket.get_mut().write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            // Hold the connection open, answering nothing.
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// A raw HTTP/1.1 response with `headers` and `body` (and its length).
+pub(crate) fn raw_response(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
 }

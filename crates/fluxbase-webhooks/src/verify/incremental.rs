@@ -176,7 +176,54 @@ impl Matched {
 }
 
 /// The top-level `timestamp` string of a JSON object body, if it has one.
+///
+/// The server writes `timestamp` last, so it is read from the end of the
+/// body first ([`trailing_date`]), whatever the body's length; a body laid
+/// out otherwise (the documented shape has it second) is parsed.
 pub(crate) fn body_date(body: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    if let Some(date) = trailing_date(body) {
+        return Some(std::borrow::Cow::Borrowed(date));
+    }
+    parsed_date(body)
+}
+
+/// The value of a `"timestamp": "…"` member that closes the body's
+/// top-level object, read backwards: `{…,"timestamp":"<date>"}` and
+/// whitespace. A JSON text that ends in `}` and starts with `{` is an
+/// object closed by that `}`, so the member right before it is one of its
+/// own, never one nested in a value; its strings are read only while that is
+/// certain (no backslash in the date, none before either opening quote),
+/// and anything else is left to the parser.
+pub(super) fn trailing_date(body: &[u8]) -> Option<&str> {
+    fn trim_end(s: &[u8]) -> &[u8] {
+        let end = s
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        &s[..end.map_or(0, |i| i + 1)]
+    }
+    let start = body
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+    if body[start] != b'{' {
+        return None;
+    }
+    let rest = trim_end(body).strip_suffix(b"}")?;
+    let rest = trim_end(rest).strip_suffix(b"\"")?;
+    let open = rest.iter().rposition(|&b| b == b'"')?;
+    let (rest, date) = (&rest[..open], &rest[open + 1..]);
+    if date.contains(&b'\\') || rest.ends_with(b"\\") {
+        return None;
+    }
+    let rest = trim_end(trim_end(rest).strip_suffix(b":")?);
+    let rest = trim_end(rest.strip_suffix(b"\"timestamp\"")?);
+    if !(rest.ends_with(b",") || rest.len() == start + 1) {
+        return None;
+    }
+    std::str::from_utf8(date).ok()
+}
+
+/// [`body_date`] by a parse of the whole body.
+fn parsed_date(body: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
     use serde_json::value::RawValue;
     // The payload's nested fields are named so they are kept raw: skipping
     // them as unknown fields would allocate.

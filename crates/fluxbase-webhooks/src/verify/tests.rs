@@ -148,6 +148,79 @@ fn a_body_date_counts_its_fraction_and_offset() {
     ));
 }
 
+/// What a full parse finds as the top-level `timestamp` string.
+fn parsed_timestamp(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value
+        .as_object()?
+        .get("timestamp")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[test]
+fn the_date_read_from_the_end_is_the_top_level_one() {
+    let bodies: [&[u8]; 14] = [
+        br#"{"record":{"timestamp":"2001-01-01T00:00:00Z"},"timestamp":"2009-02-13T23:31:30Z"}"#,
+        br#" { "event" : "INSERT" , "timestamp" : "2009-02-13T23:31:30Z" } 
+"#,
+        br#"{"timestamp":"2009-02-13T23:31:30Z"}"#,
+        // Nested members that end like a dated body, in a string or not.
+        br#"{"a":"x\",\"timestamp\":\"2001-01-01T00:00:00Z\"}"}"#,
+        br#"{"a":{"timestamp":"2001-01-01T00:00:00Z"}}"#,
+        br#"[{"timestamp":"2001-01-01T00:00:00Z"}]"#,
+        br#"{"a":"\\","timestamp":"2009-02-13T23:31:30Z"}"#,
+        br#"{"a":"\"","timestamp":"2009-02-13T23:31:30Z"}"#,
+        br#"{"timestamp":"2009-02-13T23:31:30\u005a"}"#,
+        br#"{"xtimestamp":"2001-01-01T00:00:00Z"}"#,
+        br#"{"timestamp":"2001-01-01T00:00:00Z","event":"INSERT"}"#,
+        br#"{"timestamp":1234567890}"#,
+        // Not JSON, though the end reads like a dated body.
+        br#"{"a" "timestamp":"2009-02-13T23:31:30Z"}"#,
+        br#"{"a":"b":"timestamp":"2009-02-13T23:31:30Z"}"#,
+    ];
+    // The server's layout is read from the end, without a parse.
+    assert_eq!(
+        incremental::trailing_date(BODY),
+        Some("2009-02-13T23:31:30Z")
+    );
+    for body in bodies {
+        assert_eq!(
+            body_date(body).map(|d| d.into_owned()),
+            parsed_timestamp(body),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+proptest::proptest! {
+    /// Whatever a row holds and however the body is laid out, the date
+    /// found is the one a full parse finds.
+    #[test]
+    fn the_body_date_is_the_parsed_one(
+        row in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "a", "\"", "\\", ",", ":", "{", "}", " ", "timestamp", "\"timestamp\":\"", "é",
+            ]),
+            0..24,
+        ),
+        date in "[0-9TZ:.+-]{0,30}",
+        last in proptest::bool::ANY,
+        space in proptest::sample::select(vec!["", " ", "\n", "\t "]),
+    ) {
+        let record = serde_json::json!({ "name": row.concat() });
+        let members = [
+            format!(r#""record"{space}:{space}{record}"#),
+            format!(r#""timestamp"{space}:{space}"{date}""#),
+        ];
+        let (first, second) = if last { (0, 1) } else { (1, 0) };
+        let body = format!("{space}{{{}{space},{space}{}}}{space}", members[first], members[second]);
+        let found = body_date(body.as_bytes()).map(|d| d.into_owned());
+        proptest::prop_assert_eq!(found, parsed_timestamp(body.as_bytes()));
+    }
+}
+
 #[test]
 fn an_undated_body_is_refused_under_an_untimestamped_scheme() {
     let v = verifier("k");

@@ -180,9 +180,15 @@ pub(crate) struct ServeArgs {
     /// What to do with a re-delivered event.
     #[arg(long, value_enum, default_value_t = DuplicatesArg::Mark)]
     pub(crate) duplicates: DuplicatesArg,
-    /// Most keys the in-memory store holds.
+    /// Most keys the in-memory store holds. It refuses replays for up to
+    /// capacity / window accepted deliveries per second, and answers 503
+    /// past that.
     #[arg(long, default_value_t = fluxbase_webhooks::dedupe::DEFAULT_MEMORY_CAPACITY)]
     pub(crate) store_capacity: usize,
+    /// The verifier's window for past signatures, in seconds (default: the
+    /// library's 300 s).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) tolerance: Option<u64>,
     /// Body limit in bytes (both modes read the body through it).
     #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
     pub(crate) limit: u64,
@@ -343,6 +349,12 @@ pub(crate) struct SoakArgs {
     /// Most keys the server's in-memory store holds.
     #[arg(long, default_value_t = fluxbase_webhooks::dedupe::DEFAULT_MEMORY_CAPACITY)]
     pub(crate) store_capacity: usize,
+    /// The server's window for past signatures, in seconds. The in-memory
+    /// store keeps a replay key per accepted delivery for the window: the
+    /// default keeps the default rate's (about 1,200 accepted/s) inside the
+    /// default capacity.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) tolerance: u64,
     /// What the server does with re-delivered events.
     #[arg(long, value_enum, default_value_t = DuplicatesArg::Mark)]
     pub(crate) duplicates: DuplicatesArg,

@@ -105,6 +105,7 @@ async fn compare(args: HandoffCompareArgs) -> anyhow::Result<ExitCode> {
     ];
     let command = |mode: &str, redis: Option<&RedisServer>| {
         let mut serve_args = vec!["--mode".to_owned(), mode.to_owned()];
+        serve_args.extend(crate::compare::SIZED_STORE.map(String::from));
         if let Some(redis) = redis {
             serve_args.extend([
                 "--redis-url".into(),

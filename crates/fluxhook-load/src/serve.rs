@@ -143,7 +143,11 @@ async fn receiver(args: &ServeArgs) -> anyhow::Result<Receiver> {
             args.mode.as_str()
         );
     };
-    let receiver = Receiver::builder(Verifier::new(secret)?)
+    let mut verifier = Verifier::builder().secret(secret);
+    if let Some(secs) = args.tolerance {
+        verifier = verifier.tolerance(std::time::Duration::from_secs(secs));
+    }
+    let receiver = Receiver::builder(verifier.build()?)
         .body_limit(args.limit)
         .body_budget(args.body_budget);
     let store: Arc<dyn DedupeStore> = match args.dedupe.unwrap_or(DedupeArg::Memory) {

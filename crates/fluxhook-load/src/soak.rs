@@ -537,6 +537,8 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
         args.duplicates.as_str().into(),
         "--store-capacity".into(),
         args.store_capacity.to_string(),
+        "--tolerance".into(),
+        args.tolerance.to_string(),
         "--tag-requests".into(),
         "--dedupe".into(),
         args.store.as_str().into(),

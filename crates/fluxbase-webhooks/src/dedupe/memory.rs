@@ -14,7 +14,17 @@ use crate::clock::Instant;
 /// Expired entries are dropped as soon as they expire, whatever their
 /// lifetimes (a dedupe policy mixes replay keys of minutes with event keys of
 /// hours). When full, the oldest entry is dropped to make room, so memory
-/// never grows past `capacity` entries. The first time it is full, the store
+/// never grows past `capacity` entries (a store of 16,384 keys or more is
+/// split into 16 shards, each with its own lock and a sixteenth of the
+/// capacity, each dropping its own oldest); but a key recorded by
+/// [`DedupeStore::insert_guarded`] (a replay key) is never dropped before it
+/// expires. When only those are left, a guarded insert fails (the receiver
+/// answers `503 store_unavailable` and Fluxbase retries) and a plain one is
+/// not remembered. So a store of capacity `C` refuses replays for a window of
+/// `W` seconds up to `C / W` accepted deliveries per second, sustained (333 /s
+/// for the default capacity and the 300 s window); past that rate it sheds
+/// load instead of letting replays in. Size it for the traffic, or share a
+/// Redis store. The first time it is full, the store
 /// sizes its tables for twice its capacity, so what it holds stops growing at
 /// that moment and not at a later eviction. Keys are kept as 64-bit digests
 /// under a key chosen at random per store (so nobody can pick keys that
@@ -39,8 +49,12 @@ use crate::clock::Instant;
 /// store also works without an async runtime.
 pub struct MemoryStore {
     capacity: usize,
+    /// The most keys each shard holds.
+    shard_capacity: usize,
     digests: RandomState,
-    inner: Mutex<MemoryInner>,
+    /// Independent parts, each with its own lock, so that the threads of a
+    /// runtime rarely wait for one another; a key's digest picks its shard.
+    shards: Box<[Mutex<MemoryInner>]>,
 }
 
 /// A key as the store holds it: a 64-bit digest, keyed per store.
@@ -77,6 +91,11 @@ struct MemoryInner {
     /// a stale row behind). Within one lifetime, insertion order is expiry
     /// order, so every queue expires from its front.
     queues: Vec<(Duration, Queue)>,
+    /// Guarded keys, never evicted, in insertion order. Their lifetimes
+    /// differ (a replay key lives as long as its delivery can still
+    /// verify), so one may expire behind the front: it is purged late, by at
+    /// most the longest lifetime, and a lookup checks its expiry.
+    guarded: Queue,
     next_seq: u64,
 }
 
@@ -97,16 +116,26 @@ struct Row {
 /// checks the expiry).
 const MAX_QUEUES: usize = 8;
 
+/// Shards of a store of at least [`SHARDED_FROM`] keys.
+const SHARDS: usize = 16;
+/// The smallest capacity split into shards.
+const SHARDED_FROM: usize = 16 * 1024;
+
 /// Default capacity of [`MemoryStore::default`].
 pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 
 impl MemoryStore {
     /// A store holding at most `capacity` keys (at least 1).
     pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        // A small store is one shard, so that its bound is exact; a larger
+        // one is split, each part dropping its own oldest entries.
+        let shards = if capacity >= SHARDED_FROM { SHARDS } else { 1 };
         Self {
-            capacity: capacity.max(1),
+            capacity,
+            shard_capacity: capacity.div_ceil(shards),
             digests: RandomState::new(),
-            inner: Mutex::new(MemoryInner::default()),
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -116,7 +145,9 @@ impl MemoryStore {
 
     /// Number of keys held (expired ones included until they are purged).
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        (0..self.shards.len())
+            .map(|i| self.lock_shard(i).entries.len())
+            .sum()
     }
 
     /// Whether no key is held.
@@ -131,15 +162,31 @@ impl MemoryStore {
 
     /// Inserts at the given time; the logic of [`DedupeStore::insert`].
     pub(crate) fn insert_at(&self, key: &str, ttl: Duration, now: Instant) -> bool {
+        // Not remembered when the store is full of guarded keys: new as far
+        // as the store knows.
+        self.record(key, ttl, now, false).unwrap_or(true)
+    }
+
+    /// Inserts a guarded key at the given time; the logic of
+    /// [`DedupeStore::insert_guarded`]. `None` when the store is full of
+    /// unexpired guarded keys.
+    pub(crate) fn insert_guarded_at(&self, key: &str, ttl: Duration, now: Instant) -> Option<bool> {
+        self.record(key, ttl, now, true)
+    }
+
+    fn record(&self, key: &str, ttl: Duration, now: Instant, guarded: bool) -> Option<bool> {
         let key = self.digest(key);
-        let mut inner = self.lock();
-        inner.purge(now, self.capacity);
+        let mut inner = self.lock(key);
+        inner.purge(now);
         if inner
             .entries
             .get(&key)
             .is_some_and(|(expiry, _)| *expiry > now)
         {
-            return false;
+            return Some(false);
+        }
+        if !inner.entries.contains_key(&key) && !inner.make_room(self.shard_capacity) {
+            return None;
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;
@@ -147,18 +194,26 @@ impl MemoryStore {
             .checked_add(ttl)
             .unwrap_or(now + Duration::from_secs(365 * 86400));
         inner.entries.insert(key, (expiry, seq));
-        inner.queue(ttl).push_back(Row { seq, key, expiry });
-        // Room for this one was made by `purge`; enforce the bound again in
-        // case every entry was live.
-        inner.evict_to(self.capacity);
-        inner.reserve_when_full(self.capacity);
-        true
+        let row = Row { seq, key, expiry };
+        match guarded {
+            true => inner.guarded.push_back(row),
+            false => inner.queue(ttl).push_back(row),
+        }
+        inner.drop_stale_rows();
+        inner.reserve_when_full(self.shard_capacity);
+        Some(true)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+    /// The shard of a key's digest. Its middle bits: the hash table picks
+    /// buckets by the low bits and tags them with the top ones.
+    fn lock(&self, key: Digest) -> std::sync::MutexGuard<'_, MemoryInner> {
+        self.lock_shard((key >> 32) as usize % self.shards.len())
+    }
+
+    fn lock_shard(&self, shard: usize) -> std::sync::MutexGuard<'_, MemoryInner> {
         // A panic while holding the lock cannot leave the map inconsistent in
         // a way that matters here: keep serving.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[shard].lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -201,18 +256,28 @@ impl MemoryInner {
         let room = capacity.saturating_mul(2);
         if self.entries.capacity() < room {
             self.entries.reserve(room - self.entries.len());
-            for (_, queue) in &mut self.queues {
+            for queue in self
+                .queues
+                .iter_mut()
+                .map(|(_, q)| q)
+                .chain([&mut self.guarded])
+            {
                 queue.reserve(queue.len() + 64);
             }
         }
     }
 
-    /// Drops every expired entry and makes room for one more. A queue's
-    /// front is checked from the row alone: the map is looked up only for a
-    /// row that has expired.
-    fn purge(&mut self, now: Instant, capacity: usize) {
+    /// Drops every expired entry at a queue's front. A front is checked
+    /// from the row alone: the map is looked up only for a row that has
+    /// expired.
+    fn purge(&mut self, now: Instant) {
         let entries = &mut self.entries;
-        for (_, queue) in &mut self.queues {
+        for queue in self
+            .queues
+            .iter_mut()
+            .map(|(_, q)| q)
+            .chain([&mut self.guarded])
+        {
             while let Some(row) = queue.front().copied() {
                 if row.expiry > now {
                     break;
@@ -223,31 +288,43 @@ impl MemoryInner {
                 queue.pop_front();
             }
         }
-        self.evict_to(capacity.saturating_sub(1));
     }
 
-    /// Drops the oldest entries until at most `max` remain.
-    fn evict_to(&mut self, max: usize) {
-        while self.entries.len() > max {
-            // The queue whose front is the oldest row.
+    /// Makes room for one more entry: drops the oldest unguarded entries
+    /// while the store is full. `false` when only guarded ones are left.
+    fn make_room(&mut self, capacity: usize) -> bool {
+        while self.entries.len() >= capacity {
+            // The unguarded queue whose front is the oldest row.
             let oldest = self
                 .queues
                 .iter()
                 .enumerate()
                 .filter_map(|(i, (_, q))| q.front().map(|row| (row.seq, i)))
                 .min();
-            let Some((_, i)) = oldest else { break };
+            let Some((_, i)) = oldest else {
+                return false;
+            };
             if let Some(row) = self.queues[i].1.pop_front()
                 && Self::is_current(&self.entries, &row)
             {
                 self.entries.remove(&row.key);
             }
         }
-        // Stale rows (removed keys) must not pile up either.
-        let rows: usize = self.queues.iter().map(|(_, q)| q.len()).sum();
+        true
+    }
+
+    /// Stale rows (of removed keys) must not pile up either.
+    fn drop_stale_rows(&mut self) {
+        let rows: usize =
+            self.queues.iter().map(|(_, q)| q.len()).sum::<usize>() + self.guarded.len();
         if rows > 2 * self.entries.len() + 64 {
             let entries = &self.entries;
-            for (_, queue) in &mut self.queues {
+            for queue in self
+                .queues
+                .iter_mut()
+                .map(|(_, q)| q)
+                .chain([&mut self.guarded])
+            {
                 queue.retain(|row| Self::is_current(entries, row));
             }
         }
@@ -279,9 +356,26 @@ impl DedupeStore for MemoryStore {
         Box::pin(std::future::ready(Ok(fresh)))
     }
 
+    fn insert_guarded<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let fresh = self
+            .insert_guarded_at(key, ttl, Instant::now())
+            .ok_or_else(|| {
+                StoreError::msg(format!(
+                    "the in-memory store is full of unexpired replay keys ({} keys): \
+                 raise its capacity or share a Redis store",
+                    self.capacity
+                ))
+            });
+        Box::pin(std::future::ready(fresh))
+    }
+
     fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let key = self.digest(key);
-        self.lock().entries.remove(&key);
+        self.lock(key).entries.remove(&key);
         Box::pin(std::future::ready(Ok(())))
     }
 }
@@ -327,7 +421,7 @@ mod tests {
             block_on(s.remove("k0")).unwrap();
             assert!(s.insert_at("k0", Duration::from_secs(3600), t0));
         }
-        let rows: usize = s.lock().queues.iter().map(|(_, q)| q.len()).sum();
+        let rows: usize = s.lock_shard(0).queues.iter().map(|(_, q)| q.len()).sum();
         assert!(rows <= 2 * 100 + 64);
     }
 
@@ -367,12 +461,119 @@ mod tests {
     }
 
     #[test]
+    fn guarded_keys_are_never_dropped_before_they_expire() {
+        let s = MemoryStore::new(10);
+        let t0 = Instant::now();
+        let (replay, event) = (Duration::from_secs(300), Duration::from_secs(86_400));
+        for i in 0..5 {
+            assert_eq!(
+                s.insert_guarded_at(&format!("replay{i}"), replay, t0),
+                Some(true)
+            );
+        }
+        // Event keys make room among themselves, oldest first.
+        for i in 0..20 {
+            assert!(s.insert_at(&format!("event{i}"), event, t0));
+        }
+        assert_eq!(s.len(), 10);
+        assert!(!s.insert_at("event19", event, t0));
+        assert!(
+            s.insert_at("event0", event, t0),
+            "the oldest event key went"
+        );
+        // New guarded keys push event keys out, never replay keys.
+        for i in 5..10 {
+            assert_eq!(
+                s.insert_guarded_at(&format!("replay{i}"), replay, t0),
+                Some(true)
+            );
+        }
+        for i in 0..10 {
+            assert_eq!(
+                s.insert_guarded_at(&format!("replay{i}"), replay, t0),
+                Some(false)
+            );
+        }
+        // Full of live guarded keys: a guarded insert fails, and a plain one
+        // is not remembered.
+        assert_eq!(s.insert_guarded_at("replay10", replay, t0), None);
+        assert!(s.insert_at("event-late", event, t0));
+        assert!(s.insert_at("event-late", event, t0), "not remembered");
+        assert_eq!(s.len(), 10);
+        // Once they expire there is room again.
+        let later = t0 + replay + Duration::from_secs(1);
+        assert_eq!(s.insert_guarded_at("replay10", replay, later), Some(true));
+        assert_eq!(s.insert_guarded_at("replay0", replay, later), Some(true));
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn a_full_store_fails_a_guarded_insert_as_a_store_error() {
+        let s = MemoryStore::new(1);
+        let ttl = Duration::from_secs(60);
+        assert_eq!(block_on(s.insert_guarded("a", ttl)), Ok(true));
+        let err = block_on(s.insert_guarded("b", ttl)).unwrap_err();
+        assert!(
+            err.to_string().contains("full of unexpired replay keys"),
+            "{err}"
+        );
+        // The default of the trait is a plain insert.
+        struct Plain(MemoryStore);
+        impl DedupeStore for Plain {
+            fn insert<'a>(
+                &'a self,
+                key: &'a str,
+                ttl: Duration,
+            ) -> BoxFuture<'a, Result<bool, StoreError>> {
+                self.0.insert(key, ttl)
+            }
+            fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+                self.0.remove(key)
+            }
+        }
+        let plain = Plain(MemoryStore::new(1));
+        assert_eq!(block_on(plain.insert_guarded("a", ttl)), Ok(true));
+        assert_eq!(block_on(plain.insert_guarded("b", ttl)), Ok(true));
+        assert_eq!(
+            block_on(plain.insert_guarded("a", ttl)),
+            Ok(true),
+            "a was dropped"
+        );
+    }
+
+    #[test]
+    fn a_large_store_is_sharded_and_still_bounded() {
+        let capacity = SHARDED_FROM + 100;
+        let s = MemoryStore::new(capacity);
+        assert_eq!(s.shards.len(), SHARDS);
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(60);
+        for i in 0..4 * capacity {
+            assert!(s.insert_at(&format!("k{i}"), ttl, t0));
+        }
+        assert!(s.len() <= capacity.div_ceil(SHARDS) * SHARDS);
+        assert!(s.len() > capacity * 9 / 10, "{}", s.len());
+        // The newest are remembered.
+        assert!(!s.insert_at(&format!("k{}", 4 * capacity - 1), ttl, t0));
+        // Guarded keys fill it, then are refused; none is forgotten.
+        let mut kept = 0;
+        while s.insert_guarded_at(&format!("g{kept}"), ttl, t0).is_some() {
+            kept += 1;
+        }
+        assert!(
+            kept <= capacity.div_ceil(SHARDS) * SHARDS && kept > capacity / 2,
+            "{kept}"
+        );
+        assert!((0..kept).all(|i| s.insert_guarded_at(&format!("g{i}"), ttl, t0) == Some(false)));
+    }
+
+    #[test]
     fn tables_stop_growing_once_full() {
         let capacity = 1000;
         let s = MemoryStore::new(capacity);
         let t0 = Instant::now();
         let sizes = |s: &MemoryStore| {
-            let inner = s.lock();
+            let inner = s.lock_shard(0);
             let queues: Vec<usize> = inner.queues.iter().map(|(_, q)| q.capacity()).collect();
             (inner.entries.capacity(), queues)
         };

@@ -135,6 +135,23 @@ pub trait DedupeStore: Send + Sync + 'static {
     /// Forgets `key`, so a later delivery with it is treated as new (used when
     /// the handler failed and the sender will retry).
     fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Records a key that must be remembered until its `ttl` ends, as
+    /// [`DedupeStore::insert`] does: a replay key, whose early loss would
+    /// let a replay in. A store that drops keys to stay bounded must not
+    /// drop one of these before it expires; when it has no other room, it
+    /// fails instead ([`MemoryStore`] does), so the receiver answers 503 and
+    /// the sender retries.
+    ///
+    /// The default calls [`DedupeStore::insert`], which is right for a
+    /// store that never drops a live key (Redis under `noeviction`).
+    fn insert_guarded<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.insert(key, ttl)
+    }
 }
 
 impl<S: DedupeStore + ?Sized> DedupeStore for Arc<S> {
@@ -148,6 +165,14 @@ impl<S: DedupeStore + ?Sized> DedupeStore for Arc<S> {
 
     fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         (**self).remove(key)
+    }
+
+    fn insert_guarded<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).insert_guarded(key, ttl)
     }
 }
 
@@ -468,7 +493,7 @@ impl Dedupe {
     pub(crate) async fn check(&self, keys: DeliveryKeys) -> Result<DedupeStatus, Error> {
         let mut unchecked = false;
         if let Some((key, ttl)) = &keys.replay {
-            match self.store.insert(key, *ttl).await {
+            match self.store.insert_guarded(key, *ttl).await {
                 Ok(true) => {}
                 Ok(false) => return Err(Error::Replayed),
                 Err(_) if self.fail_open => unchecked = true,

@@ -286,7 +286,11 @@ impl Receiver {
                 Ok(p) => Fingerprint::of_payload(p),
                 Err(_) => Fingerprint::of_bytes(&bytes),
             };
-            let horizon = policy.verifier.window().replay_horizon(scheme);
+            let horizon = policy.verifier.window().replay_horizon(
+                scheme,
+                verified.timestamp(),
+                SystemTime::now(),
+            );
             dedupe.keys(&fingerprint, payload.as_ref().ok(), horizon)
         });
         drop(payload);

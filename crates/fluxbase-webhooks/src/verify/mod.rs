@@ -196,14 +196,37 @@ impl Window {
     }
 
     #[cfg_attr(not(feature = "receive"), allow(dead_code))]
-    /// How long after it is accepted a delivery can still verify: a replay
-    /// store must remember it at least this long. `None` when stale
-    /// deliveries of an untimestamped scheme are accepted.
-    pub(crate) fn replay_horizon(&self, scheme: Scheme) -> Option<Duration> {
-        (scheme == Scheme::Timestamped || !self.stale_untimestamped).then(|| {
-            self.tolerance
-                .saturating_add(self.future_skew)
-                .saturating_add(Duration::from_secs(1))
+    /// How long from `now` a delivery dated `dated` (whole Unix seconds) can
+    /// still verify, with a second to spare: a replay store must remember it
+    /// at least this long. Undated, the longest any delivery can. `None`
+    /// when stale deliveries of an untimestamped scheme are accepted.
+    pub(crate) fn replay_horizon(
+        &self,
+        scheme: Scheme,
+        dated: Option<i64>,
+        now: SystemTime,
+    ) -> Option<Duration> {
+        const SPARE: Duration = Duration::from_secs(1);
+        if scheme != Scheme::Timestamped && self.stale_untimestamped {
+            return None;
+        }
+        let longest = self
+            .tolerance
+            .saturating_add(self.future_skew)
+            .saturating_add(SPARE);
+        // The date is floored to the second: it verifies until at most a
+        // second past `dated + tolerance`.
+        let until = dated
+            .and_then(|t| u64::try_from(t.checked_add(1)?).ok())
+            .and_then(|t| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(t)))
+            .and_then(|t| t.checked_add(self.tolerance));
+        Some(match until {
+            Some(until) => until
+                .duration_since(now)
+                .unwrap_or_default()
+                .saturating_add(SPARE)
+                .min(longest),
+            None => longest,
         })
     }
 }

@@ -454,3 +454,33 @@ fn getters_read_what_the_builder_set() {
         )
     );
 }
+
+#[test]
+fn a_replay_key_lives_as_long_as_its_delivery_can_verify() {
+    // Defaults: 300 s into the past, 60 s into the future.
+    let window = verifier("k").window();
+    let now = at(T, 0);
+    let horizon = |dated| window.replay_horizon(Scheme::Timestamped, dated, now);
+    let secs = |s| Some(Duration::from_secs(s));
+    // Dated now: until a second past `t + 300`, and a second to spare.
+    assert_eq!(horizon(Some(T)), secs(302));
+    assert_eq!(horizon(Some(T - 299)), secs(3));
+    assert_eq!(horizon(Some(T - 400)), secs(1), "never less than the spare");
+    // Dated ahead, or undated: at most the longest any delivery verifies.
+    assert_eq!(horizon(Some(T + 60)), secs(361));
+    assert_eq!(horizon(Some(i64::MAX)), secs(361));
+    assert_eq!(horizon(None), secs(361));
+    assert_eq!(window.replay_horizon(Scheme::Hex, Some(T), now), secs(302));
+    // Stale untimestamped signatures verify forever: the policy decides.
+    let open = Verifier::builder()
+        .secret("k")
+        .danger_accept_stale_untimestamped(true)
+        .build()
+        .unwrap()
+        .window();
+    assert_eq!(open.replay_horizon(Scheme::Hex, Some(T), now), None);
+    assert_eq!(
+        open.replay_horizon(Scheme::Timestamped, Some(T), now),
+        secs(302)
+    );
+}

@@ -379,11 +379,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<Report> {
 
     let acks = std::mem::take(&mut *lock(&senders.acks));
     let acked: HashMap<&str, &Ack> = acks.iter().map(|a| (a.entry.as_str(), a)).collect();
-    let runs = settle(&log, &acked, &mut consumers, settings.settle_timeout).await?;
+    let redis_url = lock(&redis).url();
+    let runs = settle(
+        &log,
+        &acked,
+        &mut consumers,
+        &redis_url,
+        settings.settle_timeout,
+    )
+    .await?;
     let (consumer_kills, consumer_exits) = (consumers.kills, consumers.exits);
     consumers.stop();
     let (queued_lines, refusals) = listen.stop();
-    let redis_url = lock(&redis).url();
     let (dead_letters, pending) = leftovers(&redis_url).await;
     drop(redis);
 
@@ -619,21 +626,26 @@ async fn chaos(
     }
 }
 
-/// Waits until every acknowledged entry was processed (or `timeout`
-/// passed), with the consumers still running (and restarted if they exit).
+/// Waits until every acknowledged entry was processed and none is pending
+/// in the group (or `timeout` passed), with the consumers still running
+/// (and restarted if they exit). An entry whose command finished in a
+/// consumer killed before its `XACK` stays pending until another consumer
+/// reclaims it after the visibility timeout and runs it again.
 async fn settle(
     log: &Path,
     acked: &HashMap<&str, &Ack>,
     consumers: &mut Consumers,
+    redis_url: &str,
     timeout: Duration,
 ) -> anyhow::Result<Runs> {
     let deadline = Instant::now() + timeout;
     loop {
         consumers.fill()?;
         let runs = Runs::read(log)?;
-        let done = acked
+        let processed = acked
             .keys()
             .all(|entry| runs.by_entry.get(*entry).is_some_and(|r| r.complete));
+        let done = processed && leftovers(redis_url).await.1 == Some(0);
         if done || Instant::now() >= deadline {
             return Ok(runs);
         }

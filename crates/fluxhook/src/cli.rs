@@ -165,6 +165,18 @@ pub(crate) struct ListenArgs {
     /// an exact replay gets 409 `replayed`.
     #[arg(long, value_name = "memory|off|URL", default_value = "memory", value_parser = parse_dedupe)]
     pub(crate) dedupe: DedupeArg,
+    /// With `--dedupe memory`: the most keys the store holds (about 100
+    /// bytes each). A replay key is kept while its delivery can verify
+    /// (about 6 minutes) and never dropped sooner, so the store takes about
+    /// KEYS / 361 deliveries per second; past that, deliveries get 503 with
+    /// Retry-After until keys expire.
+    #[arg(
+        long,
+        value_name = "KEYS",
+        default_value_t = fluxbase_webhooks::dedupe::DEFAULT_MEMORY_CAPACITY as u64,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000_000)
+    )]
+    pub(crate) dedupe_capacity: u64,
     /// The largest body accepted, in bytes; a larger one gets 413.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
     pub(crate) body_limit: u64,

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::{post, post_service};
 use axum::{Extension, Router};
-use fluxbase_webhooks::dedupe::{Dedupe, RedisStore};
+use fluxbase_webhooks::dedupe::{Dedupe, MemoryStore, RedisStore};
 use fluxbase_webhooks::queue::{DEFAULT_MAX_LEN, Handoff, StreamWriter};
 use fluxbase_webhooks::server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use fluxbase_webhooks::tower::VerifyLayer;
@@ -235,9 +235,15 @@ fn notify_refusals(receiver: ReceiverBuilder, tx: &mpsc::Sender<Delivery>) -> Re
     receiver.on_reject(move |err| {
         // Never block the answer on a slow reader: a full queue drops the
         // notice, not the answer.
+        // Why the replay store failed (down, or full) is the operator's to
+        // know: it goes to the terminal, never to the sender.
+        let message = match (err.code(), std::error::Error::source(err)) {
+            (Code::StoreUnavailable, Some(cause)) => format!("{err}: {cause}"),
+            _ => err.to_string(),
+        };
         let _ = refusals.try_send(Delivery::Refused(Refusal {
             code: err.code(),
-            message: err.to_string(),
+            message,
         }));
         Rejection::problem(err)
     })
@@ -275,7 +281,10 @@ async fn listen(args: ListenArgs) -> anyhow::Result<ExitCode> {
         .body_budget(args.body_budget)
         .read_timeout(args.read_timeout);
     let receiver = match &args.dedupe {
-        DedupeArg::Memory => receiver.dedupe(Dedupe::default()),
+        DedupeArg::Memory => {
+            let capacity = usize::try_from(args.dedupe_capacity).unwrap_or(usize::MAX);
+            receiver.dedupe(Dedupe::new(MemoryStore::new(capacity)))
+        }
         DedupeArg::Off => receiver.without_dedupe(),
         DedupeArg::Redis(url) => {
             let store = RedisStore::connect(url.as_str())

@@ -297,6 +297,38 @@ fn replays_are_refused_by_default() {
 }
 
 #[test]
+fn a_full_replay_store_answers_503_and_still_refuses_replays() {
+    // Room for the replay keys of two deliveries: a third, inside the
+    // window, waits for keys to expire.
+    let listen = Listen::start(&["--json", "--dedupe-capacity", "2"]);
+    let (body, header) = deliver(&listen, 1);
+    deliver(&listen, 2);
+    let third = dated_body(3, Timestamp::now());
+    let third_header = signed(Scheme::Timestamped, &third);
+    let answer = post(
+        &listen.url,
+        &[("x-fluxbase-signature", &third_header)],
+        &third,
+    );
+    assert_eq!(
+        (answer.status, answer.code().as_str()),
+        (503, "store_unavailable")
+    );
+    assert_eq!(
+        listen.next_stderr(),
+        "refused 503 store_unavailable: the delivery could not be checked for replays: \
+         the in-memory store is full of unexpired replay keys (2 keys): \
+         raise its capacity or share a Redis store"
+    );
+    let again = post(&listen.url, &[("x-fluxbase-signature", &header)], &body);
+    assert_eq!((again.status, again.code().as_str()), (409, "replayed"));
+    assert!(
+        listen.stdout.try_recv().is_err(),
+        "only the first two were printed"
+    );
+}
+
+#[test]
 fn replays_are_accepted_with_dedupe_off() {
     let listen = Listen::start(&["--json", "--dedupe", "off"]);
     let body = dated_body(2, Timestamp::now());

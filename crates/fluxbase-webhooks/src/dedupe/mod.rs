@@ -373,8 +373,10 @@ impl DedupeStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(not(feature = "receive"), allow(dead_code))]
 pub(crate) struct DeliveryKeys {
-    /// The replay key and how long to remember it, when replays are refused.
-    replay: Option<(String, Duration)>,
+    /// The replay key, how long to remember it, and whether it must be
+    /// kept that long ([`DedupeStore::insert_guarded`]), when replays are
+    /// refused.
+    replay: Option<(String, Duration, bool)>,
     /// The event key, when events are tracked.
     event: Option<String>,
 }
@@ -469,9 +471,12 @@ impl Dedupe {
         payload: Option<&WebhookPayload<'_>>,
         horizon: Option<Duration>,
     ) -> DeliveryKeys {
-        let replay = self.replays.then(|| {
-            let ttl = horizon.unwrap_or(self.stale_replay_ttl);
-            (fingerprint.replay_key(), ttl)
+        // Under the danger opt-in a delivery verifies forever: its key is
+        // remembered for `stale_replay_ttl` as best it can be, not guarded
+        // (a store full of day-long keys would refuse every delivery).
+        let replay = self.replays.then(|| match horizon {
+            Some(ttl) => (fingerprint.replay_key(), ttl, true),
+            None => (fingerprint.replay_key(), self.stale_replay_ttl, false),
         });
         let event = match (self.duplicates, &self.key) {
             (Duplicates::Off, _) => None,
@@ -492,8 +497,12 @@ impl Dedupe {
     /// fail closed.
     pub(crate) async fn check(&self, keys: DeliveryKeys) -> Result<DedupeStatus, Error> {
         let mut unchecked = false;
-        if let Some((key, ttl)) = &keys.replay {
-            match self.store.insert_guarded(key, *ttl).await {
+        if let Some((key, ttl, guarded)) = &keys.replay {
+            let inserted = match guarded {
+                true => self.store.insert_guarded(key, *ttl).await,
+                false => self.store.insert(key, *ttl).await,
+            };
+            match inserted {
                 Ok(true) => {}
                 Ok(false) => return Err(Error::Replayed),
                 Err(_) if self.fail_open => unchecked = true,
@@ -572,6 +581,32 @@ mod tests {
     fn keys(d: &Dedupe, body: &[u8]) -> DeliveryKeys {
         let payload = WebhookPayload::from_slice(body).unwrap();
         d.keys(&Fingerprint::of_payload(&payload), Some(&payload), WINDOW)
+    }
+
+    #[test]
+    fn replay_keys_are_guarded_unless_deliveries_verify_forever() {
+        // Room for one key: a guarded replay key fills it for its window.
+        let d = Dedupe::new(MemoryStore::new(1)).duplicates(Duplicates::Off);
+        let payload = WebhookPayload::from_slice(BODY).unwrap();
+        let fingerprint = Fingerprint::of_payload(&payload);
+        let guarded = d.keys(&fingerprint, Some(&payload), WINDOW);
+        assert!(matches!(guarded.replay, Some((_, ttl, true)) if Some(ttl) == WINDOW));
+        assert!(block_on(d.check(guarded)).is_ok());
+        let other = WebhookPayload::from_slice(RETRY).unwrap();
+        let full = d.keys(&Fingerprint::of_payload(&other), Some(&other), WINDOW);
+        assert!(matches!(
+            block_on(d.check(full)),
+            Err(Error::StoreUnavailable(_))
+        ));
+        // Under the stale-accepting opt-in (no horizon) the key lives
+        // `stale_replay_ttl` and may be dropped for room: never a 503.
+        let open = Dedupe::new(MemoryStore::new(1)).duplicates(Duplicates::Off);
+        for body in [BODY, RETRY] {
+            let p = WebhookPayload::from_slice(body).unwrap();
+            let keys = open.keys(&Fingerprint::of_payload(&p), Some(&p), None);
+            assert!(matches!(keys.replay, Some((_, ttl, false)) if ttl == open.stale_replay_ttl));
+            assert!(block_on(open.check(keys)).is_ok());
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 use super::{Verified, Window};
 use crate::error::Error;
 use crate::sign::{HmacSha256, KeyedMac, finish};
-use crate::signature::{Scheme, SignatureHeader};
+use crate::signature::{SignatureHeader, Tag};
 
 /// An incremental verification in progress: [`Verifier::begin`], then
 /// [`update`](Verification::update) with each chunk of the body as it
@@ -105,52 +105,55 @@ impl Verification {
     /// without a timestamp, [`Error::MissingTimestamp`] or a date outside the
     /// window.
     pub fn finish(self, body: &[u8]) -> Result<Verified, Error> {
-        let matched = self.finish_tags()?;
-        if matched.header.scheme() == Scheme::Timestamped {
-            return matched.fresh(None);
-        }
-        matched.fresh(body_date(body).as_deref())
+        self.finish_tags()?.fresh_by(body)
     }
 
     /// The tag comparison alone; the caller checks freshness with
     /// [`Matched::fresh`] (receivers do, from the one parse of the body).
     pub(crate) fn finish_tags(self) -> Result<Matched, Error> {
-        let mut matched = None;
-        for state in self.macs {
-            let expected = finish(state.mac);
-            if bool::from(self.header.matches(&expected)) && matched.is_none() {
-                matched = Some((state.index, state.id));
-            }
-        }
-        let (index, id) = matched.ok_or(Error::SignatureMismatch)?;
-        Ok(Matched::new(
-            self.header,
-            index,
-            id,
-            self.len,
-            self.window,
-            self.now,
-        ))
+        let tags = self
+            .macs
+            .into_iter()
+            .map(|state| (state.index, state.id, finish(state.mac)));
+        Matched::first(self.header, tags, self.len, self.window, self.now)
     }
 }
 
 impl Matched {
-    pub(super) fn new(
+    /// The first key whose tag is in the header. Every tag is compared, in
+    /// constant time, whichever matches.
+    pub(super) fn first(
         header: SignatureHeader,
-        index: usize,
-        id: Option<Arc<str>>,
+        tags: impl Iterator<Item = (usize, Option<Arc<str>>, Tag)>,
         len: u64,
         window: Window,
         now: SystemTime,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Error> {
+        let mut matched = None;
+        for (index, id, expected) in tags {
+            if bool::from(header.matches(&expected)) && matched.is_none() {
+                matched = Some((index, id));
+            }
+        }
+        let (index, id) = matched.ok_or(Error::SignatureMismatch)?;
+        Ok(Self {
             header,
             index,
             id,
             len,
             window,
             now,
-        }
+        })
+    }
+
+    /// [`Matched::fresh`] with the date of `body`, for a scheme without a
+    /// timestamp (the body is authenticated by now).
+    pub(super) fn fresh_by(self, body: &[u8]) -> Result<Verified, Error> {
+        let date = match self.header.timestamp() {
+            Some(_) => None,
+            None => body_date(body),
+        };
+        self.fresh(date.as_deref())
     }
 
     /// Finishes with the body's `timestamp` field (ignored for the

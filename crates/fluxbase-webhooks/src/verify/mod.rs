@@ -372,21 +372,13 @@ impl Verifier {
         let header = SignatureHeader::parse(header)?;
         self.admit(&header, now)?;
         let keys = self.keys.load();
-        let mut matched = None;
-        for (index, key) in keys.iter().enumerate() {
-            if key.usable_at(now) {
-                let expected = key.mac.tag(header.scheme(), header.timestamp(), body);
-                if bool::from(header.matches(&expected)) && matched.is_none() {
-                    matched = Some((index, key.id.clone()));
-                }
-            }
-        }
-        let (index, id) = matched.ok_or(Error::SignatureMismatch)?;
-        let date = match header.timestamp() {
-            Some(_) => None,
-            None => body_date(body),
-        };
-        Matched::new(header, index, id, body.len() as u64, self.window, now).fresh(date.as_deref())
+        let (scheme, t) = (header.scheme(), header.timestamp());
+        let tags = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, key)| key.usable_at(now))
+            .map(|(index, key)| (index, key.id.clone(), key.mac.tag(scheme, t, body)));
+        Matched::first(header, tags, body.len() as u64, self.window, now)?.fresh_by(body)
     }
 
     /// Verifies, then parses the body into an [`Event`].

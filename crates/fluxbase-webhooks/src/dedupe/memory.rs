@@ -178,15 +178,12 @@ impl MemoryStore {
         let key = self.digest(key);
         let mut inner = self.lock(key);
         inner.purge(now);
-        if inner
-            .entries
-            .get(&key)
-            .is_some_and(|(expiry, _)| *expiry > now)
-        {
-            return Some(false);
-        }
-        if !inner.entries.contains_key(&key) && !inner.make_room(self.shard_capacity) {
-            return None;
+        match inner.entries.get(&key).map(|(expiry, _)| *expiry > now) {
+            Some(true) => return Some(false),
+            // An expired entry of this key is replaced in place.
+            Some(false) => {}
+            None if !inner.make_room(self.shard_capacity) => return None,
+            None => {}
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tracing::{Instrument, Span};
@@ -12,6 +12,7 @@ use super::body::{self, BodyReader, BodySource, Deadline, Reservation};
 use super::head::{RequestHead, declared_len, read_head};
 use super::metrics::{self, Outcome};
 use super::{Receiver, Rejection, span};
+use crate::clock::Instant;
 use crate::dedupe::{DedupeStatus, Fingerprint};
 use crate::error::Error;
 use crate::event::Event;
@@ -124,7 +125,7 @@ impl Receiver {
                 let scheme = signature.scheme();
                 let verification = policy
                     .verifier
-                    .begin_parsed(signature, SystemTime::now())
+                    .begin_parsed(signature, crate::clock::now())
                     .map_err(|err| (err, Some(scheme)))?;
                 let mut held = policy.budget.reservation();
                 if let Some(len) = declared_len {
@@ -267,7 +268,12 @@ impl Receiver {
             Err(_) if scheme != Scheme::Timestamped => body_date(&bytes),
             Err(_) => None,
         };
+        // Fresh now, with the body in, not only when the head came: the
+        // replay key below lives from now until the delivery's window
+        // closes, so no copy of it can be checked against the store later.
+        let now = crate::clock::now();
         let verified = matched
+            .at(now)
             .fresh(date.as_deref())
             .map_err(|err| refuse(err, body_len, true))?;
         let event = match (&payload, want) {
@@ -286,11 +292,11 @@ impl Receiver {
                 Ok(p) => Fingerprint::of_payload(p),
                 Err(_) => Fingerprint::of_bytes(&bytes),
             };
-            let horizon = policy.verifier.window().replay_horizon(
-                scheme,
-                verified.timestamp(),
-                SystemTime::now(),
-            );
+            let horizon =
+                policy
+                    .verifier
+                    .window()
+                    .replay_horizon(scheme, verified.timestamp(), now);
             dedupe.keys(&fingerprint, payload.as_ref().ok(), horizon)
         });
         drop(payload);

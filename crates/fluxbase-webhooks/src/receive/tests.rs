@@ -132,6 +132,36 @@ fn a_replay_is_refused_and_a_failed_handler_forgets_the_event() {
 }
 
 #[test]
+fn a_delivery_whose_window_closes_while_its_body_arrives_is_refused() {
+    // The head comes fresh; the body is finished after the window closed.
+    // Accepted then, a copy of a delivery started at the end of its window
+    // and held for the read timeout would outlive the original's replay
+    // key and be accepted again.
+    let verifier = Verifier::builder()
+        .secret(SECRET)
+        .tolerance(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let receiver = Receiver::new(verifier);
+    let late = body(now());
+    let head = signed(&late);
+    let prepared = receiver.prepare(&head, None);
+    std::thread::sleep(Duration::from_millis(3_100));
+    let answer = block_on(receiver.run(
+        prepared,
+        Pin::new(&mut Chunks::new(&late, 64)),
+        Want::Event,
+        true,
+        |accepted| async move { Ok((accepted.verified.body_len(), true)) },
+    ));
+    let refused = answer.unwrap_err();
+    assert!(
+        matches!(refused.error(), Some(Error::TimestampTooOld { .. })),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn a_refused_body_is_drained_but_not_kept() {
     let receiver = Receiver::builder(Verifier::new(SECRET).unwrap())
         .body_limit(10)

@@ -146,6 +146,14 @@ impl Matched {
         })
     }
 
+    /// Judges freshness at `now` instead of when the verification began: a
+    /// receiver checks it again once the body is in, so that a delivery
+    /// still being sent when its window closes is not accepted after it.
+    pub(crate) fn at(mut self, now: SystemTime) -> Self {
+        self.now = now;
+        self
+    }
+
     /// [`Matched::fresh`] with the date of `body`, for a scheme without a
     /// timestamp (the body is authenticated by now).
     pub(super) fn fresh_by(self, body: &[u8]) -> Result<Verified, Error> {
@@ -156,16 +164,20 @@ impl Matched {
         self.fresh(date.as_deref())
     }
 
-    /// Finishes with the body's `timestamp` field (ignored for the
-    /// timestamped scheme, whose time was checked when it began).
+    /// Finishes with the delivery's date checked against the window: the
+    /// header's `t`, or for a scheme without one the body's `timestamp`
+    /// field.
     ///
     /// # Errors
     ///
-    /// For a scheme without a timestamp: [`Error::MissingTimestamp`], or a
-    /// date outside the window.
+    /// A date outside the window; for a scheme without a timestamp,
+    /// [`Error::MissingTimestamp`] when the body has none.
     pub(crate) fn fresh(self, body_timestamp: Option<&str>) -> Result<Verified, Error> {
         let date = match self.header.timestamp() {
-            Some(t) => Some(t),
+            Some(t) => {
+                self.window.check_header(&self.header, self.now)?;
+                Some(t)
+            }
             None => self.window.check_body_date(body_timestamp, self.now)?,
         };
         Ok(Verified::matched(

@@ -22,8 +22,11 @@ use crate::receive::{Accepted, IntoReceiver, Receiver, Rejection, Want};
 /// only after the append succeeded. When Redis cannot take the delivery it
 /// answers `503 queue_unavailable` with `Retry-After`, and forgets the
 /// delivery's event so that Fluxbase's retry is handled as new: nothing
-/// verified but not appended is ever acknowledged. A body that is not a
-/// Fluxbase payload is refused (400) rather than queued.
+/// verified but not appended is ever acknowledged. A re-delivery is queued
+/// with its duplicate flag whatever the `Duplicates` policy (answering it
+/// without an append could acknowledge a delivery that never reached the
+/// stream). A body that is not a Fluxbase payload is refused (400) rather
+/// than queued.
 ///
 /// Served as a tower service (feature `tower`: `post_service(handoff)` in
 /// axum) or an actix-web handler (feature `actix`:
@@ -212,7 +215,7 @@ mod tower_service {
                 let body = std::pin::pin!(HttpBody { body });
                 let answer = this
                     .receiver
-                    .run(prepared, body, Want::Payload, true, |accepted| {
+                    .run(prepared, body, Want::Payload, false, |accepted| {
                         this.append(accepted)
                     })
                     .await;
@@ -246,7 +249,7 @@ pub(crate) mod actix_handler {
         let body = std::pin::pin!(ActixBody(payload.into_inner()));
         let answer = handoff
             .receiver
-            .run(prepared, body, Want::Payload, true, |accepted| {
+            .run(prepared, body, Want::Payload, false, |accepted| {
                 handoff.append(accepted)
             })
             .await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 #[cfg(feature = "tower")]
 use axum::{Router, routing::post_service};
+use fluxbase_webhooks::dedupe::{Dedupe, Duplicates};
 use fluxbase_webhooks::queue::{Handoff, StreamConsumer, StreamWriter};
 use fluxbase_webhooks::{Receiver, Scheme};
 use fluxhook_testkit::RedisServer;
@@ -26,8 +27,14 @@ async fn handoff(redis: &RedisServer, stream: &str) -> Handoff {
         .connect()
         .await
         .unwrap();
+    // Duplicates acknowledged: the handoff queues re-deliveries (flagged)
+    // all the same, so none is answered without being in the stream.
+    let dedupe = Dedupe::default().duplicates(Duplicates::Acknowledge);
     Handoff::new(
-        Receiver::builder(verifier()).body_limit(LIMIT).build(),
+        Receiver::builder(verifier())
+            .body_limit(LIMIT)
+            .dedupe(dedupe)
+            .build(),
         writer,
     )
 }

@@ -87,7 +87,8 @@ pub struct StreamConsumer {
     block: Duration,
     claim_interval: Duration,
     group_start: &'static str,
-    ready: VecDeque<Message>,
+    /// Read but not yet yielded, with the time each was read.
+    ready: VecDeque<(Instant, Message)>,
     claim_cursor: String,
     next_claim: Instant,
     stop_tx: Arc<watch::Sender<bool>>,
@@ -202,7 +203,7 @@ impl StreamConsumer {
             self.release_ready().await?;
             return Ok(None);
         }
-        if let Some(message) = self.ready.pop_front() {
+        if let Some(message) = self.next_ready().await? {
             return Ok(Some(message));
         }
         if self.errors_in_a_row > 0 {
@@ -225,7 +226,24 @@ impl StreamConsumer {
             self.release_ready().await?;
             return Ok(None);
         }
-        Ok(self.ready.pop_front())
+        self.next_ready().await
+    }
+
+    /// The next message read and not yet yielded. One that waited in the
+    /// batch for half the visibility timeout (slow handlers ahead of it) is
+    /// handed back untouched instead: its idle time counts from the read, so
+    /// another consumer could soon reclaim it and both would run it.
+    async fn next_ready(&mut self) -> Result<Option<Message>, QueueError> {
+        while let Some((read_at, message)) = self.ready.pop_front() {
+            if read_at.elapsed() < self.shared.visibility / 2 {
+                return Ok(Some(message));
+            }
+            message
+                .shared
+                .hand_back(message.id, Duration::ZERO, message.attempt - 1)
+                .await?;
+        }
+        Ok(None)
     }
 
     /// Whether [`StopHandle::stop`] was called.
@@ -422,13 +440,14 @@ impl StreamConsumer {
         };
         match Event::from_slice(delivery.body()) {
             Ok(event) => {
-                self.ready.push_back(Message {
+                let message = Message {
                     shared: Arc::clone(&self.shared),
                     id,
                     attempt,
                     event,
                     delivery,
-                });
+                };
+                self.ready.push_back((Instant::now(), message));
                 Ok(())
             }
             Err(e) => {
@@ -450,7 +469,7 @@ impl StreamConsumer {
     /// Hands back what was read but not yielded, for another consumer to
     /// take at once.
     async fn release_ready(&mut self) -> Result<(), QueueError> {
-        while let Some(message) = self.ready.pop_front() {
+        while let Some((_, message)) = self.ready.pop_front() {
             if let Err(e) = message
                 .shared
                 .hand_back(message.id, Duration::ZERO, message.attempt - 1)

@@ -161,6 +161,46 @@ async fn a_message_dropped_unacknowledged_is_finished_by_another_consumer_after_
     );
 }
 
+#[tokio::test]
+async fn a_message_left_waiting_in_a_slow_batch_is_not_run_twice() {
+    let redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let first = writer.append(&delivery(1)).await.unwrap();
+    let second = writer.append(&delivery(2)).await.unwrap();
+    let visibility = Duration::from_millis(600);
+    // Reads both at once, then spends longer than the visibility timeout on
+    // the first: the second, idle in Redis all that time, is reclaimed by
+    // another consumer.
+    let mut slow = consumer(&redis, "slow")
+        .visibility_timeout(visibility)
+        .batch_size(2)
+        .connect()
+        .await
+        .unwrap();
+    let m = next_within(&mut slow, Duration::from_secs(5)).await;
+    assert_eq!(m.id(), first);
+    tokio::time::sleep(visibility + Duration::from_millis(200)).await;
+    let mut other = consumer(&redis, "other")
+        .visibility_timeout(visibility)
+        .connect()
+        .await
+        .unwrap();
+    // (The first, past its visibility timeout too, is reclaimed as well:
+    // a handler slower than the timeout is one the timeout is for.)
+    let mut reclaimed = Vec::new();
+    for _ in 0..2 {
+        let taken = next_within(&mut other, Duration::from_secs(5)).await;
+        reclaimed.push((taken.id(), taken.attempt()));
+        taken.ack().await.unwrap();
+    }
+    reclaimed.sort();
+    assert_eq!(reclaimed, [(first, 2), (second, 2)]);
+    drop(m);
+    // The slow consumer does not hand out the second from its batch too.
+    assert!(slow.try_next().await.unwrap().is_none());
+    assert_eq!(other.pending().await.unwrap(), 0);
+}
+
 /// Takes the next message, checks it is entry `id` at `attempt` with
 /// `expected` in it, acknowledges it, and checks the group holds nothing.
 async fn finish(c: &mut StreamConsumer, id: EntryId, attempt: u32, expected: &QueuedDelivery) {

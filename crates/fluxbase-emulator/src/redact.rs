@@ -30,12 +30,42 @@ pub(crate) fn mask_password(url: &str, mask: &str) -> String {
     )
 }
 
-/// Text with every control character escaped (`\r`, `\n`, `\u{1b}`, ...).
+/// `text` with the password of every URL in it replaced by `mask`: an
+/// error or a warning that quotes a URL (`parse "http://ann:pw@h:x/": …`).
+pub(crate) fn mask_passwords(text: &str, mask: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        let userinfo = authority
+            .rfind('@')
+            .and_then(|at| authority[..at].find(':').map(|colon| (colon, at)));
+        match userinfo {
+            Some((colon, at)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str(mask);
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Text for a log line: every control character escaped (`\r`, `\n`,
+/// `\u{1b}`, ...), and the password of any URL in it masked.
 pub(crate) struct SafeText<'a>(pub(crate) &'a str);
 
 impl fmt::Display for SafeText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
+        for c in mask_passwords(self.0, "xxxxx").chars() {
             if c.is_control() {
                 write!(f, "{}", c.escape_default())?;
             } else {
@@ -73,5 +103,15 @@ mod tests {
         );
         assert_eq!(mask_password("http://a:b:c@h/", "***"), "http://a:***@h/");
         assert_eq!(SafeText("é\u{1b}[31m").to_string(), "é\\u{1b}[31m");
+        // A URL quoted in an error or a warning, parsable or not.
+        assert_eq!(
+            SafeText(r#"parse "http://ann:hunter2@127.0.0.1:bad/": invalid port"#).to_string(),
+            r#"parse "http://ann:xxxxx@127.0.0.1:bad/": invalid port"#
+        );
+        assert_eq!(
+            mask_passwords(r#"Post "https://a:b@h": x; see http://c:d@e?q"#, "***"),
+            r#"Post "https://a:***@h": x; see http://c:***@e?q"#
+        );
+        assert_eq!(mask_passwords("no url: a:b@c", "***"), "no url: a:b@c");
     }
 }

@@ -7,7 +7,7 @@ use fluxbase_webhooks::client::{Warning, WarningCode};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::redact::SafeText;
+use crate::redact::{SafeText, mask_passwords};
 use crate::state::{State, now};
 
 /// The most warnings kept; older ones go.
@@ -48,9 +48,10 @@ pub(crate) fn record(
         if state.warnings.len() >= MAX_WARNINGS {
             state.warnings.pop_front();
         }
+        // Served to anyone who asks: no URL's password in it.
         state.warnings.push_back(WarningRecord {
             code: w.code,
-            message: w.message,
+            message: mask_passwords(&w.message, "xxxxx"),
             webhook_id: webhook.map(|id| id.to_string()),
             during,
             at: Timestamp::from(now()),

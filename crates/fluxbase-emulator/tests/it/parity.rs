@@ -679,15 +679,35 @@ async fn urls_in_logs_are_sanitized() {
         ),
     )
     .await;
+    // A URL that does not parse: quoted in the refusal warning and in the
+    // delivery's error, both logged.
+    raw_webhook(
+        &emu,
+        hook(
+            Flavor::Server,
+            "http://ann:hunter2@127.0.0.1:bad/",
+            json!([{"table": "users", "operations": ["*"]}]),
+        ),
+    )
+    .await;
     emu.trigger_sample("INSERT").unwrap();
     settle(&emu).await;
     let deliveries = Raw::service(&emu)
         .send("GET", &format!("/api/v1/webhooks/{id}/deliveries"), None)
         .await;
     assert!(deliveries.text.contains("ann:***@"), "{}", deliveries.text);
+    let warnings = emu.warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.message.contains("ann:xxxxx@127.0.0.1:bad")),
+        "{warnings:?}"
+    );
+    assert!(warnings.iter().all(|w| !w.message.contains("hunter2")));
     emu.shutdown().await;
     let text = logs.text();
     assert!(text.contains("ann:xxxxx@"), "{text}");
+    assert!(text.contains("ann:xxxxx@127.0.0.1:bad"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
     assert!(!deliveries.text.contains("hunter2"));
     assert!(text.contains("x.example/\\r\\nINFO forged"), "{text}");

@@ -149,6 +149,7 @@ impl Matched {
     /// Judges freshness at `now` instead of when the verification began: a
     /// receiver checks it again once the body is in, so that a delivery
     /// still being sent when its window closes is not accepted after it.
+    #[cfg_attr(not(feature = "receive"), allow(dead_code))]
     pub(crate) fn at(mut self, now: SystemTime) -> Self {
         self.now = now;
         self

@@ -35,6 +35,7 @@ mod verified;
 
 use self::incremental::Matched;
 pub use self::incremental::Verification;
+#[cfg(feature = "receive")]
 pub(crate) use self::incremental::body_date;
 pub use self::verified::Verified;
 

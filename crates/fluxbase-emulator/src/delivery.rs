@@ -633,12 +633,39 @@ async fn deliver(shared: &Shared, job: &Job, stop: &mut watch::Receiver<bool>) {
             hook.retry_backoff_seconds,
             attempt,
         );
-        tokio::select! {
-            () = tokio::time::sleep(waited) => {}
-            _ = stop.wait_for(|s| *s) => return,
+        if !wait_for_retry(shared, job.webhook_id, waited, stop).await {
+            return;
         }
         attempt += 1;
     }
+}
+
+/// How often a retry's wait looks whether its webhook is still there.
+const RETRY_RECHECK: Duration = Duration::from_secs(1);
+
+/// Waits `wait` before a retry, looking every [`RETRY_RECHECK`] whether the
+/// webhook still exists: a deleted webhook's retry ends then, not when its
+/// backoff (up to decades of it) is over. `false` when it ended so, or the
+/// emulator is stopping.
+async fn wait_for_retry(
+    shared: &Shared,
+    webhook_id: Uuid,
+    wait: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut left = wait;
+    while !left.is_zero() {
+        let slice = left.min(RETRY_RECHECK);
+        tokio::select! {
+            () = tokio::time::sleep(slice) => {}
+            _ = stop.wait_for(|s| *s) => return false,
+        }
+        left -= slice;
+        if shared.lock().webhook(webhook_id).is_none() {
+            return false;
+        }
+    }
+    true
 }
 
 /// The wait before the attempt after failed attempt `n`: linear,

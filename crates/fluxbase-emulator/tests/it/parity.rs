@@ -401,6 +401,37 @@ async fn retry_settings_are_bounded(flavor: Flavor) {
     emu.shutdown().await;
 }
 
+/// A retry waiting out a long backoff ends when its webhook is deleted:
+/// it holds no place among the pending deliveries for the rest of it.
+#[tokio::test]
+async fn a_deleted_webhooks_retry_stops_waiting() {
+    let emu = Emulator::builder()
+        .flavor(Flavor::Server)
+        .backoff_unit(Duration::from_millis(1))
+        .spawn()
+        .await
+        .unwrap();
+    let mut body = hook(
+        Flavor::Server,
+        &closed_port_url().await,
+        json!([{"table": "users", "operations": ["*"]}]),
+    );
+    body["max_retries"] = json!(3);
+    // 2,147,483,647 units of 1 ms: about 25 days before the second attempt.
+    body["retry_backoff_seconds"] = json!(i32::MAX);
+    let id = raw_webhook(&emu, body).await;
+    emu.trigger_sample("INSERT").unwrap();
+    while emu.attempts().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Raw::service(&emu)
+        .send("DELETE", &format!("/api/v1/webhooks/{id}"), None)
+        .await;
+    settle(&emu).await;
+    assert_eq!(emu.attempts().len(), 1);
+    emu.shutdown().await;
+}
+
 /// Item 5 (`AcceptInvitation` in internal/api/invitation_handler.go,
 /// `DashboardAuthService.CreateUser` in internal/auth/dashboard.go,
 /// `ValidateEmail`/`ValidateName` in internal/auth/validation.go).

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use redis::Cmd;
 use redis::aio::ConnectionManager;
@@ -354,7 +354,7 @@ impl DeadLetter {
         let attempts = text(F_ATTEMPTS).and_then(|s| s.parse().ok()).unwrap_or(0);
         let dead_at = text(F_AT)
             .and_then(|s| s.parse().ok())
-            .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
+            .and_then(super::unix_millis);
         let group = text(F_GROUP);
         let consumer = text(F_CONSUMER);
         Some(Self {
@@ -482,7 +482,7 @@ mod tests {
         assert_eq!(letter.attempts(), 4);
         assert_eq!(
             letter.dead_at(),
-            Some(UNIX_EPOCH + Duration::from_millis(1_767_323_045_123))
+            Some(std::time::UNIX_EPOCH + Duration::from_millis(1_767_323_045_123))
         );
         assert_eq!(
             (letter.group(), letter.consumer()),

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use redis::{Cmd, Value};
@@ -165,6 +165,8 @@ impl QueuedDelivery {
             number(fields, F_KEY_INDEX)?.ok_or(DecodeError::MissingField(F_KEY_INDEX))?;
         let received_ms: u64 =
             number(fields, F_RECEIVED)?.ok_or(DecodeError::MissingField(F_RECEIVED))?;
+        let received_at =
+            super::unix_millis(received_ms).ok_or(DecodeError::InvalidField(F_RECEIVED))?;
         let duplicate = match text(fields, F_DUPLICATE)?.as_deref() {
             Some("1") => true,
             Some("0") | None => false,
@@ -176,7 +178,7 @@ impl QueuedDelivery {
             key_index,
             key_id: text(fields, F_KEY_ID)?.map(Arc::from),
             timestamp: number(fields, F_TIMESTAMP)?,
-            received_at: UNIX_EPOCH + Duration::from_millis(received_ms),
+            received_at,
             event_key: text(fields, F_EVENT_KEY)?,
             duplicate,
         })
@@ -323,7 +325,7 @@ mod tests {
             .key_index(2)
             .key_id(Some("previous"))
             .timestamp(Some(-5))
-            .received_at(UNIX_EPOCH + Duration::from_millis(1_767_323_045_123))
+            .received_at(UNIX_EPOCH + std::time::Duration::from_millis(1_767_323_045_123))
             .event_key(Some("event:abc".to_owned()))
             .duplicate(true)
             .build()
@@ -352,7 +354,7 @@ mod tests {
         fields.insert("added_later".into(), Value::BulkString(b"x".to_vec()));
         assert!(QueuedDelivery::from_fields(&mut fields).is_ok());
 
-        let cases: [(&str, Option<&[u8]>, DecodeError); 6] = [
+        let cases: [(&str, Option<&[u8]>, DecodeError); 7] = [
             ("v", Some(b"2"), DecodeError::UnsupportedVersion("2".into())),
             ("v", None, DecodeError::MissingField("v")),
             ("body", None, DecodeError::MissingField("body")),
@@ -365,6 +367,12 @@ mod tests {
             (
                 "received_ms",
                 Some(b"-1"),
+                DecodeError::InvalidField("received_ms"),
+            ),
+            // After year 9999: no date can be written for it.
+            (
+                "received_ms",
+                Some(b"253402300800000"),
                 DecodeError::InvalidField("received_ms"),
             ),
         ];

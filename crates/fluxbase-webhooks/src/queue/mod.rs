@@ -224,6 +224,15 @@ impl FromStr for EntryId {
     }
 }
 
+/// A time stored in a stream as Unix milliseconds, when it is one a date
+/// can be written for (up to the end of year 9999, as RFC 3339 allows):
+/// the fields are anyone's who can write to the stream.
+pub(crate) fn unix_millis(ms: u64) -> Option<std::time::SystemTime> {
+    /// 9999-12-31T23:59:59.999Z.
+    const LATEST: u64 = 253_402_300_799_999;
+    (ms <= LATEST).then(|| std::time::UNIX_EPOCH + Duration::from_millis(ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

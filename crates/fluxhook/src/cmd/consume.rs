@@ -281,9 +281,7 @@ fn print_event(message: &Message, json: bool) -> anyhow::Result<()> {
 
 /// RFC 3339, UTC.
 pub(crate) fn rfc3339(at: SystemTime) -> String {
-    time::OffsetDateTime::from(at)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    fluxbase_webhooks::Timestamp::from(at).to_string()
 }
 
 /// How one run of the command ended.

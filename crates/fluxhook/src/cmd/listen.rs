@@ -12,10 +12,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::routing::{post, post_service};
 use axum::{Extension, Router};
 use fluxbase_webhooks::dedupe::{Dedupe, MemoryStore, RedisStore};
-use fluxbase_webhooks::queue::{DEFAULT_MAX_LEN, Handoff, StreamWriter};
+use fluxbase_webhooks::queue::{DEFAULT_MAX_LEN, EntryId, Handoff, QueuedDelivery, StreamWriter};
 use fluxbase_webhooks::server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use fluxbase_webhooks::tower::VerifyLayer;
-use fluxbase_webhooks::{Code, Event, ReceiverBuilder, Rejection, Scheme, Timestamp, Verified};
+use fluxbase_webhooks::{Code, Event, ReceiverBuilder, Rejection, Timestamp, Verified};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -42,20 +42,13 @@ pub(crate) enum Delivery {
     Refused(Refusal),
 }
 
-/// A delivery the handoff appended to the stream.
+/// A delivery the handoff appended to the stream: its entry id and what
+/// was appended (everything printed is read from it by the printer, off
+/// the request's path).
 #[derive(Debug)]
 pub(crate) struct Queued {
-    /// The stream entry id.
-    pub(crate) id: String,
-    /// Whether the receiver had seen the event before (a re-delivery).
-    pub(crate) duplicate: bool,
-    /// The signature scheme of the header the receiver read.
-    pub(crate) scheme: Scheme,
-    /// The event, when the body reads as one (a Fluxbase payload that is
-    /// not an [`Event`] is queued all the same).
-    pub(crate) event: Option<Event>,
-    pub(crate) body_len: u64,
-    pub(crate) received_at: Timestamp,
+    pub(crate) id: EntryId,
+    pub(crate) record: QueuedDelivery,
 }
 
 /// A verified delivery.
@@ -157,12 +150,8 @@ impl LocalListener {
             // Never block the answer on a slow reader: a full queue drops
             // the notice, not the delivery.
             let _ = tx.try_send(Delivery::Queued(Queued {
-                id: id.to_string(),
-                duplicate: record.is_duplicate(),
-                scheme: record.scheme(),
-                event: Event::from_slice(record.body()).ok(),
-                body_len: record.body().len() as u64,
-                received_at: Timestamp::from(record.received_at()),
+                id: *id,
+                record: record.clone(),
             }));
         });
         let app = Router::new().route(path, post_service(handoff));
@@ -394,7 +383,7 @@ fn print_event(received: &Received, json: bool) -> anyhow::Result<()> {
 /// The `--json` line for one delivery handed to the stream.
 #[derive(Serialize)]
 struct QueuedLine<'a> {
-    id: &'a str,
+    id: String,
     event: Option<&'a str>,
     table: Option<String>,
     duplicate: bool,
@@ -404,41 +393,50 @@ struct QueuedLine<'a> {
 }
 
 fn print_queued(queued: &Queued, json: bool) -> anyhow::Result<()> {
+    // The event, when the body reads as one (a Fluxbase payload that is not
+    // an `Event` is queued all the same).
+    let event = Event::from_slice(queued.record.body()).ok();
     if json {
         let line = QueuedLine {
-            id: &queued.id,
-            event: queued.event.as_ref().map(Event::name),
-            table: queued
-                .event
+            id: queued.id.to_string(),
+            event: event.as_ref().map(Event::name),
+            table: event
                 .as_ref()
                 .and_then(Event::row)
                 .map(|row| row.qualified_table()),
-            duplicate: queued.duplicate,
-            scheme: queued.scheme.as_str(),
-            received_at: queued.received_at.to_string(),
-            body_len: queued.body_len,
+            duplicate: queued.record.is_duplicate(),
+            scheme: queued.record.scheme().as_str(),
+            received_at: Timestamp::from(queued.record.received_at()).to_string(),
+            body_len: queued.record.body().len() as u64,
         };
         println!("{}", serde_json::to_string(&line)?);
     } else {
-        println!("{}", describe_queued(queued));
+        println!("{}", describe_queued(queued, event.as_ref()));
     }
     Ok(())
 }
 
 /// The readable line of a delivery handed to the stream.
-fn describe_queued(queued: &Queued) -> String {
-    let what = match &queued.event {
+fn describe_queued(queued: &Queued, event: Option<&Event>) -> String {
+    let what = match event {
         Some(event) => match event.row() {
             Some(row) => format!("{} {}", event.name(), row.qualified_table()),
             None => event.name().to_owned(),
         },
         None => "a delivery".to_owned(),
     };
-    let duplicate = if queued.duplicate { " (duplicate)" } else { "" };
-    let scheme = queued.scheme.as_str();
+    let record = &queued.record;
+    let duplicate = if record.is_duplicate() {
+        " (duplicate)"
+    } else {
+        ""
+    };
     format!(
-        "=== queued {what} as {}{duplicate} at {}: {scheme} signature, {} bytes",
-        queued.id, queued.received_at, queued.body_len
+        "=== queued {what} as {}{duplicate} at {}: {} signature, {} bytes",
+        queued.id,
+        Timestamp::from(record.received_at()),
+        record.scheme().as_str(),
+        record.body().len()
     )
 }
 
@@ -527,15 +525,16 @@ mod tests {
     #[test]
     fn a_queued_delivery_is_one_readable_line() {
         let event = Event::sample("INSERT", Timestamp::now()).unwrap();
-        let mut queued = Queued {
-            id: "1700000000000-0".to_owned(),
-            duplicate: true,
-            scheme: Scheme::Timestamped,
-            event: Some(event),
-            body_len: 120,
-            received_at: Timestamp::now(),
+        let record = |duplicate| {
+            QueuedDelivery::builder(vec![b'x'; 120], Scheme::Timestamped)
+                .duplicate(duplicate)
+                .build()
         };
-        let line = describe_queued(&queued);
+        let queued = Queued {
+            id: EntryId::new(1_700_000_000_000, 0),
+            record: record(true),
+        };
+        let line = describe_queued(&queued, Some(&event));
         assert!(
             line.starts_with("=== queued INSERT auth.users as 1700000000000-0 (duplicate) at "),
             "{line}"
@@ -544,9 +543,11 @@ mod tests {
             line.ends_with(": timestamped signature, 120 bytes"),
             "{line}"
         );
-        queued.event = None;
-        queued.duplicate = false;
-        let line = describe_queued(&queued);
+        let queued = Queued {
+            record: record(false),
+            ..queued
+        };
+        let line = describe_queued(&queued, None);
         assert!(
             line.starts_with("=== queued a delivery as 1700000000000-0 at "),
             "{line}"

@@ -61,6 +61,15 @@ enum EventInput {
 
 impl WebhookInput {
     /// The subscriptions; the server's body type has no room for strings.
+    /// `enabled` as the flavor reads it: the server knows only `enabled`;
+    /// the documented API also takes `is_active`, first.
+    fn enabled_sent(&self, flavor: Flavor) -> Option<bool> {
+        match flavor {
+            Flavor::Server => self.enabled,
+            Flavor::Documented => self.is_active.or(self.enabled),
+        }
+    }
+
     fn subscriptions(&mut self, flavor: Flavor) -> Result<Option<Vec<Subscription>>, ApiError> {
         let Some(events) = self.events.take() else {
             return Ok(None);
@@ -126,6 +135,7 @@ fn check_int4(flavor: Flavor, action: &str, w: &WebhookRecord) -> Result<(), Api
 
 /// The lint of what was sent, with omitted values as they were omitted.
 fn settings(
+    flavor: Flavor,
     input: &WebhookInput,
     url: &str,
     events: Option<&[Subscription]>,
@@ -136,7 +146,7 @@ fn settings(
     } else {
         WebhookSettings::create(url)
     };
-    if let Some(enabled) = input.enabled.or(input.is_active) {
+    if let Some(enabled) = input.enabled_sent(flavor) {
         s = s.enabled(enabled);
     }
     s = s.signed(input.secret.as_deref().is_some_and(|k| !k.is_empty()));
@@ -370,12 +380,11 @@ pub(super) async fn create(
             ));
         }
     };
-    let enabled = match flavor {
-        // Go's zero value: created disabled unless told otherwise.
-        Flavor::Server => input.enabled.unwrap_or(false),
-        Flavor::Documented => input.is_active.or(input.enabled).unwrap_or(true),
-    };
-    let lint = settings(&input, &url, events.as_deref(), false);
+    // The server: Go's zero value, created disabled unless told otherwise.
+    let enabled = input
+        .enabled_sent(flavor)
+        .unwrap_or(flavor == Flavor::Documented);
+    let lint = settings(flavor, &input, &url, events.as_deref(), false);
     let created = now();
     let record = WebhookRecord {
         id: Uuid::new_v4(),
@@ -467,7 +476,7 @@ pub(super) async fn update(
                      check constraint \"webhooks_scope_check\" (SQLSTATE 23514)",
                 ));
             }
-            let lint = settings(&input, &url, events.as_deref(), true);
+            let lint = settings(Flavor::Server, &input, &url, events.as_deref(), true);
             let mut state = shared.lock();
             let old = state
                 .webhooks
@@ -481,7 +490,7 @@ pub(super) async fn update(
             new.description = input.description.take();
             new.url = url;
             new.secret = input.secret.take();
-            new.enabled = input.enabled.unwrap_or(false);
+            new.enabled = input.enabled_sent(Flavor::Server).unwrap_or(false);
             new.events = events;
             new.max_retries = input.max_retries.unwrap_or(0);
             new.retry_backoff_seconds = input.retry_backoff_seconds.unwrap_or(0);
@@ -536,7 +545,7 @@ pub(super) async fn update(
             if let Some(v) = input.secret.take() {
                 hook.secret = Some(v);
             }
-            if let Some(v) = input.is_active.or(input.enabled) {
+            if let Some(v) = input.enabled_sent(Flavor::Documented) {
                 hook.enabled = v;
             }
             if let Some(v) = events {

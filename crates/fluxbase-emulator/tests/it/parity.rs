@@ -812,9 +812,10 @@ both_flavors!(warnings_endpoint_lists_what_production_would_do);
 async fn warnings_endpoint_lists_what_production_would_do(flavor: Flavor) {
     let emu = emulator(flavor).await;
     let body = match flavor {
-        // No secret, `enabled` omitted, a qualified table, a URL production
-        // refuses, a backoff of 0 (replaced by 5).
-        Flavor::Server => json!({"name": "n", "url": "http://127.0.0.1:9/",
+        // No secret, `enabled` omitted (the documented `is_active` is not
+        // the server's field: still disabled), a qualified table, a URL
+        // production refuses, a backoff of 0 (replaced by 5).
+        Flavor::Server => json!({"name": "n", "url": "http://127.0.0.1:9/", "is_active": true,
                                  "events": [{"table": "public.orders", "operations": ["*"]}],
                                  "retry_backoff_seconds": 0}),
         _ => json!({"url": "http://127.0.0.1:9/", "events": ["user.created"], "is_active": false,

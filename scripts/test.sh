@@ -23,9 +23,11 @@
 # Benchmarks are compiled (by clippy --all-targets), not run. Tools and
 # toolchains that are missing are installed (redis-server with apt; rustup
 # toolchains and targets; cargo-hack, cargo-deny and wasm-bindgen-cli from
-# crates.io). A step whose install fails is skipped with a NOTE, and the
-# skipped steps are listed again at the end; every other failure fails the
-# run. Each step's time is printed at the end.
+# crates.io). A step whose tool or toolchain does not install (rustup
+# targets and toolchains, cargo-hack, cargo-deny, wasm-bindgen-cli) is
+# skipped with a NOTE, and the skipped steps are listed again at the end;
+# redis-server is needed by the tests, so its failed install fails the run,
+# as does every other failure. Each step's time is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -167,9 +167,9 @@ pub(crate) struct ListenArgs {
     pub(crate) dedupe: DedupeArg,
     /// With `--dedupe memory`: the most keys the store holds (about 100
     /// bytes each). A replay key is kept while its delivery can verify
-    /// (about 6 minutes) and never dropped sooner, so the store takes about
-    /// KEYS / 361 deliveries per second; past that, deliveries get 503 with
-    /// Retry-After until keys expire.
+    /// (about 5 minutes for one sent now, 6 at most) and never dropped
+    /// sooner, so the store takes about KEYS / 300 deliveries per second;
+    /// past that, deliveries get 503 with Retry-After until keys expire.
     #[arg(
         long,
         value_name = "KEYS",

@@ -141,3 +141,18 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<(), QueueError> {
         Ok(())
     }
 }
+
+/// The dead-letter stream of `stream`: the one chosen, or by default
+/// [`dead_letter_stream`](super::dead_letter_stream)`(stream)`; checked, and
+/// never the stream itself.
+pub(crate) fn dead_letters_of(stream: &str, chosen: Option<String>) -> Result<String, QueueError> {
+    check_name("stream", stream)?;
+    let dead_letters = chosen.unwrap_or_else(|| super::dead_letter_stream(stream));
+    check_name("dead-letter stream", &dead_letters)?;
+    if dead_letters == stream {
+        return Err(QueueError::Config(
+            "the dead-letter stream must differ from the stream".to_owned(),
+        ));
+    }
+    Ok(dead_letters)
+}

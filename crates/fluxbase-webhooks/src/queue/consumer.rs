@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::connection::{self, Connection, DEFAULT_TIMEOUT, Source};
 use super::dead_letter::{self, DeadLetterMeta};
 use super::delivery::QueuedDelivery;
-use super::{EntryId, QueueError, dead_letter_stream};
+use super::{EntryId, QueueError};
 use crate::event::Event;
 
 /// Hands a message back to the group if this consumer still holds it: sets
@@ -757,7 +757,7 @@ impl StreamConsumerBuilder {
         self
     }
 
-    /// The dead-letter stream (default [`dead_letter_stream`]`(stream)`).
+    /// The dead-letter stream (default [`dead_letter_stream`](super::dead_letter_stream)`(stream)`).
     pub fn dead_letter_stream(mut self, stream: impl Into<String>) -> Self {
         self.dead_letters = Some(stream.into());
         self
@@ -787,19 +787,10 @@ impl StreamConsumerBuilder {
     /// batch size, visibility timeout or attempt count; an unavailable
     /// error when Redis cannot be reached.
     pub async fn connect(self) -> Result<StreamConsumer, QueueError> {
-        connection::check_name("stream", &self.stream)?;
+        let dead_letters = connection::dead_letters_of(&self.stream, self.dead_letters)?;
         connection::check_name("group", &self.group)?;
         let consumer = self.consumer.unwrap_or_else(unique_consumer_name);
         connection::check_name("consumer", &consumer)?;
-        let dead_letters = self
-            .dead_letters
-            .unwrap_or_else(|| dead_letter_stream(&self.stream));
-        connection::check_name("dead-letter stream", &dead_letters)?;
-        if dead_letters == self.stream {
-            return Err(QueueError::Config(
-                "the dead-letter stream must differ from the stream".to_owned(),
-            ));
-        }
         if self.batch_size == 0 || self.max_attempts == 0 || self.visibility.is_zero() {
             return Err(QueueError::Config(
                 "batch size, max attempts and visibility timeout must be above 0".to_owned(),

@@ -11,7 +11,7 @@ use redis::streams::{StreamId, StreamRangeReply};
 
 use super::connection::{self, Connection, DEFAULT_TIMEOUT, Source};
 use super::delivery::{QueuedDelivery, unix_millis};
-use super::{DEFAULT_MAX_LEN, DecodeError, EntryId, QueueError, dead_letter_stream};
+use super::{DEFAULT_MAX_LEN, DecodeError, EntryId, QueueError};
 
 const F_ERROR: &str = "dead_error";
 const F_FROM: &str = "dead_from";
@@ -87,7 +87,7 @@ pub(crate) async fn move_to_dead_letters(
     cmd.arg(F_GROUP).arg(meta.group);
     cmd.arg(F_CONSUMER).arg(meta.consumer);
     let id: Option<String> = conn.query(&cmd).await?;
-    id.map(|id| parse_id(&id)).transpose()
+    id.map(|id| EntryId::from_reply(&id)).transpose()
 }
 
 /// Lists, replays and removes the entries of a dead-letter stream.
@@ -219,7 +219,7 @@ impl DeadLetters {
         let mut cmd = connection::eval(REPLAY, &[&self.dead_letters, &self.stream]);
         cmd.arg(id.to_string()).arg(self.max_len);
         let new_id: Option<String> = self.conn.query(&cmd).await?;
-        new_id.map(|id| parse_id(&id)).transpose()
+        new_id.map(|id| EntryId::from_reply(&id)).transpose()
     }
 
     /// Replays every dead letter there was when the call began (those
@@ -247,7 +247,7 @@ impl DeadLetters {
                 return Ok(replayed);
             }
             for entry in page.ids {
-                let id = parse_id(&entry.id)?;
+                let id = EntryId::from_reply(&entry.id)?;
                 if self.replay(id).await?.is_some() {
                     replayed += 1;
                 }
@@ -291,7 +291,7 @@ impl DeadLettersBuilder {
         }
     }
 
-    /// The dead-letter stream (default [`dead_letter_stream`]`(stream)`, as
+    /// The dead-letter stream (default [`dead_letter_stream`](super::dead_letter_stream)`(stream)`, as
     /// for the consumer).
     pub fn dead_letter_stream(mut self, stream: impl Into<String>) -> Self {
         self.dead_letters = Some(stream.into());
@@ -319,16 +319,9 @@ impl DeadLettersBuilder {
     /// dead-letter stream equal to the stream or a `max_len` of 0; an
     /// unavailable error when Redis cannot be reached.
     pub async fn connect(self) -> Result<DeadLetters, QueueError> {
-        connection::check_name("stream", &self.stream)?;
-        let dead_letters = self
-            .dead_letters
-            .unwrap_or_else(|| dead_letter_stream(&self.stream));
-        connection::check_name("dead-letter stream", &dead_letters)?;
-        if dead_letters == self.stream || self.max_len == 0 {
-            return Err(QueueError::Config(
-                "the dead-letter stream must differ from the stream, and max_len be above 0"
-                    .to_owned(),
-            ));
+        let dead_letters = connection::dead_letters_of(&self.stream, self.dead_letters)?;
+        if self.max_len == 0 {
+            return Err(QueueError::Config("max_len must be above 0".to_owned()));
         }
         Ok(DeadLetters {
             conn: self.source.connect(self.timeout).await?,
@@ -436,16 +429,6 @@ impl fmt::Debug for DeadLettersBuilder {
             .field("timeout", &self.timeout)
             .finish()
     }
-}
-
-/// An id Redis returned.
-fn parse_id(id: &str) -> Result<EntryId, QueueError> {
-    id.parse().map_err(|_| {
-        QueueError::Refused(redis::make_extension_error(
-            "UNEXPECTED".to_owned(),
-            Some(format!("Redis answered {id:?}, not an entry id")),
-        ))
-    })
 }
 
 #[cfg(test)]

@@ -224,6 +224,18 @@ impl FromStr for EntryId {
     }
 }
 
+impl EntryId {
+    /// An id Redis returned: anything else is a refusal, not an outage.
+    pub(crate) fn from_reply(id: &str) -> Result<Self, QueueError> {
+        id.parse().map_err(|_| {
+            QueueError::Refused(redis::make_extension_error(
+                "UNEXPECTED".to_owned(),
+                Some(format!("Redis answered {id:?}, not an entry id")),
+            ))
+        })
+    }
+}
+
 /// A time stored in a stream as Unix milliseconds, when it is one a date
 /// can be written for (up to the end of year 9999, as RFC 3339 allows):
 /// the fields are anyone's who can write to the stream.

@@ -86,12 +86,7 @@ impl StreamWriter {
             .arg("*");
         delivery.write_fields(&mut cmd);
         let id: String = self.conn.query(&cmd).await?;
-        id.parse().map_err(|_| {
-            QueueError::Refused(redis::make_extension_error(
-                "UNEXPECTED".to_owned(),
-                Some(format!("XADD answered {id:?}, not an entry id")),
-            ))
-        })
+        EntryId::from_reply(&id)
     }
 
     /// The stream appended to.

@@ -199,11 +199,14 @@ fn the_budget_refuses_with_retry_after_and_is_given_back() {
         .build();
     let data = body(now());
     assert!(data.len() > 100);
-    let refused = deliver(&receiver, &signed(&data), &mut Chunks::new(&data, 8), true).unwrap_err();
+    let mut chunks = Chunks::new(&data, 8);
+    let refused = deliver(&receiver, &signed(&data), &mut chunks, true).unwrap_err();
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.header("retry-after"), Some("5"));
     assert_eq!(refused.error(), Some(&Error::OverCapacity));
     assert_eq!(receiver.body_bytes_in_flight(), 0);
+    // Refused for want of room: not read, not even to be thrown away.
+    assert_eq!(chunks.read, 0);
     // Held while the handler runs, given back after.
     let roomy = Receiver::builder(Verifier::new(SECRET).unwrap())
         .body_budget(1000)

@@ -84,6 +84,10 @@
 //!   retries storm; a limited attempt waits ten units, uncounted.
 //! - Each webhook's events are delivered one at a time, in order, retries
 //!   included (the server may reorder a retried event after newer ones).
+//! - An event is queued only for webhooks enabled when it fires, and a
+//!   webhook disabled meanwhile still gets its retries; the server keeps a
+//!   disabled webhook's events queued and sends them if it is enabled
+//!   again.
 //! - Deliveries speak HTTP/1.1 only, also over TLS (Go's client
 //!   negotiates HTTP/2 with an endpoint that offers it), and ignore the
 //!   proxy settings of the environment.

@@ -28,9 +28,10 @@ use crate::clock::Instant;
 /// sizes its tables for twice its capacity, so what it holds stops growing at
 /// that moment and not at a later eviction. Keys are kept as 64-bit digests
 /// under a key chosen at random per store (so nobody can pick keys that
-/// collide): budget about 100 bytes per key of capacity (about 10 MiB for
-/// the default 100,000 keys). Use the Redis store when several receiver
-/// instances must share one view.
+/// collide), each in a 16-byte slot of its shard's table and a 24-byte row
+/// of a queue: budget about 130 bytes per key of capacity once it is full
+/// (11 MiB measured for the default 100,000 keys, 63 MiB for 500,000). Use
+/// the Redis store when several receiver instances must share one view.
 ///
 /// ```
 /// use std::time::Duration;
@@ -52,6 +53,8 @@ pub struct MemoryStore {
     /// The most keys each shard holds.
     shard_capacity: usize,
     digests: RandomState,
+    /// The instant expiries are counted from.
+    epoch: Instant,
     /// Independent parts, each with its own lock, so that the threads of a
     /// runtime rarely wait for one another; a key's digest picks its shard.
     shards: Box<[Mutex<MemoryInner>]>,
@@ -59,6 +62,36 @@ pub struct MemoryStore {
 
 /// A key as the store holds it: a 64-bit digest, keyed per store.
 type Digest = u64;
+
+/// An instant as the store holds it: nanoseconds since its epoch (292
+/// years fit).
+type Ticks = u64;
+
+/// In a map entry, the bit above the expiry that marks a guarded key.
+const GUARDED: u64 = 1 << 63;
+
+/// The latest expiry a key can have.
+const NEVER: Ticks = GUARDED - 1;
+
+/// A map entry: its key's expiry, with [`GUARDED`] set for a guarded key.
+/// Eight bytes, so that a slot of the table is sixteen: the table of a
+/// large store is what every insert misses the cache on.
+#[derive(Clone, Copy)]
+struct Entry(u64);
+
+impl Entry {
+    fn new(expiry: Ticks, guarded: bool) -> Self {
+        Self(expiry | if guarded { GUARDED } else { 0 })
+    }
+
+    fn expiry(self) -> Ticks {
+        self.0 & NEVER
+    }
+
+    fn guarded(self) -> bool {
+        self.0 & GUARDED != 0
+    }
+}
 
 /// Digests are already uniform: the map uses them as their own hash.
 #[derive(Default)]
@@ -84,31 +117,36 @@ impl Hasher for Identity {
 
 #[derive(Default)]
 struct MemoryInner {
-    /// Key digest → (expiry, insertion sequence number).
-    entries: HashMap<Digest, (Instant, u64), BuildHasherDefault<Identity>>,
+    /// Key digest → its expiry.
+    entries: Entries,
     /// One queue of keys per lifetime, in insertion order, with the sequence
     /// number each was inserted under (a removed and re-inserted key leaves
     /// a stale row behind). Within one lifetime, insertion order is expiry
     /// order, so every queue expires from its front.
-    queues: Vec<(Duration, Queue)>,
+    queues: Vec<(Ticks, Queue)>,
     /// Guarded keys, never evicted, in insertion order. Their lifetimes
     /// differ (a replay key lives as long as its delivery can still
     /// verify), so one may expire behind the front: it is purged late, by at
     /// most the longest lifetime, and a lookup checks its expiry.
     guarded: Queue,
     next_seq: u64,
+    /// The instant of the latest insert.
+    last: Ticks,
 }
+
+type Entries = HashMap<Digest, Entry, BuildHasherDefault<Identity>>;
 
 /// Keys in insertion order: the sequence number each was inserted under
 /// and its expiry, so that the front is checked without a lookup.
 type Queue = VecDeque<Row>;
 
-/// One key in a queue.
+/// One key in a queue. A row stands for its key's entry while the entry
+/// has the row's expiry (see [`MemoryInner::tick`]).
 #[derive(Clone, Copy)]
 struct Row {
     seq: u64,
     key: Digest,
-    expiry: Instant,
+    expiry: Ticks,
 }
 
 /// Lifetimes with a queue of their own; keys of any further lifetime share
@@ -135,12 +173,20 @@ impl MemoryStore {
             capacity,
             shard_capacity: capacity.div_ceil(shards),
             digests: RandomState::new(),
+            epoch: Instant::now(),
             shards: (0..shards).map(|_| Mutex::default()).collect(),
         }
     }
 
     fn digest(&self, key: &str) -> Digest {
         self.digests.hash_one(key)
+    }
+
+    /// An instant in the store's ticks (an instant before its epoch is its
+    /// epoch).
+    fn ticks(&self, at: Instant) -> Ticks {
+        let since = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(since).map_or(NEVER, |t| t.min(NEVER))
     }
 
     /// Number of keys held (expired ones included until they are purged).
@@ -176,9 +222,11 @@ impl MemoryStore {
 
     fn record(&self, key: &str, ttl: Duration, now: Instant, guarded: bool) -> Option<bool> {
         let key = self.digest(key);
+        let ttl = u64::try_from(ttl.as_nanos()).unwrap_or(NEVER);
         let mut inner = self.lock(key);
+        let now = inner.tick(self.ticks(now));
         inner.purge(now);
-        match inner.entries.get(&key).map(|(expiry, _)| *expiry > now) {
+        match inner.entries.get(&key).map(|entry| entry.expiry() > now) {
             Some(true) => return Some(false),
             // An expired entry of this key is replaced in place.
             Some(false) => {}
@@ -187,10 +235,8 @@ impl MemoryStore {
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        let expiry = now
-            .checked_add(ttl)
-            .unwrap_or(now + Duration::from_secs(365 * 86400));
-        inner.entries.insert(key, (expiry, seq));
+        let expiry = now.saturating_add(ttl).min(NEVER);
+        inner.entries.insert(key, Entry::new(expiry, guarded));
         let row = Row { seq, key, expiry };
         match guarded {
             true => inner.guarded.push_back(row),
@@ -215,8 +261,18 @@ impl MemoryStore {
 }
 
 impl MemoryInner {
+    /// The instant of an insert: `now`, or a nanosecond after the one
+    /// before when the clock has not moved since. Every insert into a shard
+    /// gets its own instant, so a key removed and inserted again under the
+    /// same lifetime gets another expiry, and its earlier row stops standing
+    /// for it.
+    fn tick(&mut self, now: Ticks) -> Ticks {
+        self.last = now.max(self.last.saturating_add(1)).min(NEVER);
+        self.last
+    }
+
     /// The queue of keys that live `ttl`.
-    fn queue(&mut self, ttl: Duration) -> &mut Queue {
+    fn queue(&mut self, ttl: Ticks) -> &mut Queue {
         let i = match self.queues.iter().position(|(t, _)| *t == ttl) {
             Some(i) => i,
             None if self.queues.len() < MAX_QUEUES => {
@@ -229,11 +285,10 @@ impl MemoryInner {
     }
 
     /// Whether `row` still stands for its key's entry.
-    fn is_current(
-        entries: &HashMap<Digest, (Instant, u64), BuildHasherDefault<Identity>>,
-        row: &Row,
-    ) -> bool {
-        entries.get(&row.key).is_some_and(|(_, s)| *s == row.seq)
+    fn is_current(entries: &Entries, row: &Row) -> bool {
+        entries
+            .get(&row.key)
+            .is_some_and(|entry| entry.expiry() == row.expiry)
     }
 
     /// The first time the store is full, sizes its tables for good, so that
@@ -267,7 +322,7 @@ impl MemoryInner {
     /// Drops every expired entry at a queue's front. A front is checked
     /// from the row alone: the map is looked up only for a row that has
     /// expired.
-    fn purge(&mut self, now: Instant) {
+    fn purge(&mut self, now: Ticks) {
         let entries = &mut self.entries;
         for queue in self
             .queues
@@ -301,8 +356,11 @@ impl MemoryInner {
             let Some((_, i)) = oldest else {
                 return false;
             };
+            // A guarded entry is never evicted, even by a row of the same
+            // key and expiry left in an unguarded queue.
             if let Some(row) = self.queues[i].1.pop_front()
                 && Self::is_current(&self.entries, &row)
+                && self.entries.get(&row.key).is_some_and(|e| !e.guarded())
             {
                 self.entries.remove(&row.key);
             }
@@ -562,6 +620,33 @@ mod tests {
             "{kept}"
         );
         assert!((0..kept).all(|i| s.insert_guarded_at(&format!("g{i}"), ttl, t0) == Some(false)));
+    }
+
+    #[test]
+    fn a_slot_of_the_table_is_sixteen_bytes() {
+        // Every insert looks a key up in a table of hundreds of thousands
+        // of slots in a busy receiver: its size is what misses the cache.
+        assert_eq!(std::mem::size_of::<(Digest, Entry)>(), 16);
+    }
+
+    #[test]
+    fn a_key_inserted_again_in_the_same_instant_leaves_one_current_row() {
+        let s = MemoryStore::new(10);
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(60);
+        for _ in 0..1000 {
+            assert!(s.insert_at("k", ttl, t0));
+            block_on(s.remove("k")).unwrap();
+        }
+        assert!(s.insert_at("k", ttl, t0));
+        let inner = s.lock_shard(0);
+        let current = inner
+            .queues
+            .iter()
+            .flat_map(|(_, q)| q.iter())
+            .filter(|row| MemoryInner::is_current(&inner.entries, row))
+            .count();
+        assert_eq!(current, 1);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! flavor as the SDK documentation describes, and both report where a
 //! production server would silently differ.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fluxbase_emulator::{Emulator, Flavor, RunningEmulator, WarningCode};
@@ -10,9 +11,10 @@ use fluxbase_webhooks::client::{CreateClientKey, CreateInvitation, InvitationRol
 use fluxbase_webhooks::{Event, Verifier};
 use fluxhook_testkit::Captured;
 use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::support::{
-    Raw, Receiver, both_flavors, closed_port_url, emulator, production, raw_webhook,
+    PATIENCE, Raw, Receiver, both_flavors, closed_port_url, emulator, production, raw_webhook,
     service_client, settle, user_client,
 };
 
@@ -429,6 +431,197 @@ async fn a_deleted_webhooks_retry_stops_waiting() {
         .await;
     settle(&emu).await;
     assert_eq!(emu.attempts().len(), 1);
+    emu.shutdown().await;
+}
+
+/// Turns webhook `id` on or off over HTTP in `flavor`'s dialect. The
+/// server's update replaces every column, so `body` (its create body) is
+/// sent again with `enabled` set.
+async fn set_enabled(emu: &RunningEmulator, flavor: Flavor, id: &str, body: &Value, on: bool) {
+    let patch = match flavor {
+        Flavor::Server => {
+            let mut b = body.clone();
+            b["enabled"] = json!(on);
+            b
+        }
+        _ => json!({"is_active": on}),
+    };
+    let a = Raw::service(emu)
+        .send("PATCH", &format!("/api/v1/webhooks/{id}"), Some(patch))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+}
+
+/// The `id` of the user row a delivery carries (server flavor).
+fn record_id(body: &Value) -> &str {
+    body["record"]["id"].as_str().unwrap()
+}
+
+/// A receiver on `127.0.0.1:0` that reports each delivery's body as it
+/// arrives and answers 200 only when the test lets one through
+/// (`gate.add_permits`): a delivery can be held in flight.
+struct Gated {
+    url: String,
+    rx: mpsc::UnboundedReceiver<Value>,
+    gate: Arc<Semaphore>,
+}
+
+impl Gated {
+    async fn start() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let gate = Arc::new(Semaphore::new(0));
+        let held = Arc::clone(&gate);
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (tx, gate) = (tx.clone(), Arc::clone(&held));
+                async move {
+                    let _ = tx.send(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                    if let Ok(permit) = gate.acquire().await {
+                        permit.forget();
+                    }
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, rx, gate }
+    }
+
+    async fn next(&mut self) -> Value {
+        tokio::time::timeout(PATIENCE, self.rx.recv())
+            .await
+            .expect("nothing arrived")
+            .unwrap()
+    }
+}
+
+/// `queue_webhook_event` (migration 005) queues only for webhooks whose
+/// `enabled` is true when the row changes: an event fired while the
+/// webhook is disabled is never queued for it, so enabling it later sends
+/// nothing of it; the next event goes out.
+#[tokio::test]
+async fn an_event_fired_while_disabled_is_never_queued() {
+    let emu = emulator(Flavor::Server).await;
+    let mut receiver = Receiver::start(Verifier::new("k").unwrap()).await;
+    let body = hook(
+        Flavor::Server,
+        &receiver.url,
+        json!([{"table": "users", "operations": ["*"]}]),
+    );
+    let id = raw_webhook(&emu, body.clone()).await;
+    let user = |n: &str| row("INSERT", "auth", "users", json!({"id": n}));
+    set_enabled(&emu, Flavor::Server, &id, &body, false).await;
+    assert!(
+        emu.trigger(user("while-disabled"))
+            .unwrap()
+            .webhooks
+            .is_empty()
+    );
+    settle(&emu).await;
+    set_enabled(&emu, Flavor::Server, &id, &body, true).await;
+    assert_eq!(
+        emu.trigger(user("after")).unwrap().webhooks,
+        vec![id.clone()]
+    );
+    settle(&emu).await;
+    let got: Vec<Value> = receiver.drain().iter().map(|r| r.json()).collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(record_id(&got[0]), "after");
+    emu.shutdown().await;
+}
+
+/// An event queued while the webhook was enabled, not yet attempted when it
+/// is disabled, waits unsent (`processWebhookEvents` in
+/// internal/webhook/trigger.go skips a disabled webhook and leaves its
+/// events unprocessed) and goes out once it is enabled again. Meanwhile
+/// `wait_idle` does not wait for it.
+#[tokio::test]
+async fn a_queued_event_waits_while_its_webhook_is_disabled() {
+    let emu = emulator(Flavor::Server).await;
+    let mut receiver = Gated::start().await;
+    let body = hook(
+        Flavor::Server,
+        &receiver.url,
+        json!([{"table": "users", "operations": ["*"]}]),
+    );
+    let id = raw_webhook(&emu, body.clone()).await;
+    let user = |n: &str| row("INSERT", "auth", "users", json!({"id": n}));
+    emu.trigger(user("first")).unwrap();
+    // The first is in flight, held by the receiver; the second is queued
+    // behind it.
+    assert_eq!(record_id(&receiver.next().await), "first");
+    emu.trigger(user("second")).unwrap();
+    set_enabled(&emu, Flavor::Server, &id, &body, false).await;
+    receiver.gate.add_permits(1);
+    // Idle once the first is answered: the second waits for its webhook.
+    settle(&emu).await;
+    assert!(receiver.rx.try_recv().is_err(), "sent while disabled");
+    assert_eq!(emu.attempts().len(), 1);
+
+    receiver.gate.add_permits(1);
+    set_enabled(&emu, Flavor::Server, &id, &body, true).await;
+    assert_eq!(record_id(&receiver.next().await), "second");
+    settle(&emu).await;
+    let attempts = emu.attempts();
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.attempt == 1 && a.outcome.is_delivered())
+    );
+    emu.shutdown().await;
+}
+
+both_flavors!(a_retry_waits_while_its_webhook_is_disabled);
+
+/// A retry pending when its webhook is disabled is not sent, even once
+/// due, and counts no attempt (`processWebhookEvents` skips the disabled
+/// webhook; `checkForRetries` in internal/webhook/trigger.go picks the
+/// event up again once it is enabled); enabled again, it goes out as the
+/// next attempt.
+async fn a_retry_waits_while_its_webhook_is_disabled(flavor: Flavor) {
+    let emu = emulator(flavor).await;
+    let mut receiver = Receiver::scripted(Verifier::new("k").unwrap(), [500]).await;
+    let events = match flavor {
+        Flavor::Server => json!([{"table": "users", "operations": ["*"]}]),
+        _ => json!(["user.created"]),
+    };
+    let mut body = hook(flavor, &receiver.url, events);
+    body["max_retries"] = json!(3);
+    // 200 units of 5 ms: the retry is due a second after the first attempt.
+    body["retry_backoff_seconds"] = json!(200);
+    let backoff = Duration::from_secs(1);
+    let id = raw_webhook(&emu, body.clone()).await;
+    emu.trigger_sample(if flavor == Flavor::Server {
+        "INSERT"
+    } else {
+        "user.created"
+    })
+    .unwrap();
+    let first = receiver.next().await;
+    assert_eq!(first.answered, 500);
+    set_enabled(&emu, flavor, &id, &body, false).await;
+    // Idle at once: the pending retry waits for its webhook.
+    settle(&emu).await;
+    tokio::time::sleep_until((first.at + backoff + Duration::from_millis(300)).into()).await;
+    assert!(receiver.drain().is_empty(), "retried while disabled");
+    assert_eq!(emu.attempts().len(), 1);
+
+    set_enabled(&emu, flavor, &id, &body, true).await;
+    let retry = receiver.next().await;
+    assert_eq!(retry.answered, 200);
+    settle(&emu).await;
+    let attempts = emu.attempts();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[1].attempt, 2);
+    assert_eq!(
+        attempts[1].waited, backoff,
+        "the time disabled is not waited backoff"
+    );
+    assert!(attempts[1].outcome.is_delivered());
     emu.shutdown().await;
 }
 

@@ -69,6 +69,14 @@
 //! - **No named events**: the server emits only INSERT/UPDATE/DELETE row
 //!   events; a fired `user.created` goes out as INSERT on `auth.users`,
 //!   `auth.login` & co. go nowhere (CONTRACT.md §2.4).
+//! - **Body limits** (`BodyLimitMiddleware` in
+//!   `internal/middleware/body_limit.go`, defaults in `setDefaults` of
+//!   `internal/config/config.go`): a request whose `Content-Length` is over
+//!   its route's limit is 413 `PAYLOAD_TOO_LARGE`, before authentication:
+//!   64 KiB under `/api/v1/auth/`, 5 MiB under `/api/v1/admin/`, 1 MiB
+//!   elsewhere (webhooks, client keys, invitations; `POST
+//!   /api/v1/webhooks` is named an `API` endpoint, the routes under it
+//!   `webhooks`).
 //! - **Disabled webhooks** (`queue_webhook_event`; `processWebhookEvents`,
 //!   `checkForRetries` in `internal/webhook/trigger.go`): an event is
 //!   queued only for webhooks enabled when it fires, so one fired while a
@@ -105,7 +113,13 @@
 //!   negotiates HTTP/2 with an endpoint that offers it), and ignore the
 //!   proxy settings of the environment.
 //! - No idempotency keys, no CAPTCHA, no cookies, no global rate limit; no
-//!   service-role JWTs (an `eyJ…` service key is refused as an invalid one).
+//!   service-role JWTs (an `eyJ…` service key is refused as an invalid one);
+//!   no JSON depth limit (the server refuses JSON nested deeper than 64
+//!   with 400 `JSON_TOO_DEEP`).
+//! - A body sent without `Content-Length` (chunked) is held to its route's
+//!   limit too, and refused with the same 413 once the limit is read; the
+//!   server checks only `Content-Length` and reads such a body up to
+//!   Fiber's `BodyLimit` (2 GB).
 //! - A dashboard user's id is recorded as a webhook's `created_by`; the
 //!   server's foreign key to `auth.users` would refuse it.
 

@@ -625,6 +625,182 @@ async fn a_retry_waits_while_its_webhook_is_disabled(flavor: Flavor) {
     emu.shutdown().await;
 }
 
+/// A JSON object of exactly `len` bytes (padded with spaces).
+fn json_of_len(value: &Value, len: usize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap();
+    assert!(bytes.len() <= len);
+    bytes.resize(len, b' ');
+    bytes
+}
+
+/// The server's 413 (`sendLimitExceeded` in internal/middleware/body_limit.go).
+fn payload_too_large(limit: u64, endpoint: &str, size: &str) -> Value {
+    json!({
+        "error": "Payload Too Large",
+        "code": "PAYLOAD_TOO_LARGE",
+        "message": format!("Request body exceeds maximum size of {size} for {endpoint} endpoints"),
+        "hint": "Reduce size of your request body or use chunked upload for large files",
+        "details": {"max_bytes": limit, "endpoint_type": endpoint},
+    })
+}
+
+/// Request bodies are held to the server's per-route limits
+/// (`BodyLimitsFromConfig` with the defaults of `setDefaults` in
+/// internal/config/config.go; `BodyLimitMiddleware` in
+/// internal/middleware/body_limit.go): 1 MiB for webhooks and the rest of
+/// `/api`, 64 KiB for `/api/v1/auth`, 5 MiB for `/api/v1/admin`, checked
+/// on `Content-Length` before authentication, answered 413 with the
+/// server's body.
+#[tokio::test]
+async fn request_bodies_are_held_to_the_servers_limits() {
+    const MIB: usize = 1024 * 1024;
+    let emu = emulator(Flavor::Server).await;
+    let webhook = hook(
+        Flavor::Server,
+        "http://127.0.0.1:9/hook",
+        json!([{"table": "users", "operations": ["*"]}]),
+    );
+    let json_type = Some("application/json");
+
+    // Exactly the limit is taken; one byte more is refused unread, before
+    // the missing credentials are looked at.
+    let a = Raw::service(&emu)
+        .send_bytes(
+            "POST",
+            "/api/v1/webhooks",
+            json_type,
+            json_of_len(&webhook, MIB),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let id = a.json["id"].as_str().unwrap().to_owned();
+    let a = Raw::new(&emu)
+        .send_bytes(
+            "POST",
+            "/api/v1/webhooks",
+            json_type,
+            json_of_len(&webhook, MIB + 1),
+        )
+        .await;
+    assert_eq!(a.status, 413, "{}", a.text);
+    // `/api/v1/webhooks/**` needs a segment after the collection: its
+    // POST is held as an `API` route.
+    assert_eq!(a.json, payload_too_large(1_048_576, "API", "1.0 MB"));
+    assert!(a.headers.contains_key("x-request-id"));
+    let a = Raw::service(&emu)
+        .send_bytes(
+            "PATCH",
+            &format!("/api/v1/webhooks/{id}"),
+            json_type,
+            json_of_len(&webhook, MIB + 1),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json),
+        (413, payload_too_large(1_048_576, "webhooks", "1.0 MB"))
+    );
+
+    // Sign-in takes 64 KiB.
+    let login = json!({"email": emu.user().email, "password": emu.user().password});
+    let a = Raw::new(&emu)
+        .send_bytes(
+            "POST",
+            "/api/v1/auth/signin",
+            json_type,
+            json_of_len(&login, 64 * 1024),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = Raw::new(&emu)
+        .send_bytes(
+            "POST",
+            "/api/v1/auth/signin",
+            json_type,
+            json_of_len(&login, 64 * 1024 + 1),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json),
+        (413, payload_too_large(65_536, "auth", "64.0 KB"))
+    );
+
+    // Admin routes take 5 MiB: a 3 MiB invitation is read (and created).
+    let invite = json!({"email": "big@example.com", "role": "dashboard_user"});
+    let admin = Raw::admin(&emu).await;
+    let a = admin
+        .send_bytes(
+            "POST",
+            "/api/v1/admin/invitations",
+            json_type,
+            json_of_len(&invite, 3 * MIB),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let a = admin
+        .send_bytes(
+            "POST",
+            "/api/v1/admin/invitations",
+            json_type,
+            json_of_len(&invite, 5 * MIB + 1),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json),
+        (413, payload_too_large(5_242_880, "admin", "5.0 MB"))
+    );
+
+    // A chunked body (no Content-Length) over the limit gets the same
+    // answer once the limit is read.
+    let (status, text) =
+        post_chunked(&emu, "/api/v1/webhooks", &json_of_len(&webhook, MIB + 1)).await;
+    assert_eq!(status, 413, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body, payload_too_large(1_048_576, "API", "1.0 MB"));
+    let (status, text) = post_chunked(&emu, "/api/v1/webhooks", &json_of_len(&webhook, 1000)).await;
+    assert_eq!(status, 401, "read in full, then authenticated: {text}");
+    emu.shutdown().await;
+}
+
+/// POSTs `body` to the emulator with `Transfer-Encoding: chunked` over a
+/// raw connection; returns the status and the response body.
+async fn post_chunked(emu: &RunningEmulator, path: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        emu.addr()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    // In chunks of 64 KiB; the emulator may answer and close before the
+    // last, so write errors are expected.
+    for chunk in body.chunks(64 * 1024) {
+        let frame = [
+            format!("{:x}\r\n", chunk.len()).as_bytes(),
+            chunk,
+            b"\r\n".as_slice(),
+        ]
+        .concat();
+        if socket.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = socket.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, socket.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// Item 5 (`AcceptInvitation` in internal/api/invitation_handler.go,
 /// `DashboardAuthService.CreateUser` in internal/auth/dashboard.go,
 /// `ValidateEmail`/`ValidateName` in internal/auth/validation.go).

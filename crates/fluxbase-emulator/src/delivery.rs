@@ -121,7 +121,8 @@ pub struct Attempt {
     /// Which attempt, from 1.
     pub attempt: u32,
     /// What was waited before this attempt: the retry backoff, plus any
-    /// wait for the per-URL rate limit (zero for an unlimited first one).
+    /// wait for the per-URL rate limit (zero for an unlimited first one),
+    /// not the time its webhook was disabled.
     pub waited: Duration,
     /// What happened.
     pub outcome: AttemptOutcome,

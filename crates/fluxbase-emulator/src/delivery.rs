@@ -1,6 +1,7 @@
 //! The delivery engine: matching, per-webhook queues, signed POSTs, retries
 //! with linear backoff, the delivery log.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,9 +33,82 @@ const MAX_RESPONSE: usize = 64 * 1024;
 /// The most deliveries queued at once; more events are refused.
 pub(crate) const MAX_PENDING: usize = 10_000;
 
-/// The most delivery records (and attempt records) kept; older ones go, as
-/// the server deletes processed events after a week.
+/// The most delivery records (and attempt records) kept; the oldest go
+/// first. The server keeps `auth.webhook_deliveries` unbounded (it deletes
+/// only processed queue events, after 7 days: `cleanupOldEvents` in
+/// internal/webhook/trigger.go); the emulator's memory is bounded.
 pub(crate) const MAX_LOG: usize = 10_000;
+
+/// The deliveries not done yet (queued, running or waiting to retry), per
+/// webhook, and the webhooks whose deliveries are parked because the
+/// webhook is disabled.
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    outstanding: HashMap<Uuid, usize>,
+    parked: HashSet<Uuid>,
+    total: usize,
+    /// `total` less the parked webhooks' deliveries: what can still go out.
+    active: usize,
+}
+
+impl Backlog {
+    /// Every delivery not done yet, parked ones included.
+    pub(crate) fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The deliveries not done yet that are not parked.
+    pub(crate) fn active(&self) -> usize {
+        self.active
+    }
+
+    fn count(&self, id: Uuid) -> usize {
+        self.outstanding.get(&id).copied().unwrap_or(0)
+    }
+
+    /// One more delivery for webhook `id`.
+    fn add(&mut self, id: Uuid) {
+        *self.outstanding.entry(id).or_default() += 1;
+        self.total += 1;
+        if !self.parked.contains(&id) {
+            self.active += 1;
+        }
+    }
+
+    /// One delivery for webhook `id` is done.
+    fn done(&mut self, id: Uuid) {
+        let Some(n) = self.outstanding.get_mut(&id) else {
+            return;
+        };
+        *n = n.saturating_sub(1);
+        let left = *n;
+        self.total = self.total.saturating_sub(1);
+        let parked = if left == 0 {
+            self.outstanding.remove(&id);
+            self.parked.remove(&id)
+        } else {
+            self.parked.contains(&id)
+        };
+        if !parked {
+            self.active = self.active.saturating_sub(1);
+        }
+    }
+
+    /// Webhook `id` is disabled: its deliveries wait, uncounted by
+    /// `active`. A webhook with none is not parked.
+    fn park(&mut self, id: Uuid) {
+        if self.count(id) > 0 && self.parked.insert(id) {
+            self.active = self.active.saturating_sub(self.count(id));
+        }
+    }
+
+    /// Webhook `id` is enabled again (or gone): its deliveries count again.
+    fn unpark(&mut self, id: Uuid) {
+        if self.parked.remove(&id) {
+            self.active += self.count(id);
+        }
+    }
+}
 
 /// One delivery attempt, as the emulator saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +121,8 @@ pub struct Attempt {
     /// Which attempt, from 1.
     pub attempt: u32,
     /// What was waited before this attempt: the retry backoff, plus any
-    /// wait for the per-URL rate limit (zero for an unlimited first one).
+    /// wait for the per-URL rate limit (zero for an unlimited first one),
+    /// not the time its webhook was disabled.
     pub waited: Duration,
     /// What happened.
     pub outcome: AttemptOutcome,
@@ -443,7 +518,7 @@ pub(crate) fn trigger_sample(shared: &Arc<Shared>, name: &str) -> Result<Trigger
 
 fn dispatch(shared: &Arc<Shared>, payload: Payload) -> Result<Triggered, TriggerError> {
     let mut state = shared.lock();
-    if *shared.pending.borrow() >= MAX_PENDING {
+    if state.backlog.total() >= MAX_PENDING {
         return Err(TriggerError(format!(
             "{MAX_PENDING} deliveries are already queued; wait for them"
         )));
@@ -538,7 +613,8 @@ fn server_targets(state: &State, payload: &Payload) -> (Vec<Uuid>, Vec<(Uuid, Wa
 }
 
 fn enqueue(shared: &Arc<Shared>, state: &mut State, webhook_id: Uuid, payload: Arc<Payload>) {
-    shared.pending.send_modify(|n| *n += 1);
+    state.backlog.add(webhook_id);
+    publish(shared, state);
     let job = Job {
         webhook_id,
         payload,
@@ -558,6 +634,24 @@ fn enqueue(shared: &Arc<Shared>, state: &mut State, webhook_id: Uuid, payload: A
     shared.tasks().spawn_on(worker, &shared.runtime);
 }
 
+/// Tells [`crate::RunningEmulator::wait_idle`] how many deliveries can
+/// still go out.
+fn publish(shared: &Shared, state: &State) {
+    shared.pending.send_replace(state.backlog.active());
+}
+
+/// Called with the lock held once webhook `id` was updated or deleted:
+/// when it is enabled (or gone) its parked deliveries count again, and
+/// every delivery waiting on a webhook looks at it again (a re-enabled
+/// webhook's go out, a deleted one's end).
+pub(crate) fn webhook_changed(shared: &Shared, state: &mut State, id: Uuid) {
+    if state.webhook(id).is_none_or(|w| w.enabled) {
+        state.backlog.unpark(id);
+        publish(shared, state);
+    }
+    shared.changes.send_replace(());
+}
+
 /// Delivers one webhook's jobs in order until its queue closes or the
 /// emulator stops.
 async fn run_queue(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>) {
@@ -569,7 +663,9 @@ async fn run_queue(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>) {
         };
         let Some(job) = job else { break };
         deliver(&shared, &job, &mut stop).await;
-        shared.pending.send_modify(|n| *n = n.saturating_sub(1));
+        let mut state = shared.lock();
+        state.backlog.done(job.webhook_id);
+        publish(&shared, &state);
     }
 }
 
@@ -577,33 +673,28 @@ async fn run_queue(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Job>) {
 async fn deliver(shared: &Shared, job: &Job, stop: &mut watch::Receiver<bool>) {
     let mut waited = Duration::ZERO;
     let mut attempt: u32 = 1;
+    let mut due = Instant::now();
     loop {
-        // Read the webhook again: it may have been changed or deleted.
-        let Some(mut hook) = shared.lock().webhook(job.webhook_id).cloned() else {
+        // The webhook as it is when the attempt may go: it may have been
+        // changed, disabled (then the attempt waits) or deleted meanwhile.
+        let Some(hook) = when_due(shared, job.webhook_id, due, stop).await else {
             return;
         };
         // The server's per-URL limit: over it, the attempt waits and does
         // not count. Whatever the webhook's settings, no URL gets more
         // than the limit per minute.
-        while !rate_allows(shared, &hook.url) {
+        if !rate_allows(shared, &hook.url) {
             let pause = shared.config.backoff_unit * RATE_LIMITED_WAIT_UNITS;
             waited += pause;
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            match shared.lock().webhook(job.webhook_id).cloned() {
-                Some(h) => hook = h,
-                None => return,
-            }
+            due = later(pause);
+            continue;
         }
         let started = now();
         let body = job.payload.body(started);
         let record_id = Uuid::new_v4();
-        {
-            let mut state = shared.lock();
-            trim(&mut state.deliveries);
-            state.deliveries.push(DeliveryRecord {
+        push_bounded(
+            &mut shared.lock().deliveries,
+            DeliveryRecord {
                 id: record_id,
                 webhook_id: hook.id,
                 event: job.payload.name().to_owned(),
@@ -615,8 +706,9 @@ async fn deliver(shared: &Shared, job: &Job, stop: &mut watch::Receiver<bool>) {
                 attempt,
                 delivered_at: None,
                 created_at: started,
-            });
-        }
+            },
+            MAX_LOG,
+        );
         let outcome = tokio::select! {
             outcome = send_checked(shared, &hook, body) => outcome,
             _ = stop.wait_for(|s| *s) => return,
@@ -633,39 +725,63 @@ async fn deliver(shared: &Shared, job: &Job, stop: &mut watch::Receiver<bool>) {
             hook.retry_backoff_seconds,
             attempt,
         );
-        if !wait_for_retry(shared, job.webhook_id, waited, stop).await {
-            return;
-        }
+        due = later(waited);
         attempt += 1;
     }
 }
 
-/// How often a retry's wait looks whether its webhook is still there.
-const RETRY_RECHECK: Duration = Duration::from_secs(1);
+/// `wait` from now, or as far as the clock goes.
+fn later(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now)
+}
 
-/// Waits `wait` before a retry, looking every [`RETRY_RECHECK`] whether the
-/// webhook still exists: a deleted webhook's retry ends then, not when its
-/// backoff (up to decades of it) is over. `false` when it ended so, or the
-/// emulator is stopping.
-async fn wait_for_retry(
+/// Waits until an attempt due at `due` may go, and returns its webhook as
+/// it then is; `None` when the webhook was deleted (its events go with it,
+/// `ON DELETE CASCADE` on `auth.webhook_events`) or the emulator is
+/// stopping.
+///
+/// While the webhook is disabled the attempt waits, however long, sent
+/// nowhere and not counted: the server's worker skips a disabled webhook
+/// and leaves its events unprocessed (`processWebhookEvents` in
+/// internal/webhook/trigger.go), first attempts and due retries alike, and
+/// its backlog check or the webhook's next event picks them up once it is
+/// enabled again (`checkForRetries`; `queue_webhook_event` queues with
+/// `next_retry_at` = now, migration 005). The emulator sends them as soon
+/// as they are due, as it sends retries. Meanwhile they are parked: not
+/// counted by `wait_idle`.
+async fn when_due(
     shared: &Shared,
     webhook_id: Uuid,
-    wait: Duration,
+    due: Instant,
     stop: &mut watch::Receiver<bool>,
-) -> bool {
-    let mut left = wait;
-    while !left.is_zero() {
-        let slice = left.min(RETRY_RECHECK);
+) -> Option<WebhookRecord> {
+    loop {
+        // Subscribed before the webhook is read: a change after the read
+        // wakes the wait.
+        let mut changed = shared.changes.subscribe();
+        let enabled = {
+            let mut state = shared.lock();
+            let hook = state.webhook(webhook_id).cloned()?;
+            if hook.enabled {
+                state.backlog.unpark(webhook_id);
+            } else {
+                state.backlog.park(webhook_id);
+            }
+            publish(shared, &state);
+            if hook.enabled && Instant::now() >= due {
+                return Some(hook);
+            }
+            hook.enabled
+        };
         tokio::select! {
-            () = tokio::time::sleep(slice) => {}
-            _ = stop.wait_for(|s| *s) => return false,
-        }
-        left -= slice;
-        if shared.lock().webhook(webhook_id).is_none() {
-            return false;
+            () = tokio::time::sleep_until(due.into()), if enabled => {}
+            res = changed.changed() => res.ok()?,
+            _ = stop.wait_for(|s| *s) => return None,
         }
     }
-    true
 }
 
 /// The wait before the attempt after failed attempt `n`: linear,
@@ -724,7 +840,13 @@ fn record(
     outcome: &AttemptOutcome,
 ) {
     let mut state = shared.lock();
-    if let Some(rec) = state.deliveries.iter_mut().find(|d| d.id == record_id) {
+    // The record was pushed before the send: look from the newest end.
+    if let Some(rec) = state
+        .deliveries
+        .iter_mut()
+        .rev()
+        .find(|d| d.id == record_id)
+    {
         match outcome {
             AttemptOutcome::Delivered { status } => {
                 rec.status = "success";
@@ -739,14 +861,17 @@ fn record(
             }
         }
     }
-    trim(&mut state.attempts);
-    state.attempts.push(Attempt {
-        webhook_id: hook.id.to_string(),
-        event: job.payload.name().to_owned(),
-        attempt,
-        waited,
-        outcome: outcome.clone(),
-    });
+    push_bounded(
+        &mut state.attempts,
+        Attempt {
+            webhook_id: hook.id.to_string(),
+            event: job.payload.name().to_owned(),
+            attempt,
+            waited,
+            outcome: outcome.clone(),
+        },
+        MAX_LOG,
+    );
     let url = SafeUrl(&hook.url);
     let event = SafeText(job.payload.name());
     match outcome {
@@ -759,11 +884,13 @@ fn record(
     }
 }
 
-/// Makes room for one more record.
-fn trim<T>(log: &mut Vec<T>) {
-    if log.len() >= MAX_LOG {
-        log.drain(..log.len() + 1 - MAX_LOG);
+/// Appends `item` to a log kept to the last `cap` items, dropping the
+/// oldest: O(1) however full the log is.
+fn push_bounded<T>(log: &mut VecDeque<T>, item: T, cap: usize) {
+    while log.len() >= cap.max(1) {
+        log.pop_front();
     }
+    log.push_back(item);
 }
 
 /// The test endpoint's delivery: once, synchronously, no log entry.
@@ -886,7 +1013,59 @@ fn unsendable(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::AttemptOutcome;
+    use std::collections::VecDeque;
+
+    use uuid::Uuid;
+
+    use super::{AttemptOutcome, Backlog, MAX_LOG, push_bounded};
+
+    #[test]
+    fn logs_keep_the_newest_up_to_their_bound() {
+        let mut log = VecDeque::new();
+        for i in 0..MAX_LOG + 5 {
+            push_bounded(&mut log, i, MAX_LOG);
+            assert!(log.len() <= MAX_LOG);
+        }
+        assert_eq!(log.len(), MAX_LOG);
+        // The oldest went first; the order is kept.
+        assert_eq!(log.front(), Some(&5));
+        assert_eq!(log.back(), Some(&(MAX_LOG + 4)));
+        assert!(log.iter().zip(log.iter().skip(1)).all(|(a, b)| a + 1 == *b));
+        let mut tiny = VecDeque::new();
+        for i in 0..3 {
+            push_bounded(&mut tiny, i, 2);
+        }
+        assert_eq!(tiny, [1, 2]);
+        // A bound of 0 still keeps the newest.
+        push_bounded(&mut tiny, 9, 0);
+        assert_eq!(tiny, [9]);
+    }
+
+    #[test]
+    fn parked_deliveries_leave_the_active_count() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut backlog = Backlog::default();
+        backlog.add(a);
+        backlog.add(a);
+        backlog.add(b);
+        backlog.park(a);
+        backlog.park(a);
+        assert_eq!((backlog.total(), backlog.active()), (3, 1));
+        backlog.done(b);
+        assert_eq!((backlog.total(), backlog.active()), (2, 0));
+        backlog.unpark(a);
+        backlog.unpark(a);
+        assert_eq!((backlog.total(), backlog.active()), (2, 2));
+        backlog.done(a);
+        backlog.done(a);
+        backlog.done(a);
+        assert_eq!((backlog.total(), backlog.active()), (0, 0));
+        // Nothing left of `a`: parking it does nothing, and its next
+        // delivery counts.
+        backlog.park(a);
+        backlog.add(a);
+        assert_eq!((backlog.total(), backlog.active()), (1, 1));
+    }
 
     #[test]
     fn the_response_body_of_a_failed_attempt() {

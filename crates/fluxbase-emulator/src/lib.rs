@@ -69,13 +69,32 @@
 //! - **No named events**: the server emits only INSERT/UPDATE/DELETE row
 //!   events; a fired `user.created` goes out as INSERT on `auth.users`,
 //!   `auth.login` & co. go nowhere (CONTRACT.md §2.4).
+//! - **Body limits** (`BodyLimitMiddleware` in
+//!   `internal/middleware/body_limit.go`, defaults in `setDefaults` of
+//!   `internal/config/config.go`): a request whose `Content-Length` is over
+//!   its route's limit is 413 `PAYLOAD_TOO_LARGE`, before authentication:
+//!   64 KiB under `/api/v1/auth/`, 5 MiB under `/api/v1/admin/`, 1 MiB
+//!   elsewhere (webhooks, client keys, invitations; `POST
+//!   /api/v1/webhooks` is named an `API` endpoint, the routes under it
+//!   `webhooks`).
+//! - **Disabled webhooks** (`queue_webhook_event`; `processWebhookEvents`,
+//!   `checkForRetries` in `internal/webhook/trigger.go`): an event is
+//!   queued only for webhooks enabled when it fires, so one fired while a
+//!   webhook is disabled never reaches it, even once it is enabled again.
+//!   An event queued before the webhook was disabled waits (first attempt
+//!   or retry): it is not sent, not counted as an attempt, kept however
+//!   long, and goes out once the webhook is enabled again; deleting the
+//!   webhook drops it.
 //!
 //! ## Differences from a real server
 //!
 //! - State lives in memory and is gone when the emulator stops; there is no
 //!   database, so in `auth` only the server's own tables exist
 //!   ([`fluxbase_webhooks::client::AUTH_TABLES`]) and a table of any other
-//!   schema is taken to exist.
+//!   schema is taken to exist. The delivery log keeps the newest 10,000
+//!   attempts (the server's keeps every one), and at most 10,000
+//!   deliveries wait at once, a disabled webhook's included; more events
+//!   are refused.
 //! - Retries are sent when due, at least one backoff unit apart (the
 //!   server's 30 s backlog ticker decides when a due retry goes); the
 //!   backoff unit is configurable ([`EmulatorBuilder::backoff_unit`]). The
@@ -84,15 +103,23 @@
 //!   retries storm; a limited attempt waits ten units, uncounted.
 //! - Each webhook's events are delivered one at a time, in order, retries
 //!   included (the server may reorder a retried event after newer ones).
-//! - An event is queued only for webhooks enabled when it fires, and a
-//!   webhook disabled meanwhile still gets its retries; the server keeps a
-//!   disabled webhook's events queued and sends them if it is enabled
-//!   again.
+//!   A webhook disabled while its events go out stops before the next
+//!   attempt (the server finishes the batch of up to ten it had read).
+//! - A disabled webhook's queued events, first attempts and due retries
+//!   alike, wait unsent and uncounted, as on the server, and go out as soon
+//!   as it is enabled again (the server sends them at its next backlog
+//!   tick, or with the webhook's next event).
 //! - Deliveries speak HTTP/1.1 only, also over TLS (Go's client
 //!   negotiates HTTP/2 with an endpoint that offers it), and ignore the
 //!   proxy settings of the environment.
 //! - No idempotency keys, no CAPTCHA, no cookies, no global rate limit; no
-//!   service-role JWTs (an `eyJ…` service key is refused as an invalid one).
+//!   service-role JWTs (an `eyJ…` service key is refused as an invalid one);
+//!   no JSON depth limit (the server refuses JSON nested deeper than 64
+//!   with 400 `JSON_TOO_DEEP`).
+//! - A body sent without `Content-Length` (chunked) is held to its route's
+//!   limit too, and refused with the same 413 once the limit is read; the
+//!   server checks only `Content-Length` and reads such a body up to
+//!   Fiber's `BodyLimit` (2 GB).
 //! - A dashboard user's id is recorded as a webhook's `created_by`; the
 //!   server's foreign key to `auth.users` would refuse it.
 
@@ -650,7 +677,9 @@ impl RunningEmulator {
         delivery::trigger_sample(&self.shared, name)
     }
 
-    /// Waits until every queued delivery, retries included, is done.
+    /// Waits until every queued delivery, retries included, is done or
+    /// waits for its disabled webhook to be enabled again (it then counts
+    /// again, from the update that enables the webhook).
     pub async fn wait_idle(&self) {
         let mut rx = self.shared.pending.subscribe();
         let mut stop = self.shared.shutdown.subscribe();
@@ -663,7 +692,7 @@ impl RunningEmulator {
     /// Every delivery attempt so far, oldest first, with the backoff waited
     /// before it (the emulator's own record, for tests).
     pub fn attempts(&self) -> Vec<Attempt> {
-        self.shared.lock().attempts.clone()
+        self.shared.lock().attempts.iter().cloned().collect()
     }
 
     /// Makes an invitation expire now (to exercise 410 and

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::delivery::{Attempt, Job};
+use crate::delivery::{Attempt, Backlog, Job};
 use crate::transport::Transport;
 use crate::warnings::WarningRecord;
 use crate::{EmulatorBuilder, Error, Flavor, Login, ServerMode};
@@ -48,8 +48,12 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     state: Mutex<State>,
     pub(crate) http: Transport,
-    /// Deliveries queued or running.
+    /// Deliveries queued, running or waiting to retry, less those parked
+    /// by their disabled webhook ([`Backlog::active`]).
     pub(crate) pending: watch::Sender<usize>,
+    /// Signalled whenever a webhook is updated or deleted, for deliveries
+    /// waiting on their webhook.
+    pub(crate) changes: watch::Sender<()>,
     /// Set once, at shutdown.
     pub(crate) shutdown: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
@@ -106,6 +110,7 @@ impl Shared {
             state: Mutex::new(state),
             http,
             pending: watch::Sender::new(0),
+            changes: watch::Sender::new(()),
             shutdown: watch::Sender::new(false),
             tasks: Mutex::new(JoinSet::new()),
             runtime: Handle::current(),
@@ -133,15 +138,18 @@ pub(crate) struct State {
     pub(crate) sessions: HashMap<String, Session>,
     /// Oldest first.
     pub(crate) webhooks: Vec<WebhookRecord>,
-    /// Oldest first.
-    pub(crate) deliveries: Vec<DeliveryRecord>,
+    /// Oldest first, bounded (`delivery::MAX_LOG`).
+    pub(crate) deliveries: VecDeque<DeliveryRecord>,
     /// Oldest first.
     pub(crate) keys: Vec<KeyRecord>,
     /// Oldest first.
     pub(crate) invitations: Vec<InvitationRecord>,
     /// One delivery queue per webhook.
     pub(crate) queues: HashMap<Uuid, mpsc::UnboundedSender<Job>>,
-    pub(crate) attempts: Vec<Attempt>,
+    /// The deliveries not done yet, and which are parked.
+    pub(crate) backlog: Backlog,
+    /// Oldest first, bounded (`delivery::MAX_LOG`).
+    pub(crate) attempts: VecDeque<Attempt>,
     /// `auth.webhook_monitored_tables`: how many enabled subscriptions hold
     /// a trigger on each `(schema, table)`; a table has a trigger while it
     /// is listed.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -21,6 +21,7 @@ mod auth;
 mod events;
 mod invitations;
 mod keys;
+mod limits;
 mod webhooks;
 
 /// The route prefixes behind `RequireAuthOrServiceKey` (a fiber group
@@ -98,9 +99,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     if shared.config.admin_enabled {
         router = router.route("/api/v1/admin/login", post(auth::admin_login));
     }
+    // Bodies are bounded per route by `limits::body_limit`; the largest
+    // limit of a served route is the extractors' backstop.
+    let backstop = usize::try_from(limits::MAX_SERVED_LIMIT).unwrap_or(usize::MAX);
     router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(backstop))
+        .layer(middleware::from_fn(limits::body_limit))
         .layer(middleware::from_fn(request_id))
         .with_state(shared)
 }

@@ -1,6 +1,6 @@
 //! `/api/v1/webhooks`: create, list, get, update, delete, test, deliveries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -16,7 +16,7 @@ use super::{ApiError, ApiResult, AppState, Caller, parse_body, parse_id, reply};
 use crate::delivery::{AttemptOutcome, send_test};
 use crate::redact::SafeUrl;
 use crate::state::{DeliveryRecord, Subscription, WebhookRecord, now, rfc3339};
-use crate::{Flavor, policy, triggers, warnings};
+use crate::{Flavor, delivery, policy, triggers, warnings};
 
 /// A webhook request body, in either dialect.
 #[derive(Deserialize, Default)]
@@ -506,6 +506,7 @@ pub(super) async fn update(
             if let Some(hook) = state.webhooks.iter_mut().find(|w| w.id == id) {
                 *hook = new;
             }
+            delivery::webhook_changed(&shared, &mut state, id);
             drop(state);
             reply(
                 StatusCode::OK,
@@ -577,6 +578,7 @@ pub(super) async fn update(
                 .retry_backoff_seconds(hook.retry_backoff_seconds)
                 .timeout_seconds(hook.timeout_seconds);
             warn(&mut state, id, "update", &lint, Vec::new());
+            delivery::webhook_changed(&shared, &mut state, id);
             drop(state);
             reply(StatusCode::OK, &rendered)
         }
@@ -603,8 +605,10 @@ pub(super) async fn delete(
         triggers::cleanup(&mut state, gone.events.as_deref());
     }
     state.deliveries.retain(|d| d.webhook_id != id);
-    // Closing the queue lets its worker finish what is queued and stop.
+    // Closing the queue lets its worker finish what is queued and stop:
+    // each of its deliveries ends, the one waiting at once.
     state.queues.remove(&id);
+    delivery::webhook_changed(&shared, &mut state, id);
     reply(
         StatusCode::OK,
         &json!({"message": "Webhook deleted successfully"}),
@@ -738,7 +742,12 @@ pub(super) async fn deliveries(
     }
 }
 
-fn deliveries_of(all: &[DeliveryRecord], id: Uuid, limit: usize, flavor: Flavor) -> Vec<Value> {
+fn deliveries_of(
+    all: &VecDeque<DeliveryRecord>,
+    id: Uuid,
+    limit: usize,
+    flavor: Flavor,
+) -> Vec<Value> {
     all.iter()
         .rev()
         .filter(|d| d.webhook_id == id)

@@ -3,6 +3,7 @@
 //! flavor as the SDK documentation describes, and both report where a
 //! production server would silently differ.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fluxbase_emulator::{Emulator, Flavor, RunningEmulator, WarningCode};
@@ -10,9 +11,10 @@ use fluxbase_webhooks::client::{CreateClientKey, CreateInvitation, InvitationRol
 use fluxbase_webhooks::{Event, Verifier};
 use fluxhook_testkit::Captured;
 use serde_json::{Value, json};
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::support::{
-    Raw, Receiver, both_flavors, closed_port_url, emulator, production, raw_webhook,
+    PATIENCE, Raw, Receiver, both_flavors, closed_port_url, emulator, production, raw_webhook,
     service_client, settle, user_client,
 };
 
@@ -430,6 +432,373 @@ async fn a_deleted_webhooks_retry_stops_waiting() {
     settle(&emu).await;
     assert_eq!(emu.attempts().len(), 1);
     emu.shutdown().await;
+}
+
+/// Turns webhook `id` on or off over HTTP in `flavor`'s dialect. The
+/// server's update replaces every column, so `body` (its create body) is
+/// sent again with `enabled` set.
+async fn set_enabled(emu: &RunningEmulator, flavor: Flavor, id: &str, body: &Value, on: bool) {
+    let patch = match flavor {
+        Flavor::Server => {
+            let mut b = body.clone();
+            b["enabled"] = json!(on);
+            b
+        }
+        _ => json!({"is_active": on}),
+    };
+    let a = Raw::service(emu)
+        .send("PATCH", &format!("/api/v1/webhooks/{id}"), Some(patch))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+}
+
+/// The `id` of the user row a delivery carries (server flavor).
+fn record_id(body: &Value) -> &str {
+    body["record"]["id"].as_str().unwrap()
+}
+
+/// A receiver on `127.0.0.1:0` that reports each delivery's body as it
+/// arrives and answers 200 only when the test lets one through
+/// (`gate.add_permits`): a delivery can be held in flight.
+struct Gated {
+    url: String,
+    rx: mpsc::UnboundedReceiver<Value>,
+    gate: Arc<Semaphore>,
+}
+
+impl Gated {
+    async fn start() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let gate = Arc::new(Semaphore::new(0));
+        let held = Arc::clone(&gate);
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (tx, gate) = (tx.clone(), Arc::clone(&held));
+                async move {
+                    let _ = tx.send(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                    if let Ok(permit) = gate.acquire().await {
+                        permit.forget();
+                    }
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, rx, gate }
+    }
+
+    async fn next(&mut self) -> Value {
+        tokio::time::timeout(PATIENCE, self.rx.recv())
+            .await
+            .expect("nothing arrived")
+            .unwrap()
+    }
+}
+
+/// `queue_webhook_event` (migration 005) queues only for webhooks whose
+/// `enabled` is true when the row changes: an event fired while the
+/// webhook is disabled is never queued for it, so enabling it later sends
+/// nothing of it; the next event goes out.
+#[tokio::test]
+async fn an_event_fired_while_disabled_is_never_queued() {
+    let emu = emulator(Flavor::Server).await;
+    let mut receiver = Receiver::start(Verifier::new("k").unwrap()).await;
+    let body = hook(
+        Flavor::Server,
+        &receiver.url,
+        json!([{"table": "users", "operations": ["*"]}]),
+    );
+    let id = raw_webhook(&emu, body.clone()).await;
+    let user = |n: &str| row("INSERT", "auth", "users", json!({"id": n}));
+    set_enabled(&emu, Flavor::Server, &id, &body, false).await;
+    assert!(
+        emu.trigger(user("while-disabled"))
+            .unwrap()
+            .webhooks
+            .is_empty()
+    );
+    settle(&emu).await;
+    set_enabled(&emu, Flavor::Server, &id, &body, true).await;
+    assert_eq!(
+        emu.trigger(user("after")).unwrap().webhooks,
+        vec![id.clone()]
+    );
+    settle(&emu).await;
+    let got: Vec<Value> = receiver.drain().iter().map(|r| r.json()).collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(record_id(&got[0]), "after");
+    emu.shutdown().await;
+}
+
+/// An event queued while the webhook was enabled, not yet attempted when it
+/// is disabled, waits unsent (`processWebhookEvents` in
+/// internal/webhook/trigger.go skips a disabled webhook and leaves its
+/// events unprocessed) and goes out once it is enabled again. Meanwhile
+/// `wait_idle` does not wait for it.
+#[tokio::test]
+async fn a_queued_event_waits_while_its_webhook_is_disabled() {
+    let emu = emulator(Flavor::Server).await;
+    let mut receiver = Gated::start().await;
+    let body = hook(
+        Flavor::Server,
+        &receiver.url,
+        json!([{"table": "users", "operations": ["*"]}]),
+    );
+    let id = raw_webhook(&emu, body.clone()).await;
+    let user = |n: &str| row("INSERT", "auth", "users", json!({"id": n}));
+    emu.trigger(user("first")).unwrap();
+    // The first is in flight, held by the receiver; the second is queued
+    // behind it.
+    assert_eq!(record_id(&receiver.next().await), "first");
+    emu.trigger(user("second")).unwrap();
+    set_enabled(&emu, Flavor::Server, &id, &body, false).await;
+    receiver.gate.add_permits(1);
+    // Idle once the first is answered: the second waits for its webhook.
+    settle(&emu).await;
+    assert!(receiver.rx.try_recv().is_err(), "sent while disabled");
+    assert_eq!(emu.attempts().len(), 1);
+
+    receiver.gate.add_permits(1);
+    set_enabled(&emu, Flavor::Server, &id, &body, true).await;
+    assert_eq!(record_id(&receiver.next().await), "second");
+    settle(&emu).await;
+    let attempts = emu.attempts();
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.attempt == 1 && a.outcome.is_delivered())
+    );
+    emu.shutdown().await;
+}
+
+both_flavors!(a_retry_waits_while_its_webhook_is_disabled);
+
+/// A retry pending when its webhook is disabled is not sent, even once
+/// due, and counts no attempt (`processWebhookEvents` skips the disabled
+/// webhook; `checkForRetries` in internal/webhook/trigger.go picks the
+/// event up again once it is enabled); enabled again, it goes out as the
+/// next attempt.
+async fn a_retry_waits_while_its_webhook_is_disabled(flavor: Flavor) {
+    let emu = emulator(flavor).await;
+    let mut receiver = Receiver::scripted(Verifier::new("k").unwrap(), [500]).await;
+    let events = match flavor {
+        Flavor::Server => json!([{"table": "users", "operations": ["*"]}]),
+        _ => json!(["user.created"]),
+    };
+    let mut body = hook(flavor, &receiver.url, events);
+    body["max_retries"] = json!(3);
+    // 200 units of 5 ms: the retry is due a second after the first attempt.
+    body["retry_backoff_seconds"] = json!(200);
+    let backoff = Duration::from_secs(1);
+    let id = raw_webhook(&emu, body.clone()).await;
+    emu.trigger_sample(if flavor == Flavor::Server {
+        "INSERT"
+    } else {
+        "user.created"
+    })
+    .unwrap();
+    let first = receiver.next().await;
+    assert_eq!(first.answered, 500);
+    set_enabled(&emu, flavor, &id, &body, false).await;
+    // Idle at once: the pending retry waits for its webhook.
+    settle(&emu).await;
+    tokio::time::sleep_until((first.at + backoff + Duration::from_millis(300)).into()).await;
+    assert!(receiver.drain().is_empty(), "retried while disabled");
+    assert_eq!(emu.attempts().len(), 1);
+
+    set_enabled(&emu, flavor, &id, &body, true).await;
+    let retry = receiver.next().await;
+    assert_eq!(retry.answered, 200);
+    settle(&emu).await;
+    let attempts = emu.attempts();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[1].attempt, 2);
+    assert_eq!(
+        attempts[1].waited, backoff,
+        "the time disabled is not waited backoff"
+    );
+    assert!(attempts[1].outcome.is_delivered());
+    emu.shutdown().await;
+}
+
+/// A JSON object of exactly `len` bytes (padded with spaces).
+fn json_of_len(value: &Value, len: usize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap();
+    assert!(bytes.len() <= len);
+    bytes.resize(len, b' ');
+    bytes
+}
+
+/// The server's 413 (`sendLimitExceeded` in internal/middleware/body_limit.go).
+fn payload_too_large(limit: u64, endpoint: &str, size: &str) -> Value {
+    json!({
+        "error": "Payload Too Large",
+        "code": "PAYLOAD_TOO_LARGE",
+        "message": format!("Request body exceeds maximum size of {size} for {endpoint} endpoints"),
+        "hint": "Reduce size of your request body or use chunked upload for large files",
+        "details": {"max_bytes": limit, "endpoint_type": endpoint},
+    })
+}
+
+/// Request bodies are held to the server's per-route limits
+/// (`BodyLimitsFromConfig` with the defaults of `setDefaults` in
+/// internal/config/config.go; `BodyLimitMiddleware` in
+/// internal/middleware/body_limit.go): 1 MiB for webhooks and the rest of
+/// `/api`, 64 KiB for `/api/v1/auth`, 5 MiB for `/api/v1/admin`, checked
+/// on `Content-Length` before authentication, answered 413 with the
+/// server's body.
+#[tokio::test]
+async fn request_bodies_are_held_to_the_servers_limits() {
+    const MIB: usize = 1024 * 1024;
+    let emu = emulator(Flavor::Server).await;
+    let webhook = hook(
+        Flavor::Server,
+        "http://127.0.0.1:9/hook",
+        json!([{"table": "users", "operations": ["*"]}]),
+    );
+    let json_type = Some("application/json");
+
+    // Exactly the limit is taken; one byte more is refused unread, before
+    // the missing credentials are looked at.
+    let a = Raw::service(&emu)
+        .send_bytes(
+            "POST",
+            "/api/v1/webhooks",
+            json_type,
+            json_of_len(&webhook, MIB),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let id = a.json["id"].as_str().unwrap().to_owned();
+    let a = Raw::new(&emu)
+        .send_bytes(
+            "POST",
+            "/api/v1/webhooks",
+            json_type,
+            json_of_len(&webhook, MIB + 1),
+        )
+        .await;
+    assert_eq!(a.status, 413, "{}", a.text);
+    // `/api/v1/webhooks/**` needs a segment after the collection: its
+    // POST is held as an `API` route.
+    assert_eq!(a.json, payload_too_large(1_048_576, "API", "1.0 MB"));
+    assert!(a.headers.contains_key("x-request-id"));
+    let a = Raw::service(&emu)
+        .send_bytes(
+            "PATCH",
+            &format!("/api/v1/webhooks/{id}"),
+            json_type,
+            json_of_len(&webhook, MIB + 1),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json),
+        (413, payload_too_large(1_048_576, "webhooks", "1.0 MB"))
+    );
+
+    // Sign-in takes 64 KiB.
+    let login = json!({"email": emu.user().email, "password": emu.user().password});
+    let a = Raw::new(&emu)
+        .send_bytes(
+            "POST",
+            "/api/v1/auth/signin",
+            json_type,
+            json_of_len(&login, 64 * 1024),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = Raw::new(&emu)
+        .send_bytes(
+            "POST",
+            "/api/v1/auth/signin",
+            json_type,
+            json_of_len(&login, 64 * 1024 + 1),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json),
+        (413, payload_too_large(65_536, "auth", "64.0 KB"))
+    );
+
+    // Admin routes take 5 MiB: a 3 MiB invitation is read (and created).
+    let invite = json!({"email": "big@example.com", "role": "dashboard_user"});
+    let admin = Raw::admin(&emu).await;
+    let a = admin
+        .send_bytes(
+            "POST",
+            "/api/v1/admin/invitations",
+            json_type,
+            json_of_len(&invite, 3 * MIB),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let a = admin
+        .send_bytes(
+            "POST",
+            "/api/v1/admin/invitations",
+            json_type,
+            json_of_len(&invite, 5 * MIB + 1),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json),
+        (413, payload_too_large(5_242_880, "admin", "5.0 MB"))
+    );
+
+    // A chunked body (no Content-Length) over the limit gets the same
+    // answer once the limit is read.
+    let (status, text) =
+        post_chunked(&emu, "/api/v1/webhooks", &json_of_len(&webhook, MIB + 1)).await;
+    assert_eq!(status, 413, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body, payload_too_large(1_048_576, "API", "1.0 MB"));
+    let (status, text) = post_chunked(&emu, "/api/v1/webhooks", &json_of_len(&webhook, 1000)).await;
+    assert_eq!(status, 401, "read in full, then authenticated: {text}");
+    emu.shutdown().await;
+}
+
+/// POSTs `body` to the emulator with `Transfer-Encoding: chunked` over a
+/// raw connection; returns the status and the response body.
+async fn post_chunked(emu: &RunningEmulator, path: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        emu.addr()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    // In chunks of 64 KiB; the emulator may answer and close before the
+    // last, so write errors are expected.
+    for chunk in body.chunks(64 * 1024) {
+        let frame = [
+            format!("{:x}\r\n", chunk.len()).as_bytes(),
+            chunk,
+            b"\r\n".as_slice(),
+        ]
+        .concat();
+        if socket.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = socket.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, socket.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Item 5 (`AcceptInvitation` in internal/api/invitation_handler.go,

@@ -468,11 +468,7 @@ fn last_line(text: &str) -> String {
         .map(str::trim)
         .rfind(|l| !l.is_empty())
         .unwrap_or_default();
-    let mut end = line.len().min(STDERR_TAIL);
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    line[..end].to_owned()
+    fluxbase_webhooks::truncate_at_char_boundary(line, STDERR_TAIL).to_owned()
 }
 
 /// Ctrl-C, and SIGTERM on Unix.

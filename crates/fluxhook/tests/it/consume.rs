@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fluxbase_webhooks::Scheme;
 use fluxbase_webhooks::dedupe::event_key;
 use fluxbase_webhooks::queue::{
-    DeadLetters, EntryId, QueuedDelivery, StreamConsumer, StreamWriter,
+    DeadLetters, EntryId, Failed, QueuedDelivery, StreamConsumer, StreamWriter,
 };
 use fluxhook_testkit::RedisServer;
 
@@ -260,6 +260,116 @@ async fn a_command_that_always_fails_is_dead_lettered_then_replayed_and_processe
     assert_eq!(std::fs::read(dir.join("body")).unwrap(), body(9));
     let out = run(&["dead-letters", "list", &url, "--json"]).await;
     assert_eq!(text(&out.stdout), "", "nothing dead any more");
+}
+
+/// Dead-letters `delivery(id)` through one consumer with a single attempt;
+/// with `trimmed`, the stream loses the entry (MAXLEN) while it is in hand,
+/// so the dead letter keeps nothing to replay.
+async fn dead_letter(redis: &RedisServer, id: u32, trimmed: bool) -> EntryId {
+    append(redis, id, false).await;
+    let mut consumer = StreamConsumer::builder(redis.url(), STREAM, "workers")
+        .consumer("test-dead-letterer")
+        .max_attempts(1)
+        .connect()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let message = loop {
+        if let Some(m) = consumer.try_next().await.unwrap() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "entry {id} never read");
+    };
+    if trimmed {
+        let mut conn = redis::Client::open(redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: usize = redis::cmd("XTRIM")
+            .arg(STREAM)
+            .arg("MAXLEN")
+            .arg(0)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    match message.fail("exit status: 1").await.unwrap() {
+        Failed::DeadLettered { dead_letter_id, .. } => dead_letter_id,
+        other => panic!("one attempt only: {other:?}"),
+    }
+}
+
+/// `replay --all` replays every dead letter it can, reports each one that
+/// holds nothing to replay (its entry was trimmed before it died) and
+/// leaves it in place, and exits 3; run again, it replays nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_all_goes_past_a_dead_letter_with_nothing_to_replay_and_reports_it() {
+    let redis = RedisServer::start();
+    let empty = dead_letter(&redis, 1, true).await;
+    let good = dead_letter(&redis, 2, false).await;
+    let url = stream_url(&redis);
+    let dead_count = || async {
+        let dead = run(&["dead-letters", "list", &url, "--json"]).await;
+        assert!(dead.status.success(), "{}", text(&dead.stderr));
+        text(&dead.stdout).lines().count()
+    };
+    assert_eq!(dead_count().await, 2);
+
+    let out = run(&["dead-letters", "replay", &url, "--all"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{empty}: not replayed, left in place: dead letter {empty} holds nothing to replay"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("replayed 1 onto orders:deliveries; 1 left in"),
+        "{stderr}"
+    );
+    let dead = DeadLetters::builder(redis.url(), STREAM)
+        .connect()
+        .await
+        .unwrap();
+    let left = dead.list(None, 10).await.unwrap();
+    assert_eq!(left.iter().map(|l| l.id()).collect::<Vec<_>>(), [empty]);
+    assert_eq!(left[0].error(), "exit status: 1", "kept as it was");
+
+    // B is back on the stream, once: its group reads exactly it.
+    let printed = run(&["consume", &url, "--group", "workers", "--json", "--drain"]).await;
+    assert!(printed.status.success(), "{}", text(&printed.stderr));
+    let events: Vec<serde_json::Value> = text(&printed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"]["record"]["id"], 2);
+    assert_ne!(events[0]["id"], good.to_string());
+
+    // Again, with --json: nothing replayed twice, A reported again.
+    let out = run(&["dead-letters", "replay", &url, "--all", "--json"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["replayed"], 0);
+    assert_eq!(report["skipped"][0]["id"], empty.to_string());
+    assert_eq!(report["skipped"][0]["code"], "queue_nothing_to_replay");
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 1);
+    let printed = run(&["consume", &url, "--group", "workers", "--json", "--drain"]).await;
+    assert!(printed.status.success(), "{}", text(&printed.stderr));
+    assert_eq!(text(&printed.stdout), "", "B was not replayed again");
+    assert_eq!(dead_count().await, 1);
+
+    // By id: reported the same way; removing it is the way out.
+    let out = run(&["dead-letters", "replay", &url, &empty.to_string(), "--json"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["code"], "queue_nothing_to_replay");
+    let out = run(&["dead-letters", "remove", &url, &empty.to_string()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["dead-letters", "replay", &url, "--all"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,8 @@ use super::consume::rfc3339;
 use super::queue_failure::{EXIT_QUEUE, Failure};
 use super::stream_url::StreamArgs;
 
+use crate::output::outln;
+
 const AFTER_HELP: &str = "\
 A dead letter whose entry had been trimmed from the stream (MAXLEN) before it was \
 dead-lettered keeps only its error: `replay` cannot put it back. It is reported on stderr \
@@ -23,7 +25,7 @@ dead-lettered keeps only its error: `replay` cannot put it back. It is reported 
 Exit status: 0 on success; 1 when Redis cannot be reached or refuses a command, or when \
 an ID given to replay or remove is not in the dead-letter stream; 2 on a usage error; 3 \
 when `replay` left dead letters in place because they hold nothing to replay (the others \
-were replayed).";
+were replayed); 141 when stdout was closed before all was printed (`list URL | head`).";
 
 /// Exit status of a `replay` that left dead letters holding nothing to
 /// replay in place.
@@ -50,6 +52,7 @@ enum DeadLettersCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 struct ListArgs {
     #[command(flatten)]
     target: StreamArgs,
@@ -65,6 +68,7 @@ struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 struct ReplayArgs {
     #[command(flatten)]
     target: StreamArgs,
@@ -90,6 +94,7 @@ struct ReplayArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 struct RemoveArgs {
     #[command(flatten)]
     target: StreamArgs,
@@ -177,7 +182,7 @@ async fn list(dead: &DeadLetters, args: &ListArgs) -> Result<ExitCode, Failure> 
     for letter in &letters {
         let line = LetterLine::new(letter);
         if args.json {
-            println!("{}", serde_json::to_string(&line)?);
+            outln!("{}", serde_json::to_string(&line)?)?;
             continue;
         }
         let from = line
@@ -192,15 +197,16 @@ async fn list(dead: &DeadLetters, args: &ListArgs) -> Result<ExitCode, Failure> 
             (Some(g), Some(c)) => format!(", group {g}, consumer {c}"),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "=== {}{from}: dead after {} attempts{at}{who}",
-            line.id, line.attempts
-        );
-        println!("error: {}", line.error);
+            line.id,
+            line.attempts
+        )?;
+        outln!("error: {}", line.error)?;
         match (&line.event, &line.not_a_delivery) {
-            (Some(event), _) => println!("{}\n", serde_json::to_string_pretty(event)?),
-            (None, Some(why)) => println!("(not a delivery: {why})\n"),
-            (None, None) => println!("(the body is not a Fluxbase payload)\n"),
+            (Some(event), _) => outln!("{}\n", serde_json::to_string_pretty(event)?)?,
+            (None, Some(why)) => outln!("(not a delivery: {why})\n")?,
+            (None, None) => outln!("(the body is not a Fluxbase payload)\n")?,
         }
     }
     if !args.json {
@@ -226,10 +232,10 @@ async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failu
                 .iter()
                 .map(|(id, why)| SkippedLine::new(*id, why))
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({ "replayed": report.replayed().len(), "skipped": skipped })
-            );
+            )?;
         } else {
             eprintln!(
                 "replayed {} onto {}{}",
@@ -247,11 +253,11 @@ async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failu
     let mut skipped = false;
     for &id in &args.ids {
         match dead.replay(id).await {
-            Ok(Some(new_id)) if args.json => println!(
+            Ok(Some(new_id)) if args.json => outln!(
                 "{}",
                 serde_json::json!({ "id": id.to_string(), "replayed_as": new_id.to_string() })
-            ),
-            Ok(Some(new_id)) => println!("{id} replayed as {new_id}"),
+            )?,
+            Ok(Some(new_id)) => outln!("{id} replayed as {new_id}")?,
             Ok(None) => {
                 eprintln!("{id}: no such dead letter");
                 missing = true;
@@ -259,7 +265,7 @@ async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failu
             Err(why @ QueueError::NothingToReplay(_)) => {
                 eprintln!("{id}: not replayed, left in place: {why}");
                 if args.json {
-                    println!("{}", serde_json::to_string(&SkippedLine::new(id, &why))?);
+                    outln!("{}", serde_json::to_string(&SkippedLine::new(id, &why))?)?;
                 }
                 skipped = true;
             }
@@ -291,7 +297,7 @@ async fn remove(dead: &DeadLetters, args: &RemoveArgs) -> Result<ExitCode, Failu
     let mut missing = false;
     for &id in &args.ids {
         if dead.remove(id).await? {
-            println!("{id} removed");
+            outln!("{id} removed")?;
         } else {
             eprintln!("{id}: no such dead letter");
             missing = true;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use fluxbase_emulator::{Emulator, Flavor, ServerMode};
 
+use crate::output::{StdoutError, outln};
+
 /// Which answers the emulator gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FlavorArg {
@@ -118,13 +120,13 @@ pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
             write_ready_file(path, &ready)?;
         }
         if args.json {
-            println!("{ready}");
+            outln!("{ready}")?;
         } else {
-            print_banner(&emu);
+            print_banner(&emu)?;
         }
         stopped().await?;
         if !args.json {
-            println!("stopping");
+            outln!("stopping")?;
         }
         emu.shutdown().await;
         Ok(ExitCode::SUCCESS)
@@ -170,35 +172,35 @@ fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()>
 }
 
 /// The human start-up text.
-fn print_banner(emu: &fluxbase_emulator::RunningEmulator) {
+fn print_banner(emu: &fluxbase_emulator::RunningEmulator) -> Result<(), StdoutError> {
     let url = emu.url();
-    println!(
+    outln!(
         "Fluxbase emulator ({} flavor, {} mode) listening on {url}",
         emu.flavor(),
         emu.server_mode()
-    );
-    println!(
+    )?;
+    outln!(
         "  user:        {} / {}   (POST /api/v1/auth/signin)",
         emu.user().email,
         emu.user().password
-    );
-    println!(
+    )?;
+    outln!(
         "  admin:       {} / {}   (POST /api/v1/admin/login)",
         emu.admin().email,
         emu.admin().password
-    );
-    println!("  service key: {}", emu.service_key());
-    println!("Manage webhooks:");
-    println!(
+    )?;
+    outln!("  service key: {}", emu.service_key())?;
+    outln!("Manage webhooks:")?;
+    outln!(
         "  FLUXBASE_URL={url} FLUXBASE_EMAIL={} FLUXBASE_PASSWORD=… fluxhook webhooks list",
         emu.user().email
-    );
-    println!("Fire an event (an INSERT on auth.users):");
-    println!(
+    )?;
+    outln!("Fire an event (an INSERT on auth.users):")?;
+    outln!(
         "  curl -X POST {url}/api/v1/emulator/events -H 'Content-Type: application/json' -d '{{\"event\":\"INSERT\"}}'"
-    );
-    println!("Production warnings: {url}/api/v1/emulator/warnings");
-    println!("Press Ctrl-C to stop.");
+    )?;
+    outln!("Production warnings: {url}/api/v1/emulator/warnings")?;
+    outln!("Press Ctrl-C to stop.")
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.

@@ -8,6 +8,8 @@ use crate::cli::{SchemeArg, SignArgs};
 use crate::cmd::secret;
 use crate::input::read_body;
 
+use crate::output::outln;
+
 pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let signer = secret::signer(&args.secret)?;
     let body = read_body(args.file.as_deref())?;
@@ -20,7 +22,7 @@ pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     };
     let scheme = scheme(args.scheme);
     let header = signer.sign(scheme, timestamp, &body);
-    println!("{header}");
+    outln!("{header}")?;
     if scheme != Scheme::Timestamped
         && let Some(why) = undated(&args.secret, &header.to_string(), &body)
     {

@@ -17,7 +17,6 @@ use tokio::sync::watch;
 
 use super::queue_failure::{Failure, queue_failed, report};
 use super::stream_url::StreamArgs;
-
 use crate::output::outln;
 
 /// How much of a failing command's stderr is kept for its error.

@@ -13,7 +13,6 @@ use serde::Serialize;
 use super::consume::rfc3339;
 use super::queue_failure::{EXIT_QUEUE, Failure};
 use super::stream_url::StreamArgs;
-
 use crate::output::outln;
 
 const AFTER_HELP: &str = "\

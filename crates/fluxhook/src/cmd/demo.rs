@@ -12,7 +12,6 @@ use fluxbase_webhooks::{Event, Key, Receiver, Verifier};
 use crate::cmd::emulator::FlavorArg;
 use crate::cmd::listen::{self, ConnectionLimits, LocalListener};
 use crate::cmd::manage::webhooks::{delivery_status, events_text};
-
 use crate::output::{StdoutError, outln};
 
 /// How long the demo waits for a delivery before giving up.

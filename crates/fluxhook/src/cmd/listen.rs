@@ -24,7 +24,6 @@ use crate::cli::{DedupeArg, ListenArgs};
 use crate::cmd::queue_failure::report;
 use crate::cmd::secret;
 use crate::cmd::stream_url::StreamUrl;
-
 use crate::output::outln;
 
 /// Deliveries waiting to be taken from a [`LocalListener`] before the

@@ -13,7 +13,6 @@ use crate::cli::SendArgs;
 use crate::cmd::secret;
 use crate::cmd::sign::{scheme, unix_now};
 use crate::input::read_body;
-
 use crate::output::outln;
 
 /// Exit status for an answer outside 2xx.

@@ -7,7 +7,6 @@ use fluxbase_webhooks::{Code, Scheme, Verifier};
 use crate::cli::{SchemeArg, SignArgs};
 use crate::cmd::secret;
 use crate::input::read_body;
-
 use crate::output::outln;
 
 pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {

@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::cli::{SchemePolicyArg, VerifyArgs};
 use crate::cmd::secret;
 use crate::input::read_body;
-
 use crate::output::outln;
 
 /// Exit status for a signature that does not verify.

@@ -7,7 +7,6 @@ use clap::{Args, Subcommand};
 use fluxbase_webhooks::client::{CreateInvitation, Invitation, InvitationRole, ListInvitations};
 
 use super::{Connection, Failure, Purpose, run, show, when};
-
 use crate::output::{StdoutError, outln};
 
 /// Dashboard invitations (administrators; validate and accept are public).

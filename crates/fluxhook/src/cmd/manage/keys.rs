@@ -7,7 +7,6 @@ use fluxbase_webhooks::Timestamp;
 use fluxbase_webhooks::client::{ClientKey, CreateClientKey, UpdateClientKey};
 
 use super::{Connection, Failure, Purpose, run, show, when};
-
 use crate::output::{StdoutError, outln};
 
 /// Client keys (API keys on older servers).

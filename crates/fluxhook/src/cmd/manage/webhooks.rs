@@ -8,7 +8,6 @@ use fluxbase_webhooks::client::{
 };
 
 use super::{Connection, EXIT_FAILED, Failure, Purpose, print_json, run, show, when};
-
 use crate::output::{StdoutError, outln};
 
 /// Webhooks: list, create, get, update, delete, test, deliveries.

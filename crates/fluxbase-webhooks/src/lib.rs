@@ -31,6 +31,7 @@ pub mod queue;
 mod secret;
 mod sign;
 mod signature;
+mod text;
 mod timestamp;
 mod verify;
 
@@ -71,6 +72,10 @@ pub use verify::{
     DEFAULT_FUTURE_SKEW, DEFAULT_TOLERANCE, Key, LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER,
     Verification, Verified, Verifier, VerifierBuilder,
 };
+
+// Shared with the `fluxhook` CLI; not part of the supported API.
+#[doc(hidden)]
+pub use text::truncate_at_char_boundary;
 
 /// Re-exported so `RowEvent::record_raw` and friends can be named.
 pub use serde_json::value::RawValue;

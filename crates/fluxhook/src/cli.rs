@@ -9,9 +9,22 @@ use fluxbase_webhooks::{DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT};
 
 use crate::cmd::stream_url::{StreamUrl, StreamUrlParser};
 
+/// What every command does when its standard output goes away.
+const AFTER_HELP: &str = "\
+When its standard output is closed before it is done (`fluxhook dead-letters list URL | \
+head -1`), a command stops at once, prints nothing more and exits with status 141, as a \
+program ended by SIGPIPE does; a write that fails otherwise (a full disk) is an error: \
+exit status 2.";
+
 /// Sign, verify, send, receive and manage Fluxbase webhooks.
 #[derive(Debug, Parser)]
-#[command(name = "fluxhook", version, about, propagate_version = true)]
+#[command(
+    name = "fluxhook",
+    version,
+    about,
+    propagate_version = true,
+    after_help = AFTER_HELP
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

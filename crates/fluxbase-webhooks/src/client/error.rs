@@ -252,15 +252,14 @@ fn transport_message(err: &reqwest::Error) -> String {
     }
 }
 
+/// At most `max` bytes of `s`, and `…` when some were cut.
 fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
+    let cut = crate::truncate_at_char_boundary(s, max);
+    if cut.len() < s.len() {
+        format!("{cut}…")
+    } else {
+        cut.to_owned()
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 impl fmt::Display for ClientError {

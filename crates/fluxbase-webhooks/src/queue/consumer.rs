@@ -511,7 +511,7 @@ impl Shared {
         attempts: u32,
         error: &str,
     ) -> Result<Option<EntryId>, QueueError> {
-        let error = truncate(error, MAX_ERROR_LEN);
+        let error = crate::truncate_at_char_boundary(error, MAX_ERROR_LEN);
         tracing::warn!(
             stream = %self.stream,
             dead_letters = %self.dead_letters,
@@ -910,18 +910,6 @@ fn backoff(base: Duration, errors: u32) -> Duration {
     base.saturating_mul(1u32 << doublings).min(MAX_BACKOFF)
 }
 
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -947,12 +935,5 @@ mod tests {
         assert_eq!(backoff(base, 3), Duration::from_millis(800));
         assert_eq!(backoff(base, 30), MAX_BACKOFF);
         assert_eq!(backoff(Duration::ZERO, 1), Duration::from_millis(100));
-    }
-
-    #[test]
-    fn errors_are_cut_at_a_character_boundary() {
-        assert_eq!(truncate("short", 10), "short");
-        assert_eq!(truncate("ééé", 3), "é");
-        assert_eq!(truncate("ééé", 4), "éé");
     }
 }

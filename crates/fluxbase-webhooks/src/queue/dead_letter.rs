@@ -38,7 +38,9 @@ return id
 
 /// Adds a dead letter's original fields (without the `dead_*` ones) to the
 /// stream as a new entry and deletes the dead letter, in one script. KEYS:
-/// dead-letter stream, stream. ARGV: dead letter id, max_len.
+/// dead-letter stream, stream. ARGV: dead letter id, max_len. A dead letter
+/// with no such field is left alone and answered with the error code
+/// [`EMPTY`].
 const REPLAY: &str = r"
 local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #e == 0 then return false end
@@ -57,6 +59,10 @@ local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(field
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id
 ";
+
+/// The error code [`REPLAY`] answers for a dead letter with nothing to
+/// replay.
+const EMPTY: &str = "EMPTY";
 
 /// How many dead letters [`DeadLetters::replay_all`] reads at a time.
 const PAGE: usize = 100;
@@ -102,8 +108,11 @@ pub(crate) async fn move_to_dead_letters(
 /// for letter in dead.list(None, 50).await? {
 ///     println!("{} after {} attempts: {}", letter.id(), letter.attempts(), letter.error());
 /// }
-/// let replayed = dead.replay_all().await?;
-/// println!("{replayed} messages back on the stream");
+/// let report = dead.replay_all().await?;
+/// println!("{} messages back on the stream", report.replayed().len());
+/// for (id, why) in report.skipped() {
+///     eprintln!("{id} left in place: {why}");
+/// }
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -112,6 +121,29 @@ pub struct DeadLetters {
     stream: Arc<str>,
     dead_letters: Arc<str>,
     max_len: usize,
+}
+
+/// What [`DeadLetters::replay_all`] did: the dead letters it put back on the
+/// stream, and those it left in place with why.
+#[derive(Debug, Default)]
+pub struct ReplayReport {
+    replayed: Vec<(EntryId, EntryId)>,
+    skipped: Vec<(EntryId, QueueError)>,
+}
+
+impl ReplayReport {
+    /// The dead letters replayed, oldest first: each one's id in the
+    /// dead-letter stream and its new entry's id in the stream.
+    pub fn replayed(&self) -> &[(EntryId, EntryId)] {
+        &self.replayed
+    }
+
+    /// The dead letters left in the dead-letter stream, oldest first, with
+    /// why ([`QueueError::NothingToReplay`]): nothing of them is lost, and
+    /// [`DeadLetters::remove`] deletes one for good.
+    pub fn skipped(&self) -> &[(EntryId, QueueError)] {
+        &self.skipped
+    }
 }
 
 /// Configures and connects [`DeadLetters`].
@@ -213,43 +245,60 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
-    /// When Redis is unavailable or refuses the command (also when the dead
-    /// letter kept nothing of its entry, which was trimmed before it died).
+    /// [`QueueError::NothingToReplay`] when the dead letter kept nothing of
+    /// its entry (trimmed from the stream before it was dead-lettered; it
+    /// stays where it is); an error when Redis is unavailable or refuses the
+    /// command.
     pub async fn replay(&self, id: EntryId) -> Result<Option<EntryId>, QueueError> {
         let mut cmd = connection::eval(REPLAY, &[&self.dead_letters, &self.stream]);
         cmd.arg(id.to_string()).arg(self.max_len);
-        let new_id: Option<String> = self.conn.query(&cmd).await?;
+        let new_id: Option<String> = match self.conn.query(&cmd).await {
+            Err(e) if e.server_code() == Some(EMPTY) => {
+                return Err(QueueError::NothingToReplay(id));
+            }
+            reply => reply?,
+        };
         new_id.map(|id| EntryId::from_reply(&id)).transpose()
     }
 
     /// Replays every dead letter there was when the call began (those
-    /// dead-lettered meanwhile stay), oldest first; returns how many.
+    /// dead-lettered meanwhile stay), oldest first, going on past those
+    /// that hold nothing to replay: they stay in the dead-letter stream and
+    /// are listed in the report's [`skipped`](ReplayReport::skipped).
     ///
     /// # Errors
     ///
     /// When Redis is unavailable or refuses a command; the dead letters
     /// replayed until then stay replayed.
-    pub async fn replay_all(&self) -> Result<usize, QueueError> {
+    pub async fn replay_all(&self) -> Result<ReplayReport, QueueError> {
+        let mut report = ReplayReport::default();
         let last: StreamRangeReply = self
             .conn
             .query(&Cmd::xrevrange_count(&*self.dead_letters, "+", "-", 1))
             .await?;
         let Some(last) = last.ids.first().map(|e| e.id.clone()) else {
-            return Ok(0);
+            return Ok(report);
         };
-        let mut replayed = 0;
+        // Pages follow one another by id: the dead letters left in place
+        // are not read again.
+        let mut start = "-".to_owned();
         loop {
             let page: StreamRangeReply = self
                 .conn
-                .query(&Cmd::xrange_count(&*self.dead_letters, "-", &last, PAGE))
+                .query(&Cmd::xrange_count(&*self.dead_letters, &start, &last, PAGE))
                 .await?;
-            if page.ids.is_empty() {
-                return Ok(replayed);
-            }
+            let Some(tail) = page.ids.last() else {
+                return Ok(report);
+            };
+            start = format!("({}", tail.id);
             for entry in page.ids {
                 let id = EntryId::from_reply(&entry.id)?;
-                if self.replay(id).await?.is_some() {
-                    replayed += 1;
+                match self.replay(id).await {
+                    Ok(Some(new_id)) => report.replayed.push((id, new_id)),
+                    // Removed or replayed by someone else meanwhile.
+                    Ok(None) => {}
+                    Err(e @ QueueError::NothingToReplay(_)) => report.skipped.push((id, e)),
+                    Err(e) => return Err(e),
                 }
             }
         }

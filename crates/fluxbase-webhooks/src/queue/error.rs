@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
-use super::RETRY_AFTER;
+use super::{EntryId, RETRY_AFTER};
 
 /// Why a queue operation failed.
 ///
@@ -50,17 +50,27 @@ pub enum QueueError {
     /// group name, a zero limit. Code `queue_config`.
     #[error("invalid queue configuration: {0}")]
     Config(String),
+    /// The dead letter holds nothing to replay: its entry had been trimmed
+    /// from the stream (`MAXLEN`) before it was dead-lettered, so only the
+    /// error and the attempt count were kept. It stays in the dead-letter
+    /// stream until removed. Code `queue_nothing_to_replay`.
+    #[error(
+        "dead letter {0} holds nothing to replay: its entry had been trimmed from the stream \
+         before it was dead-lettered"
+    )]
+    NothingToReplay(EntryId),
 }
 
 impl QueueError {
     /// The stable code: `queue_unavailable`, `queue_timeout`,
-    /// `queue_refused` or `queue_config`.
+    /// `queue_refused`, `queue_config` or `queue_nothing_to_replay`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "queue_unavailable",
             Self::Timeout(_) => "queue_timeout",
             Self::Refused(_) => "queue_refused",
             Self::Config(_) => "queue_config",
+            Self::NothingToReplay(_) => "queue_nothing_to_replay",
         }
     }
 
@@ -89,7 +99,7 @@ impl QueueError {
     pub(crate) fn server_code(&self) -> Option<&str> {
         match self {
             Self::Unavailable(e) | Self::Refused(e) => e.code(),
-            Self::Timeout(_) | Self::Config(_) => None,
+            Self::Timeout(_) | Self::Config(_) | Self::NothingToReplay(_) => None,
         }
     }
 }
@@ -144,5 +154,13 @@ mod tests {
         assert_eq!(slow.code(), "queue_timeout");
         assert_eq!(slow.to_string(), "redis did not answer within 250 ms");
         assert!(!QueueError::Config("x".into()).is_unavailable());
+        let empty = QueueError::NothingToReplay(EntryId::new(5, 1));
+        assert!(!empty.is_unavailable());
+        assert_eq!(empty.code(), "queue_nothing_to_replay");
+        assert!(
+            empty
+                .to_string()
+                .starts_with("dead letter 5-1 holds nothing to replay")
+        );
     }
 }

@@ -132,7 +132,7 @@ pub(crate) mod handoff;
 mod writer;
 
 pub use self::consumer::{Failed, Message, StopHandle, StreamConsumer, StreamConsumerBuilder};
-pub use self::dead_letter::{DeadLetter, DeadLetters, DeadLettersBuilder};
+pub use self::dead_letter::{DeadLetter, DeadLetters, DeadLettersBuilder, ReplayReport};
 pub use self::delivery::{DecodeError, QueuedDelivery, QueuedDeliveryBuilder};
 pub use self::error::QueueError;
 #[cfg(feature = "receive")]

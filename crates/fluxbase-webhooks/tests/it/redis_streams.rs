@@ -438,7 +438,9 @@ async fn entries_that_are_not_deliveries_or_whose_body_does_not_parse_are_dead_l
     assert!(letters[1].delivery().is_err());
 
     // replay_all puts both back; they are dead-lettered again, not lost.
-    assert_eq!(dead.replay_all().await.unwrap(), 2);
+    let report = dead.replay_all().await.unwrap();
+    assert_eq!(report.replayed().len(), 2);
+    assert!(report.skipped().is_empty());
     assert!(c.try_next().await.unwrap().is_none());
     assert_eq!(dead.count().await.unwrap(), 2);
     // Removing one drops it for good.
@@ -446,6 +448,84 @@ async fn entries_that_are_not_deliveries_or_whose_body_does_not_parse_are_dead_l
     assert!(dead.remove(first).await.unwrap());
     assert!(!dead.remove(first).await.unwrap());
     assert_eq!(dead.count().await.unwrap(), 1);
+}
+
+/// A dead letter whose entry was trimmed from the stream before it died
+/// keeps nothing to replay: `replay` says so, and `replay_all` leaves it in
+/// place, reports it and replays the ones after it.
+#[tokio::test]
+async fn replay_all_goes_on_past_a_dead_letter_whose_entry_was_trimmed_and_keeps_it() {
+    let redis = RedisServer::start();
+    let writer = writer(&redis).await;
+    let mut c = consumer(&redis, "a")
+        .max_attempts(1)
+        .connect()
+        .await
+        .unwrap();
+    let dead = DeadLetters::builder(redis.url(), STREAM)
+        .connect()
+        .await
+        .unwrap();
+
+    // A: read, then trimmed away (MAXLEN) before its last attempt failed.
+    writer.append(&delivery(1)).await.unwrap();
+    let a = next_within(&mut c, Duration::from_secs(5)).await;
+    let _: usize = redis::cmd("XTRIM")
+        .arg(STREAM)
+        .arg("MAXLEN")
+        .arg(0)
+        .query_async(&mut redis_conn(&redis).await)
+        .await
+        .unwrap();
+    let Failed::DeadLettered {
+        dead_letter_id: empty,
+        ..
+    } = a.fail("boom a").await.unwrap()
+    else {
+        panic!("one attempt only");
+    };
+    // B and C: whole.
+    let mut whole = Vec::new();
+    for n in [2, 3] {
+        writer.append(&delivery(n)).await.unwrap();
+        let m = next_within(&mut c, Duration::from_secs(5)).await;
+        let Failed::DeadLettered { dead_letter_id, .. } = m.fail("boom").await.unwrap() else {
+            panic!("one attempt only");
+        };
+        whole.push(dead_letter_id);
+    }
+    assert_eq!(dead.count().await.unwrap(), 3);
+
+    let err = dead.replay(empty).await.unwrap_err();
+    assert!(
+        matches!(err, QueueError::NothingToReplay(id) if id == empty),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "queue_nothing_to_replay");
+
+    let report = dead.replay_all().await.unwrap();
+    let replayed: Vec<EntryId> = report.replayed().iter().map(|(id, _)| *id).collect();
+    assert_eq!(replayed, whole, "B and C, past A");
+    assert_eq!(report.skipped().len(), 1);
+    let (skipped, why) = &report.skipped()[0];
+    assert_eq!(*skipped, empty);
+    assert!(matches!(why, QueueError::NothingToReplay(id) if *id == empty));
+    let left = dead.list(None, 10).await.unwrap();
+    assert_eq!(left.len(), 1, "A stays");
+    assert_eq!(left[0].id(), empty);
+    assert_eq!(left[0].error(), "boom a");
+    for (n, (_, new_id)) in [2, 3].into_iter().zip(report.replayed()) {
+        let m = next_within(&mut c, Duration::from_secs(5)).await;
+        assert_eq!((m.id(), m.attempt()), (*new_id, 1));
+        assert_eq!(m.delivery(), &delivery(n));
+        m.ack().await.unwrap();
+    }
+
+    // Again: nothing more is replayed, A is reported again.
+    let again = dead.replay_all().await.unwrap();
+    assert!(again.replayed().is_empty());
+    assert_eq!(again.skipped().len(), 1);
+    assert!(c.try_next().await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::queue_failure::{Failure, queue_failed, report};
 use super::stream_url::StreamArgs;
+use crate::output::outln;
 
 /// How much of a failing command's stderr is kept for its error.
 const STDERR_TAIL: usize = 1024;
@@ -46,7 +47,8 @@ settles its event and exits; a second Ctrl-C kills the command and hands its eve
 
 Exit status: 0 when stopped by Ctrl-C / SIGTERM, or with --drain once the group holds \
 nothing; 1 when Redis cannot be reached at the start or refuses a command (while Redis \
-is down during a run, the consumer waits and retries); 2 on a usage error.";
+is down during a run, the consumer waits and retries); 2 on a usage error; 141 when \
+stdout was closed (the event being printed is handed back to the group).";
 
 /// Options of `fluxhook consume`.
 #[derive(Debug, Args)]
@@ -226,7 +228,8 @@ struct EventLine<'a> {
 
 async fn print_and_ack(message: Message, json: bool) -> Result<(), Failure> {
     if let Err(e) = print_event(&message, json) {
-        // stdout is gone (a closed pipe): give the event back, stop.
+        // stdout is gone (a closed pipe, or a failed write): give the
+        // event back, stop (`main` ends quietly for a closed pipe).
         message.release().await?;
         return Err(Failure::Output(e.context("cannot print the event")));
     }
@@ -235,7 +238,6 @@ async fn print_and_ack(message: Message, json: bool) -> Result<(), Failure> {
 
 fn print_event(message: &Message, json: bool) -> anyhow::Result<()> {
     let d = message.delivery();
-    let mut out = std::io::stdout().lock();
     if json {
         let line = EventLine {
             id: message.id().to_string(),
@@ -249,7 +251,7 @@ fn print_event(message: &Message, json: bool) -> anyhow::Result<()> {
             timestamp: d.timestamp(),
             event: message.event(),
         };
-        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+        outln!("{}", serde_json::to_string(&line)?)?;
     } else {
         let event = message.event();
         let what = match event.row() {
@@ -265,17 +267,16 @@ fn print_event(message: &Message, json: bool) -> anyhow::Result<()> {
         } else {
             ""
         };
-        writeln!(
-            out,
-            "=== {what} (entry {}, attempt {}{dup}) received {}: {} signature, {key}",
+        // One write: the block is never cut between its lines.
+        outln!(
+            "=== {what} (entry {}, attempt {}{dup}) received {}: {} signature, {key}\n{}\n",
             message.id(),
             message.attempt(),
             rfc3339(d.received_at()),
-            d.scheme()
+            d.scheme(),
+            serde_json::to_string_pretty(event)?
         )?;
-        writeln!(out, "{}\n", serde_json::to_string_pretty(event)?)?;
     }
-    out.flush()?;
     Ok(())
 }
 
@@ -468,11 +469,7 @@ fn last_line(text: &str) -> String {
         .map(str::trim)
         .rfind(|l| !l.is_empty())
         .unwrap_or_default();
-    let mut end = line.len().min(STDERR_TAIL);
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    line[..end].to_owned()
+    fluxbase_webhooks::truncate_at_char_boundary(line, STDERR_TAIL).to_owned()
 }
 
 /// Ctrl-C, and SIGTERM on Unix.

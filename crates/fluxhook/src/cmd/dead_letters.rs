@@ -13,10 +13,22 @@ use serde::Serialize;
 use super::consume::rfc3339;
 use super::queue_failure::{EXIT_QUEUE, Failure};
 use super::stream_url::StreamArgs;
+use crate::output::outln;
 
 const AFTER_HELP: &str = "\
+A dead letter whose entry had been trimmed from the stream (MAXLEN) before it was \
+dead-lettered keeps only its error: `replay` cannot put it back. It is reported on stderr \
+(and with --json on stdout), left in the dead-letter stream, and the others are replayed; \
+`remove` deletes it.
+
 Exit status: 0 on success; 1 when Redis cannot be reached or refuses a command, or when \
-an ID given to replay or remove is not in the dead-letter stream; 2 on a usage error.";
+an ID given to replay or remove is not in the dead-letter stream; 2 on a usage error; 3 \
+when `replay` left dead letters in place because they hold nothing to replay (the others \
+were replayed); 141 when stdout was closed before all was printed (`list URL | head`).";
+
+/// Exit status of a `replay` that left dead letters holding nothing to
+/// replay in place.
+const EXIT_SKIPPED: u8 = 3;
 
 /// Options of `fluxhook dead-letters`.
 #[derive(Debug, Args)]
@@ -31,13 +43,15 @@ enum DeadLettersCommand {
     /// List the dead letters, oldest first: their error, attempts and event.
     List(ListArgs),
     /// Put dead letters back on the stream as new entries (their attempts
-    /// start again) and remove them from the dead-letter stream.
+    /// start again) and remove them from the dead-letter stream; those that
+    /// hold nothing to replay are reported and left in place.
     Replay(ReplayArgs),
     /// Delete dead letters without replaying them.
     Remove(RemoveArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 struct ListArgs {
     #[command(flatten)]
     target: StreamArgs,
@@ -53,6 +67,7 @@ struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 struct ReplayArgs {
     #[command(flatten)]
     target: StreamArgs,
@@ -70,12 +85,15 @@ struct ReplayArgs {
     /// use the receiver's.
     #[arg(long, default_value_t = fluxbase_webhooks::queue::DEFAULT_MAX_LEN)]
     max_len: usize,
-    /// One JSON line per replayed dead letter.
+    /// One JSON line per dead letter (`{"id","replayed_as"}`, or
+    /// `{"id","code","reason"}` for one left in place); with --all one line
+    /// `{"replayed":N,"skipped":[{"id","code","reason"},…]}`.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 struct RemoveArgs {
     #[command(flatten)]
     target: StreamArgs,
@@ -163,7 +181,7 @@ async fn list(dead: &DeadLetters, args: &ListArgs) -> Result<ExitCode, Failure> 
     for letter in &letters {
         let line = LetterLine::new(letter);
         if args.json {
-            println!("{}", serde_json::to_string(&line)?);
+            outln!("{}", serde_json::to_string(&line)?)?;
             continue;
         }
         let from = line
@@ -178,15 +196,16 @@ async fn list(dead: &DeadLetters, args: &ListArgs) -> Result<ExitCode, Failure> 
             (Some(g), Some(c)) => format!(", group {g}, consumer {c}"),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "=== {}{from}: dead after {} attempts{at}{who}",
-            line.id, line.attempts
-        );
-        println!("error: {}", line.error);
+            line.id,
+            line.attempts
+        )?;
+        outln!("error: {}", line.error)?;
         match (&line.event, &line.not_a_delivery) {
-            (Some(event), _) => println!("{}\n", serde_json::to_string_pretty(event)?),
-            (None, Some(why)) => println!("(not a delivery: {why})\n"),
-            (None, None) => println!("(the body is not a Fluxbase payload)\n"),
+            (Some(event), _) => outln!("{}\n", serde_json::to_string_pretty(event)?)?,
+            (None, Some(why)) => outln!("(not a delivery: {why})\n")?,
+            (None, None) => outln!("(the body is not a Fluxbase payload)\n")?,
         }
     }
     if !args.json {
@@ -202,47 +221,97 @@ async fn list(dead: &DeadLetters, args: &ListArgs) -> Result<ExitCode, Failure> 
 
 async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failure> {
     if args.all {
-        let replayed = dead.replay_all().await?;
-        if args.json {
-            println!("{}", serde_json::json!({ "replayed": replayed }));
-        } else {
-            eprintln!("replayed {replayed} onto {}", dead.stream());
+        let report = dead.replay_all().await?;
+        for (id, why) in report.skipped() {
+            eprintln!("{id}: not replayed, left in place: {why}");
         }
-        return Ok(ExitCode::SUCCESS);
+        if args.json {
+            let skipped: Vec<SkippedLine> = report
+                .skipped()
+                .iter()
+                .map(|(id, why)| SkippedLine::new(*id, why))
+                .collect();
+            outln!(
+                "{}",
+                serde_json::json!({ "replayed": report.replayed().len(), "skipped": skipped })
+            )?;
+        } else {
+            eprintln!(
+                "replayed {} onto {}{}",
+                report.replayed().len(),
+                dead.stream(),
+                match report.skipped().len() {
+                    0 => String::new(),
+                    n => format!("; {n} left in {}", dead.dead_letter_stream()),
+                }
+            );
+        }
+        return Ok(exit(false, !report.skipped().is_empty()));
     }
     let mut missing = false;
+    let mut skipped = false;
     for &id in &args.ids {
-        match dead.replay(id).await? {
-            Some(new_id) if args.json => println!(
+        match dead.replay(id).await {
+            Ok(Some(new_id)) if args.json => outln!(
                 "{}",
                 serde_json::json!({ "id": id.to_string(), "replayed_as": new_id.to_string() })
-            ),
-            Some(new_id) => println!("{id} replayed as {new_id}"),
-            None => {
+            )?,
+            Ok(Some(new_id)) => outln!("{id} replayed as {new_id}")?,
+            Ok(None) => {
                 eprintln!("{id}: no such dead letter");
                 missing = true;
             }
+            Err(why @ QueueError::NothingToReplay(_)) => {
+                eprintln!("{id}: not replayed, left in place: {why}");
+                if args.json {
+                    outln!("{}", serde_json::to_string(&SkippedLine::new(id, &why))?)?;
+                }
+                skipped = true;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(exit(missing))
+    Ok(exit(missing, skipped))
+}
+
+/// A dead letter `replay` left in place, in the `--json` output.
+#[derive(Serialize)]
+struct SkippedLine {
+    id: String,
+    code: &'static str,
+    reason: String,
+}
+
+impl SkippedLine {
+    fn new(id: EntryId, why: &QueueError) -> Self {
+        Self {
+            id: id.to_string(),
+            code: why.code(),
+            reason: why.to_string(),
+        }
+    }
 }
 
 async fn remove(dead: &DeadLetters, args: &RemoveArgs) -> Result<ExitCode, Failure> {
     let mut missing = false;
     for &id in &args.ids {
         if dead.remove(id).await? {
-            println!("{id} removed");
+            outln!("{id} removed")?;
         } else {
             eprintln!("{id}: no such dead letter");
             missing = true;
         }
     }
-    Ok(exit(missing))
+    Ok(exit(missing, false))
 }
 
-fn exit(missing: bool) -> ExitCode {
+/// An id that is not there is an error (1); dead letters left in place
+/// because they hold nothing to replay are 3.
+fn exit(missing: bool, skipped: bool) -> ExitCode {
     if missing {
         ExitCode::from(EXIT_QUEUE)
+    } else if skipped {
+        ExitCode::from(EXIT_SKIPPED)
     } else {
         ExitCode::SUCCESS
     }

@@ -12,6 +12,7 @@ use fluxbase_webhooks::{Event, Key, Receiver, Verifier};
 use crate::cmd::emulator::FlavorArg;
 use crate::cmd::listen::{self, ConnectionLimits, LocalListener};
 use crate::cmd::manage::webhooks::{delivery_status, events_text};
+use crate::output::{StdoutError, outln};
 
 /// How long the demo waits for a delivery before giving up.
 const WAIT: Duration = Duration::from_secs(10);
@@ -35,15 +36,15 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(demo(args.flavor.into()))
 }
 
-fn step(n: u32, text: impl AsRef<str>) {
-    println!("{n}. {}", text.as_ref());
+fn step(n: u32, text: impl AsRef<str>) -> Result<(), StdoutError> {
+    outln!("{n}. {}", text.as_ref())
 }
 
 async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
-    println!(
+    outln!(
         "fluxhook demo: a Fluxbase emulator, a webhook receiver and the management client, on loopback."
-    );
-    println!();
+    )?;
+    outln!()?;
 
     let emu = Emulator::builder().flavor(flavor).spawn().await?;
     // What `fluxhook emulator --json` prints: where it is, who to sign in as.
@@ -54,7 +55,7 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
             "Started the Fluxbase emulator ({flavor} flavor) at {}",
             ready.url
         ),
-    );
+    )?;
 
     let secret = fresh_secret();
     let verifier = Verifier::builder()
@@ -75,7 +76,7 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
         format!(
             "Started a receiver at {receiver_url} (axum + VerifyLayer); it checks X-Fluxbase-Signature against a fresh secret (key id \"{KEY_ID}\")"
         ),
-    );
+    )?;
 
     let client = Client::builder()
         .base_url(&ready.url)
@@ -91,7 +92,7 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
             "Signed in as {} with the management client (POST /api/v1/auth/signin)",
             ready.user.email
         ),
-    );
+    )?;
 
     let events = [EventFilter::all_rows("users")];
     let reg = client
@@ -106,7 +107,7 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
             if reg.created { "created" } else { "updated" },
             events_text(&reg.webhook.events)
         ),
-    );
+    )?;
 
     step(
         5,
@@ -118,7 +119,7 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
                 format!("failed: {}", reg.test.error.as_deref().unwrap_or("-"))
             }
         ),
-    );
+    )?;
     report(&mut receiver).await?;
 
     fire(
@@ -158,15 +159,15 @@ async fn demo(flavor: Flavor) -> anyhow::Result<ExitCode> {
         format!(
             "Delivery log from the management API (GET /api/v1/webhooks/{id}/deliveries), newest first:"
         ),
-    );
+    )?;
     for d in &log {
-        println!("     {}", delivery_line(d));
+        outln!("     {}", delivery_line(d))?;
     }
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "Done: {} deliveries, each verified and typed by the receiver. Run `fluxhook emulator` to keep one running.",
         log.len()
-    );
+    )?;
 
     receiver.shutdown().await;
     emu.shutdown().await;
@@ -184,7 +185,7 @@ async fn fire(
     if fired.webhooks.is_empty() {
         anyhow::bail!("{name} matched no webhook");
     }
-    step(n, text);
+    step(n, text)?;
     report(receiver).await
 }
 
@@ -197,12 +198,12 @@ async fn report(receiver: &mut LocalListener) -> anyhow::Result<()> {
     match got {
         listen::Delivery::Verified(received) => {
             let verified = &received.verified;
-            println!("     received {}", describe(&received.event));
-            println!(
+            outln!("     received {}", describe(&received.event))?;
+            outln!(
                 "       verified: {} signature, key \"{}\"",
                 verified.scheme(),
                 verified.key_id().unwrap_or("?")
-            );
+            )?;
             Ok(())
         }
         listen::Delivery::Queued(queued) => {

@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use fluxbase_emulator::{Emulator, Flavor, ServerMode};
 
+use crate::output::{StdoutError, outln};
+
 /// Which answers the emulator gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FlavorArg {
@@ -89,7 +91,9 @@ pub(crate) struct EmulatorArgs {
     #[arg(long)]
     json: bool,
     /// Once serving, also write that JSON line to this file (created, or
-    /// replaced whole), for scripts that wait for the file.
+    /// replaced whole), for scripts that wait for the file. It holds the
+    /// seeded passwords and the service key: on Unix it is readable by its
+    /// owner only (mode 0600).
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
 }
@@ -116,13 +120,13 @@ pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
             write_ready_file(path, &ready)?;
         }
         if args.json {
-            println!("{ready}");
+            outln!("{ready}")?;
         } else {
-            print_banner(&emu);
+            print_banner(&emu)?;
         }
         stopped().await?;
         if !args.json {
-            println!("stopping");
+            outln!("stopping")?;
         }
         emu.shutdown().await;
         Ok(ExitCode::SUCCESS)
@@ -130,48 +134,73 @@ pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes the ready line to a temporary file beside `path`, then renames
-/// it, so a reader never sees half a line.
+/// it, so a reader never sees half a line. The line holds the seeded
+/// passwords and the service key: on Unix the file is readable by its owner
+/// only (mode 0600).
 fn write_ready_file(path: &std::path::Path, line: &str) -> anyhow::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, format!("{line}\n"))
+    write_private(&tmp, format!("{line}\n").as_bytes())
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(())
 }
 
+/// Creates `path` anew (mode 0600 on Unix) and writes `contents` to it.
+///
+/// A file left at `path` (by an earlier run that died before its rename) is
+/// removed first rather than truncated: the mode applies only to a file
+/// being created, and someone who opened the old one could read on.
+/// Creating with `create_new` also refuses to follow a symbolic link put
+/// there meanwhile.
+fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
 /// The human start-up text.
-fn print_banner(emu: &fluxbase_emulator::RunningEmulator) {
+fn print_banner(emu: &fluxbase_emulator::RunningEmulator) -> Result<(), StdoutError> {
     let url = emu.url();
-    println!(
+    outln!(
         "Fluxbase emulator ({} flavor, {} mode) listening on {url}",
         emu.flavor(),
         emu.server_mode()
-    );
-    println!(
+    )?;
+    outln!(
         "  user:        {} / {}   (POST /api/v1/auth/signin)",
         emu.user().email,
         emu.user().password
-    );
-    println!(
+    )?;
+    outln!(
         "  admin:       {} / {}   (POST /api/v1/admin/login)",
         emu.admin().email,
         emu.admin().password
-    );
-    println!("  service key: {}", emu.service_key());
-    println!("Manage webhooks:");
-    println!(
+    )?;
+    outln!("  service key: {}", emu.service_key())?;
+    outln!("Manage webhooks:")?;
+    outln!(
         "  FLUXBASE_URL={url} FLUXBASE_EMAIL={} FLUXBASE_PASSWORD=… fluxhook webhooks list",
         emu.user().email
-    );
-    println!("Fire an event (an INSERT on auth.users):");
-    println!(
+    )?;
+    outln!("Fire an event (an INSERT on auth.users):")?;
+    outln!(
         "  curl -X POST {url}/api/v1/emulator/events -H 'Content-Type: application/json' -d '{{\"event\":\"INSERT\"}}'"
-    );
-    println!("Production warnings: {url}/api/v1/emulator/warnings");
-    println!("Press Ctrl-C to stop.");
+    )?;
+    outln!("Production warnings: {url}/api/v1/emulator/warnings")?;
+    outln!("Press Ctrl-C to stop.")
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.

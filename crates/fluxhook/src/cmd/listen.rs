@@ -24,6 +24,7 @@ use crate::cli::{DedupeArg, ListenArgs};
 use crate::cmd::queue_failure::report;
 use crate::cmd::secret;
 use crate::cmd::stream_url::StreamUrl;
+use crate::output::outln;
 
 /// Deliveries waiting to be taken from a [`LocalListener`] before the
 /// server holds back the sender (backpressure rather than unbounded memory).
@@ -372,10 +373,14 @@ fn print_event(received: &Received, json: bool) -> anyhow::Result<()> {
             body_len: verified.body_len(),
             event,
         };
-        println!("{}", serde_json::to_string(&line)?);
+        outln!("{}", serde_json::to_string(&line)?)?;
     } else {
-        println!("{}", describe(received));
-        println!("{}\n", serde_json::to_string_pretty(event)?);
+        // One write: the block is never cut between its lines.
+        outln!(
+            "{}\n{}\n",
+            describe(received),
+            serde_json::to_string_pretty(event)?
+        )?;
     }
     Ok(())
 }
@@ -409,9 +414,9 @@ fn print_queued(queued: &Queued, json: bool) -> anyhow::Result<()> {
             received_at: Timestamp::from(queued.record.received_at()).to_string(),
             body_len: queued.record.body().len() as u64,
         };
-        println!("{}", serde_json::to_string(&line)?);
+        outln!("{}", serde_json::to_string(&line)?)?;
     } else {
-        println!("{}", describe_queued(queued, event.as_ref()));
+        outln!("{}", describe_queued(queued, event.as_ref()))?;
     }
     Ok(())
 }

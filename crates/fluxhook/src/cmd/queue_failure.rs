@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use fluxbase_webhooks::queue::QueueError;
 
 use super::stream_url::StreamUrl;
+use crate::output::StdoutError;
 
 /// Exit status when Redis cannot be reached or refuses a command (and when
 /// `dead-letters` is given an id that is not there).
@@ -16,8 +17,8 @@ pub(crate) const EXIT_QUEUE: u8 = 1;
 pub(crate) enum Failure {
     /// Redis failed or refused.
     Queue(QueueError),
-    /// Output could not be written (stdout closed), or another usage-level
-    /// error.
+    /// Output could not be written (`main` ends quietly when stdout was
+    /// closed), or another usage-level error.
     Output(anyhow::Error),
 }
 
@@ -38,6 +39,12 @@ impl Failure {
 impl From<QueueError> for Failure {
     fn from(e: QueueError) -> Self {
         Self::Queue(e)
+    }
+}
+
+impl From<StdoutError> for Failure {
+    fn from(e: StdoutError) -> Self {
+        Self::Output(e.into())
     }
 }
 

@@ -13,6 +13,7 @@ use crate::cli::SendArgs;
 use crate::cmd::secret;
 use crate::cmd::sign::{scheme, unix_now};
 use crate::input::read_body;
+use crate::output::outln;
 
 /// Exit status for an answer outside 2xx.
 const EXIT_REFUSED: u8 = 1;
@@ -63,9 +64,9 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             .context("the answer could not be read")?;
         anyhow::Ok((status, answer))
     })?;
-    println!("HTTP {status}");
+    outln!("HTTP {status}")?;
     if !answer.is_empty() {
-        println!("{}", String::from_utf8_lossy(&answer));
+        outln!("{}", String::from_utf8_lossy(&answer))?;
     }
     Ok(if status.is_success() {
         ExitCode::SUCCESS

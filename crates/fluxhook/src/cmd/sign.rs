@@ -7,6 +7,7 @@ use fluxbase_webhooks::{Code, Scheme, Verifier};
 use crate::cli::{SchemeArg, SignArgs};
 use crate::cmd::secret;
 use crate::input::read_body;
+use crate::output::outln;
 
 pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let signer = secret::signer(&args.secret)?;
@@ -20,7 +21,7 @@ pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     };
     let scheme = scheme(args.scheme);
     let header = signer.sign(scheme, timestamp, &body);
-    println!("{header}");
+    outln!("{header}")?;
     if scheme != Scheme::Timestamped
         && let Some(why) = undated(&args.secret, &header.to_string(), &body)
     {

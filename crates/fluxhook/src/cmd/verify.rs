@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::cli::{SchemePolicyArg, VerifyArgs};
 use crate::cmd::secret;
 use crate::input::read_body;
+use crate::output::outln;
 
 /// Exit status for a signature that does not verify.
 const EXIT_INVALID: u8 = 1;
@@ -39,12 +40,12 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 let when = verified
                     .timestamp()
                     .map_or_else(String::new, |t| format!(", t={t}"));
-                println!(
+                outln!(
                     "valid: {} signature, key {}{when}, {} byte body",
                     verified.scheme(),
                     verified.key_index(),
                     verified.body_len()
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -81,6 +82,6 @@ enum Outcome {
 }
 
 fn print_json(outcome: &Outcome) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(outcome)?);
+    outln!("{}", serde_json::to_string(outcome)?)?;
     Ok(())
 }

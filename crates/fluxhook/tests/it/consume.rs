@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use fluxbase_webhooks::Scheme;
 use fluxbase_webhooks::dedupe::event_key;
 use fluxbase_webhooks::queue::{
-    DeadLetters, EntryId, QueuedDelivery, StreamConsumer, StreamWriter,
+    DeadLetters, EntryId, Failed, QueuedDelivery, StreamConsumer, StreamWriter,
 };
 use fluxhook_testkit::RedisServer;
 
-use crate::TempFile;
+use crate::{TempFile, stopped_quietly, with_closed_stdout};
 
 const STREAM: &str = "orders:deliveries";
 
@@ -116,13 +116,8 @@ async fn consume_prints_each_event_as_a_json_line_and_acknowledges_it() {
     let first = append(&redis, 1, false).await;
     let second = append(&redis, 1, true).await;
     let url = stream_url(&redis);
-    let out = run(&["consume", &url, "--group", "printer", "--json", "--drain"]).await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "{}", text(&out.stdout));
+    let lines = drain(&url, "printer").await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["id"], first.to_string());
     assert_eq!(lines[0]["attempt"], 1);
     assert_eq!(lines[0]["duplicate"], false);
@@ -260,6 +255,123 @@ async fn a_command_that_always_fails_is_dead_lettered_then_replayed_and_processe
     assert_eq!(std::fs::read(dir.join("body")).unwrap(), body(9));
     let out = run(&["dead-letters", "list", &url, "--json"]).await;
     assert_eq!(text(&out.stdout), "", "nothing dead any more");
+}
+
+/// The events `consume URL --group GROUP --json --drain` prints (it must
+/// succeed), one JSON value each.
+async fn drain(url: &str, group: &str) -> Vec<serde_json::Value> {
+    let out = run(&["consume", url, "--group", group, "--json", "--drain"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Dead-letters `delivery(id)` through one consumer with a single attempt;
+/// with `trimmed`, the stream loses the entry (MAXLEN) while it is in hand,
+/// so the dead letter keeps nothing to replay.
+async fn dead_letter(redis: &RedisServer, id: u32, trimmed: bool) -> EntryId {
+    append(redis, id, false).await;
+    let mut consumer = StreamConsumer::builder(redis.url(), STREAM, "workers")
+        .consumer("test-dead-letterer")
+        .max_attempts(1)
+        .connect()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let message = loop {
+        if let Some(m) = consumer.try_next().await.unwrap() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "entry {id} never read");
+    };
+    if trimmed {
+        let mut conn = redis::Client::open(redis.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let _: usize = redis::cmd("XTRIM")
+            .arg(STREAM)
+            .arg("MAXLEN")
+            .arg(0)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    match message.fail("exit status: 1").await.unwrap() {
+        Failed::DeadLettered { dead_letter_id, .. } => dead_letter_id,
+        other => panic!("one attempt only: {other:?}"),
+    }
+}
+
+/// `replay --all` replays every dead letter it can, reports each one that
+/// holds nothing to replay (its entry was trimmed before it died) and
+/// leaves it in place, and exits 3; run again, it replays nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_all_goes_past_a_dead_letter_with_nothing_to_replay_and_reports_it() {
+    let redis = RedisServer::start();
+    let empty = dead_letter(&redis, 1, true).await;
+    let good = dead_letter(&redis, 2, false).await;
+    let url = stream_url(&redis);
+    let dead_count = || async {
+        let dead = run(&["dead-letters", "list", &url, "--json"]).await;
+        assert!(dead.status.success(), "{}", text(&dead.stderr));
+        text(&dead.stdout).lines().count()
+    };
+    assert_eq!(dead_count().await, 2);
+
+    let out = run(&["dead-letters", "replay", &url, "--all"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{empty}: not replayed, left in place: dead letter {empty} holds nothing to replay"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("replayed 1 onto orders:deliveries; 1 left in"),
+        "{stderr}"
+    );
+    let dead = DeadLetters::builder(redis.url(), STREAM)
+        .connect()
+        .await
+        .unwrap();
+    let left = dead.list(None, 10).await.unwrap();
+    assert_eq!(left.iter().map(|l| l.id()).collect::<Vec<_>>(), [empty]);
+    assert_eq!(left[0].error(), "exit status: 1", "kept as it was");
+
+    // B is back on the stream, once: its group reads exactly it.
+    let events = drain(&url, "workers").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"]["record"]["id"], 2);
+    assert_ne!(events[0]["id"], good.to_string());
+
+    // Again, with --json: nothing replayed twice, A reported again.
+    let out = run(&["dead-letters", "replay", &url, "--all", "--json"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["replayed"], 0);
+    assert_eq!(report["skipped"][0]["id"], empty.to_string());
+    assert_eq!(report["skipped"][0]["code"], "queue_nothing_to_replay");
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 1);
+    assert!(
+        drain(&url, "workers").await.is_empty(),
+        "B was not replayed again"
+    );
+    assert_eq!(dead_count().await, 1);
+
+    // By id: reported the same way; removing it is the way out.
+    let out = run(&["dead-letters", "replay", &url, &empty.to_string(), "--json"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["code"], "queue_nothing_to_replay");
+    let out = run(&["dead-letters", "remove", &url, &empty.to_string()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["dead-letters", "replay", &url, "--all"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,4 +556,68 @@ async fn a_command_past_its_timeout_is_killed_with_what_it_started_and_the_attem
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].error(), "timed out after 0.5s");
     assert_eq!(letters[0].attempts(), 1);
+}
+
+/// A closed stdout ends `dead-letters list` quietly (141, nothing on
+/// stderr but its own notes), in text and JSON; nothing is changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_list_into_a_closed_pipe_stops_quietly() {
+    let redis = RedisServer::start();
+    for id in 1..=3 {
+        dead_letter(&redis, id, false).await;
+    }
+    let url = stream_url(&redis);
+    for json in [false, true] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fluxhook"));
+        cmd.args(["dead-letters", "list", &url])
+            .env_remove("FLUXHOOK_QUEUE_URL");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = tokio::task::spawn_blocking(move || with_closed_stdout(cmd))
+            .await
+            .unwrap();
+        stopped_quietly(&out);
+    }
+    let out = run(&["dead-letters", "list", &url, "--json"]).await;
+    assert_eq!(text(&out.stdout).lines().count(), 3, "all still there");
+}
+
+/// `consume` whose reader went away after one event (`consume … | head -1`)
+/// stops at the next event, quietly (141), and hands that event back to
+/// the group unacknowledged: the next consumer gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_stops_quietly_when_its_reader_goes_away_and_hands_the_event_back() {
+    use tokio::io::AsyncBufReadExt;
+
+    let redis = RedisServer::start();
+    append(&redis, 1, false).await;
+    let url = stream_url(&redis);
+    let mut child = fluxhook(&["consume", &url, "--group", "printer", "--json"])
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the first event is printed")
+        .unwrap()
+        .unwrap();
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["event"]["record"]["id"], 1);
+    drop(lines); // The reader goes away, as `head -1` does.
+    let second = append(&redis, 2, false).await;
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("consume stops once it cannot print")
+        .unwrap();
+    stopped_quietly(&out);
+
+    let events = drain(&url, "printer").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["id"],
+        second.to_string(),
+        "handed back, not acknowledged"
+    );
+    assert_eq!(events[0]["event"]["record"]["id"], 2);
 }

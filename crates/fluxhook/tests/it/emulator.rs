@@ -80,6 +80,33 @@ async fn text_output_in_production_mode() {
     child.kill().await.unwrap();
 }
 
+/// The ready file holds the seeded passwords and the service key: it is
+/// its owner's alone, even where an earlier run left a readable file and a
+/// readable temporary file behind.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ready_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = crate::TempFile::new("placeholder", b"");
+    let ready_file = dir.path.with_file_name("ready.json");
+    let stale_tmp = dir.path.with_file_name("ready.json.tmp");
+    for old in [&ready_file, &stale_tmp] {
+        std::fs::write(old, "left by an earlier run\n").unwrap();
+        std::fs::set_permissions(old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let (mut child, mut lines) =
+        emulator(&["--json", "--ready-file", ready_file.to_str().unwrap()]);
+    let first = lines.next_line().await.unwrap().unwrap();
+    let written = std::fs::read_to_string(&ready_file).unwrap();
+    assert_eq!(written.trim_end(), first);
+    assert!(written.contains("\"service_key\""), "{written}");
+    let mode = std::fs::metadata(&ready_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    assert!(!stale_tmp.exists(), "the temporary file was renamed");
+    child.kill().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refuses_bad_flags() {
     let out = fluxhook(&["emulator", "--addr", "0.0.0.0:0"], &[]).await;

@@ -74,6 +74,36 @@ pub(crate) fn exits_within(mut cmd: Command, guard: std::time::Duration) -> Outp
     child.wait_with_output().unwrap()
 }
 
+/// The exit status of a command whose stdout was closed by its reader
+/// (128 + SIGPIPE, as a shell shows a program SIGPIPE ended).
+pub(crate) const EXIT_CLOSED: i32 = 141;
+
+/// Runs `cmd` to its end with its stdout a pipe whose reading end is
+/// already closed (as `cmd | head -0` leaves it), so its first write to
+/// stdout fails; its stderr is captured.
+pub(crate) fn with_closed_stdout(mut cmd: Command) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Our copy of the writing end went to the child (and was closed here).
+    child.wait_with_output().unwrap()
+}
+
+/// Asserts that a command stopped quietly on its closed stdout: status
+/// [`EXIT_CLOSED`], and neither a panic nor an error on stderr.
+pub(crate) fn stopped_quietly(out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(EXIT_CLOSED), "{stderr}");
+    for noise in ["panicked", "error", "Broken pipe", "os error"] {
+        assert!(!stderr.contains(noise), "{noise:?} on stderr: {stderr}");
+    }
+}
+
 /// A file in a fresh temporary directory, removed with the guard.
 pub(crate) struct TempFile {
     pub(crate) path: PathBuf,

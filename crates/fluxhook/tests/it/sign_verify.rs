@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use fluxbase_webhooks::Timestamp;
 
-use crate::{TempFile, exits_within, fluxhook, run_with_stdin};
+use crate::{
+    TempFile, exits_within, fluxhook, run_with_stdin, stopped_quietly, with_closed_stdout,
+};
 
 const BODY: &[u8] = br#"{"event":"INSERT","table":"users"}"#;
 
@@ -374,4 +376,57 @@ fn an_empty_secret_exits_2_for_every_command() {
             assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
         }
     }
+}
+
+/// A closed stdout (`fluxhook sign … | head -0`) ends `sign` and `verify`
+/// quietly with 141: no panic, no error, and never the status of a valid
+/// (0) or invalid (1) signature, since the answer was not delivered.
+#[test]
+fn a_closed_stdout_ends_sign_and_verify_quietly() {
+    let file = TempFile::new("body.json", BODY);
+    let mut signing = fluxhook();
+    signing
+        .args(["sign", "--secret", "test-secret"])
+        .arg(&file.path);
+    stopped_quietly(&with_closed_stdout(signing));
+
+    let header = sign("test-secret", "timestamped", &file);
+    for secret in ["test-secret", "another-secret"] {
+        let mut verify = fluxhook();
+        verify
+            .args([
+                "verify",
+                "--json",
+                "--secret",
+                secret,
+                "--signature",
+                header.trim(),
+            ])
+            .arg(&file.path);
+        stopped_quietly(&with_closed_stdout(verify));
+    }
+}
+
+/// Any other failed write to stdout is an error: said on stderr, status 2.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stdout_is_an_error() {
+    let file = TempFile::new("body.json", BODY);
+    let out = fluxhook()
+        .args(["sign", "--secret", "test-secret"])
+        .arg(&file.path)
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: cannot write to stdout: No space left on device (os error 28)\n"
+    );
 }

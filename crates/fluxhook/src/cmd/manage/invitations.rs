@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use fluxbase_webhooks::client::{CreateInvitation, Invitation, InvitationRole, ListInvitations};
 
 use super::{Connection, Failure, Purpose, run, show, when};
+use crate::output::{StdoutError, outln};
 
 /// Dashboard invitations (administrators; validate and accept are public).
 #[derive(Debug, Args)]
@@ -89,11 +90,12 @@ pub(crate) fn run_invitations(args: InvitationsArgs) -> anyhow::Result<ExitCode>
                 }
                 let created = inv.create(req).await?;
                 show(json, &created, |c| {
-                    print_invitation(&c.invitation);
-                    println!("  link:        {}", c.invite_link);
+                    print_invitation(&c.invitation)?;
+                    outln!("  link:        {}", c.invite_link)?;
                     if let Some(status) = &c.email_status {
-                        println!("  email:       {status}");
+                        outln!("  email:       {status}")?;
                     }
+                    Ok(())
                 })
             }
             InvitationsCommand::List {
@@ -106,10 +108,10 @@ pub(crate) fn run_invitations(args: InvitationsArgs) -> anyhow::Result<ExitCode>
                 let all = inv.list_with(filter).await?;
                 show(json, &all, |all| {
                     if all.is_empty() {
-                        println!("no invitations");
+                        outln!("no invitations")?;
                     }
                     for i in all {
-                        println!(
+                        outln!(
                             "{}  {:<16}  {:<8}  expires {}",
                             i.email,
                             i.role,
@@ -119,18 +121,19 @@ pub(crate) fn run_invitations(args: InvitationsArgs) -> anyhow::Result<ExitCode>
                                 "pending"
                             },
                             when(i.expires_at)
-                        );
+                        )?;
                     }
+                    Ok(())
                 })
             }
             InvitationsCommand::Validate { invitation } => {
                 let v = inv.validate(&invitation).await?;
                 show(json, &v, |v| match (&v.invitation, v.valid) {
                     (Some(i), true) => {
-                        println!("valid");
-                        print_invitation(i);
+                        outln!("valid")?;
+                        print_invitation(i)
                     }
-                    _ => println!(
+                    _ => outln!(
                         "invalid: {}",
                         v.error.as_deref().unwrap_or("unknown reason")
                     ),
@@ -143,32 +146,32 @@ pub(crate) fn run_invitations(args: InvitationsArgs) -> anyhow::Result<ExitCode>
             } => {
                 let session = inv.accept(&invitation, &new_password, &name).await?;
                 show(json, &session, |s| {
-                    println!("account created for {}", s.user.email);
+                    outln!("account created for {}", s.user.email)
                 })
             }
             InvitationsCommand::Revoke { invitation } => {
                 inv.revoke(&invitation).await?;
                 show(json, &serde_json::json!({"revoked": true}), |_| {
-                    println!("invitation revoked");
+                    outln!("invitation revoked")
                 })
             }
         }
     })
 }
 
-fn print_invitation(i: &Invitation) {
-    println!("  email:       {}", i.email);
-    println!("  role:        {}", i.role);
+fn print_invitation(i: &Invitation) -> Result<(), StdoutError> {
+    outln!("  email:       {}", i.email)?;
+    outln!("  role:        {}", i.role)?;
     if let Some(t) = &i.token {
-        println!("  token:       {t}");
+        outln!("  token:       {t}")?;
     }
-    println!("  expires:     {}", when(i.expires_at));
-    println!(
+    outln!("  expires:     {}", when(i.expires_at))?;
+    outln!(
         "  status:      {}",
         if i.is_accepted() {
             "accepted"
         } else {
             "pending"
         }
-    );
+    )
 }

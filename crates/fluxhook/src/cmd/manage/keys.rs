@@ -7,6 +7,7 @@ use fluxbase_webhooks::Timestamp;
 use fluxbase_webhooks::client::{ClientKey, CreateClientKey, UpdateClientKey};
 
 use super::{Connection, Failure, Purpose, run, show, when};
+use crate::output::{StdoutError, outln};
 
 /// Client keys (API keys on older servers).
 #[derive(Debug, Args)]
@@ -104,9 +105,9 @@ pub(crate) fn run_keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
                 }
                 let created = keys.create(req).await?;
                 show(json, &created, |c| {
-                    print_key(&c.client_key);
-                    println!("  key:         {}", c.key());
-                    println!("Store the key now: it is not shown again.");
+                    print_key(&c.client_key)?;
+                    outln!("  key:         {}", c.key())?;
+                    outln!("Store the key now: it is not shown again.")
                 })
             }
             KeysCommand::List { user_id } => {
@@ -116,18 +117,19 @@ pub(crate) fn run_keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
                 };
                 show(json, &all, |all| {
                     if all.is_empty() {
-                        println!("no keys");
+                        outln!("no keys")?;
                     }
                     for k in all {
-                        println!(
+                        outln!(
                             "{}  {:<8}  {}…  {}  [{}]",
                             k.id.as_deref().unwrap_or("-"),
                             status(k),
                             k.key_prefix.as_deref().unwrap_or(""),
                             k.name,
                             k.scopes.join(" ")
-                        );
+                        )?;
                     }
+                    Ok(())
                 })
             }
             KeysCommand::Get { id } => show(json, &keys.get(&id).await?, print_key),
@@ -156,13 +158,13 @@ pub(crate) fn run_keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             KeysCommand::Revoke { id } => {
                 keys.revoke(&id).await?;
                 show(json, &serde_json::json!({"revoked": id}), |_| {
-                    println!("revoked key {id}");
+                    outln!("revoked key {id}")
                 })
             }
             KeysCommand::Delete { id } => {
                 keys.delete(&id).await?;
                 show(json, &serde_json::json!({"deleted": id}), |_| {
-                    println!("deleted key {id}");
+                    outln!("deleted key {id}")
                 })
             }
         }
@@ -182,18 +184,18 @@ fn status(k: &ClientKey) -> &'static str {
     }
 }
 
-fn print_key(k: &ClientKey) {
-    println!("  id:          {}", k.id.as_deref().unwrap_or("-"));
-    println!("  name:        {}", k.name);
+fn print_key(k: &ClientKey) -> Result<(), StdoutError> {
+    outln!("  id:          {}", k.id.as_deref().unwrap_or("-"))?;
+    outln!("  name:        {}", k.name)?;
     if let Some(d) = &k.description {
-        println!("  description: {d}");
+        outln!("  description: {d}")?;
     }
-    println!("  prefix:      {}", k.key_prefix.as_deref().unwrap_or("-"));
-    println!("  scopes:      {}", k.scopes.join(" "));
+    outln!("  prefix:      {}", k.key_prefix.as_deref().unwrap_or("-"))?;
+    outln!("  scopes:      {}", k.scopes.join(" "))?;
     if let Some(n) = k.rate_limit_per_minute {
-        println!("  rate limit:  {n}/min");
+        outln!("  rate limit:  {n}/min")?;
     }
-    println!("  status:      {}", status(k));
-    println!("  expires:     {}", when(k.expires_at));
-    println!("  last used:   {}", when(k.last_used_at));
+    outln!("  status:      {}", status(k))?;
+    outln!("  expires:     {}", when(k.expires_at))?;
+    outln!("  last used:   {}", when(k.last_used_at))
 }

@@ -8,6 +8,8 @@ use clap::Args;
 use fluxbase_webhooks::client::{self, Client};
 use serde::Serialize;
 
+use crate::output::{StdoutError, outln};
+
 pub(crate) mod invitations;
 pub(crate) mod keys;
 pub(crate) mod webhooks;
@@ -112,6 +114,12 @@ impl From<client::ClientError> for Failure {
     }
 }
 
+impl From<StdoutError> for Failure {
+    fn from(e: StdoutError) -> Self {
+        Self::Usage(e.into())
+    }
+}
+
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Self::Usage(e)
@@ -204,16 +212,20 @@ where
 
 /// Prints `value` as one line of JSON.
 pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(value)?);
+    outln!("{}", serde_json::to_string(value)?)?;
     Ok(())
 }
 
 /// JSON with `--json`, otherwise the text `human` prints.
-pub(crate) fn show<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> Outcome {
+pub(crate) fn show<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce(&T) -> Result<(), StdoutError>,
+) -> Outcome {
     if json {
         print_json(value)?;
     } else {
-        human(value);
+        human(value)?;
     }
     Ok(ExitCode::SUCCESS)
 }

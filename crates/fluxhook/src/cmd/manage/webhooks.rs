@@ -8,6 +8,7 @@ use fluxbase_webhooks::client::{
 };
 
 use super::{Connection, EXIT_FAILED, Failure, Purpose, print_json, run, show, when};
+use crate::output::{StdoutError, outln};
 
 /// Webhooks: list, create, get, update, delete, test, deliveries.
 #[derive(Debug, Args)]
@@ -199,9 +200,10 @@ pub(crate) fn run_webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
             WebhooksCommand::Create(a) => {
                 let created = hooks.create(create_request(a)?).await?;
                 show(json, &created, |w| {
-                    println!("created webhook {}", w.id);
-                    print_webhook(w);
+                    outln!("created webhook {}", w.id)?;
+                    print_webhook(w)?;
                     print_warnings(w);
+                    Ok(())
                 })
             }
             WebhooksCommand::Get { id } => show(json, &hooks.get(&id).await?, print_webhook),
@@ -216,15 +218,16 @@ pub(crate) fn run_webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
                     }
                 })?;
                 show(json, &updated, |w| {
-                    println!("updated webhook {}", w.id);
-                    print_webhook(w);
+                    outln!("updated webhook {}", w.id)?;
+                    print_webhook(w)?;
                     print_warnings(w);
+                    Ok(())
                 })
             }
             WebhooksCommand::Delete { id } => {
                 hooks.delete(&id).await?;
                 show(json, &serde_json::json!({"deleted": id}), |_| {
-                    println!("deleted webhook {id}");
+                    outln!("deleted webhook {id}")
                 })
             }
             WebhooksCommand::Test { id } => {
@@ -232,12 +235,12 @@ pub(crate) fn run_webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
                 if json {
                     print_json(&result)?;
                 } else if result.success {
-                    println!("test delivery to webhook {id}: success");
+                    outln!("test delivery to webhook {id}: success")?;
                 } else {
-                    println!(
+                    outln!(
                         "test delivery to webhook {id}: failed: {}",
                         result.error.as_deref().unwrap_or("no reason given")
-                    );
+                    )?;
                 }
                 Ok(if result.success {
                     ExitCode::SUCCESS
@@ -302,45 +305,45 @@ pub(crate) fn events_text(events: &[EventFilter]) -> String {
         .join(" ")
 }
 
-fn print_list(all: &[Webhook]) {
+fn print_list(all: &[Webhook]) -> Result<(), StdoutError> {
     if all.is_empty() {
-        println!("no webhooks");
-        return;
+        return outln!("no webhooks");
     }
     for w in all {
-        println!(
+        outln!(
             "{}  {:<8}  {}  {}",
             w.id,
             if w.enabled { "enabled" } else { "disabled" },
             w.url,
             events_text(&w.events)
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn print_webhook(w: &Webhook) {
+fn print_webhook(w: &Webhook) -> Result<(), StdoutError> {
     let opt =
         |v: Option<u32>, unit: &str| v.map_or_else(|| "-".to_owned(), |n| format!("{n}{unit}"));
-    println!("  id:          {}", w.id);
-    println!("  name:        {}", w.name.as_deref().unwrap_or("-"));
+    outln!("  id:          {}", w.id)?;
+    outln!("  name:        {}", w.name.as_deref().unwrap_or("-"))?;
     if let Some(d) = &w.description {
-        println!("  description: {d}");
+        outln!("  description: {d}")?;
     }
-    println!("  url:         {}", w.url);
-    println!("  enabled:     {}", if w.enabled { "yes" } else { "no" });
-    println!("  events:      {}", events_text(&w.events));
-    println!(
+    outln!("  url:         {}", w.url)?;
+    outln!("  enabled:     {}", if w.enabled { "yes" } else { "no" })?;
+    outln!("  events:      {}", events_text(&w.events))?;
+    outln!(
         "  delivery:    {} attempts, {} backoff unit, {} timeout",
         opt(w.max_retries, ""),
         opt(w.retry_backoff_seconds, " s"),
         opt(w.timeout_seconds, " s")
-    );
+    )?;
     if !w.headers.is_empty() {
         let names: Vec<_> = w.headers.keys().map(String::as_str).collect();
-        println!("  headers:     {}", names.join(", "));
+        outln!("  headers:     {}", names.join(", "))?;
     }
-    println!("  scope:       {}", w.scope.as_deref().unwrap_or("-"));
-    println!("  created:     {}", when(w.created_at));
+    outln!("  scope:       {}", w.scope.as_deref().unwrap_or("-"))?;
+    outln!("  created:     {}", when(w.created_at))
 }
 
 /// What the server would silently do differently with the settings sent
@@ -351,10 +354,9 @@ fn print_warnings(w: &Webhook) {
     }
 }
 
-pub(crate) fn print_deliveries(log: &[Delivery]) {
+pub(crate) fn print_deliveries(log: &[Delivery]) -> Result<(), StdoutError> {
     if log.is_empty() {
-        println!("no deliveries");
-        return;
+        return outln!("no deliveries");
     }
     for d in log {
         let status = delivery_status(d);
@@ -365,14 +367,15 @@ pub(crate) fn print_deliveries(log: &[Delivery]) {
             .error
             .as_deref()
             .map_or_else(String::new, |e| format!("  {e}"));
-        println!(
+        outln!(
             "{}  {:<14}  {:<8}  {:<9}{error}",
             when(d.created_at),
             d.event,
             status,
             attempt
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// `pending`/`success`/`failed`, from whichever fields the server sent.

@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{BoxFuture, DedupeStore, StoreError};
+use super::{BoxFuture, DedupeStore, Recorded, ReplayKey, StoreError};
 use crate::clock::Instant;
 
 /// An in-process [`DedupeStore`]: bounded in size, entries expire.
@@ -220,6 +220,17 @@ impl MemoryStore {
         self.record(key, ttl, now, true)
     }
 
+    /// [`MemoryStore::insert_guarded_at`], with the store's error when full.
+    fn guarded_at(&self, key: &str, ttl: Duration, now: Instant) -> Result<bool, StoreError> {
+        self.insert_guarded_at(key, ttl, now).ok_or_else(|| {
+            StoreError::msg(format!(
+                "the in-memory store is full of unexpired replay keys ({} keys): \
+                 raise its capacity or share a Redis store",
+                self.capacity
+            ))
+        })
+    }
+
     fn record(&self, key: &str, ttl: Duration, now: Instant, guarded: bool) -> Option<bool> {
         let key = self.digest(key);
         let ttl = u64::try_from(ttl.as_nanos()).unwrap_or(NEVER);
@@ -416,16 +427,28 @@ impl DedupeStore for MemoryStore {
         key: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let fresh = self
-            .insert_guarded_at(key, ttl, Instant::now())
-            .ok_or_else(|| {
-                StoreError::msg(format!(
-                    "the in-memory store is full of unexpired replay keys ({} keys): \
-                 raise its capacity or share a Redis store",
-                    self.capacity
-                ))
-            });
+        let fresh = self.guarded_at(key, ttl, Instant::now());
         Box::pin(std::future::ready(fresh))
+    }
+
+    /// Both keys at one instant, in one ready future.
+    fn record_delivery<'a>(
+        &'a self,
+        replay: ReplayKey<'a>,
+        event: Option<(&'a str, Duration)>,
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
+        let now = Instant::now();
+        let fresh = match replay.guarded {
+            true => self.guarded_at(replay.key, replay.ttl, now),
+            false => Ok(self.insert_at(replay.key, replay.ttl, now)),
+        };
+        let recorded = fresh.map(|fresh| {
+            let event = event
+                .filter(|_| fresh)
+                .map(|(key, ttl)| Ok(self.insert_at(key, ttl, now)));
+            Recorded::new(fresh, event)
+        });
+        Box::pin(std::future::ready(recorded))
     }
 
     fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {

@@ -152,6 +152,75 @@ pub trait DedupeStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         self.insert(key, ttl)
     }
+
+    /// Records one accepted delivery: its replay key, then, only when that
+    /// key is new, its event key (a replay must not record anything). What
+    /// a receiver calls for every delivery; a store that can do both in one
+    /// step overrides it (`RedisStore` does, in one round trip).
+    ///
+    /// The default inserts the replay key with
+    /// [`DedupeStore::insert_guarded`] (or [`DedupeStore::insert`] when it is
+    /// not guarded), then the event key with [`DedupeStore::insert`].
+    ///
+    /// # Errors
+    ///
+    /// When the replay key could not be recorded: the event key was then not
+    /// tried. A failure to record the event key is in [`Recorded::event`].
+    fn record_delivery<'a>(
+        &'a self,
+        replay: ReplayKey<'a>,
+        event: Option<(&'a str, Duration)>,
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
+        Box::pin(async move {
+            let fresh = match replay.guarded {
+                true => self.insert_guarded(replay.key, replay.ttl).await?,
+                false => self.insert(replay.key, replay.ttl).await?,
+            };
+            let event = match (fresh, event) {
+                (true, Some((key, ttl))) => Some(self.insert(key, ttl).await),
+                _ => None,
+            };
+            Ok(Recorded::new(fresh, event))
+        })
+    }
+}
+
+/// A delivery's replay key, as [`DedupeStore::record_delivery`] gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplayKey<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// How long to remember it: as long as its delivery can still verify.
+    pub ttl: Duration,
+    /// Whether it must not be dropped before `ttl` ends (see
+    /// [`DedupeStore::insert_guarded`]).
+    pub guarded: bool,
+}
+
+impl<'a> ReplayKey<'a> {
+    /// A replay key.
+    pub fn new(key: &'a str, ttl: Duration, guarded: bool) -> Self {
+        Self { key, ttl, guarded }
+    }
+}
+
+/// What [`DedupeStore::record_delivery`] recorded.
+#[derive(Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Recorded {
+    /// Whether the replay key was new (`false`: a replay).
+    pub replay: bool,
+    /// The event key's insert (`Ok(true)` when it was new), or `None` when
+    /// it was not tried: no event key, or a replay.
+    pub event: Option<Result<bool, StoreError>>,
+}
+
+impl Recorded {
+    /// What a store recorded.
+    pub fn new(replay: bool, event: Option<Result<bool, StoreError>>) -> Self {
+        Self { replay, event }
+    }
 }
 
 impl<S: DedupeStore + ?Sized> DedupeStore for Arc<S> {
@@ -173,6 +242,14 @@ impl<S: DedupeStore + ?Sized> DedupeStore for Arc<S> {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         (**self).insert_guarded(key, ttl)
+    }
+
+    fn record_delivery<'a>(
+        &'a self,
+        replay: ReplayKey<'a>,
+        event: Option<(&'a str, Duration)>,
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
+        (**self).record_delivery(replay, event)
     }
 }
 
@@ -497,18 +574,25 @@ impl Dedupe {
     /// fail closed.
     pub(crate) async fn check(&self, keys: DeliveryKeys) -> Result<DedupeStatus, Error> {
         let mut unchecked = false;
-        if let Some((key, ttl, guarded)) = &keys.replay {
-            let inserted = match guarded {
-                true => self.store.insert_guarded(key, *ttl).await,
-                false => self.store.insert(key, *ttl).await,
-            };
-            match inserted {
-                Ok(true) => {}
-                Ok(false) => return Err(Error::Replayed),
-                Err(_) if self.fail_open => unchecked = true,
-                Err(e) => return Err(Error::StoreUnavailable(e)),
+        let event = keys.event.as_deref().map(|key| (key, self.event_ttl));
+        // Both keys in one call when there is a replay key; the event key
+        // alone otherwise, or again on its own when the replay key could not
+        // be recorded and the policy is to go on.
+        let inserted = match &keys.replay {
+            Some((key, ttl, guarded)) => {
+                let replay = ReplayKey::new(key, *ttl, *guarded);
+                match self.store.record_delivery(replay, event).await {
+                    Ok(Recorded { replay: false, .. }) => return Err(Error::Replayed),
+                    Ok(Recorded { event, .. }) => event,
+                    Err(_) if self.fail_open => {
+                        unchecked = true;
+                        None
+                    }
+                    Err(e) => return Err(Error::StoreUnavailable(e)),
+                }
             }
-        }
+            None => None,
+        };
         let Some(key) = keys.event else {
             return Ok(DedupeStatus {
                 duplicate: false,
@@ -517,7 +601,11 @@ impl Dedupe {
                 unchecked,
             });
         };
-        let (duplicate, recorded) = match self.store.insert(&key, self.event_ttl).await {
+        let inserted = match inserted {
+            Some(inserted) => inserted,
+            None => self.store.insert(&key, self.event_ttl).await,
+        };
+        let (duplicate, recorded) = match inserted {
             Ok(fresh) => (!fresh, fresh),
             Err(_) if self.fail_open => {
                 unchecked = true;
@@ -721,6 +809,81 @@ mod tests {
         let up = Dedupe::new(MemoryStore::new(10)).fail_open(true);
         let d = block_on(up.check(keys(&up, BODY))).unwrap();
         assert!(!d.is_unchecked());
+    }
+
+    /// A store with the trait's own `record_delivery`, whose guarded
+    /// inserts fail when `guard_down`.
+    struct Plain {
+        inner: MemoryStore,
+        guard_down: bool,
+    }
+
+    impl DedupeStore for Plain {
+        fn insert<'a>(
+            &'a self,
+            key: &'a str,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            self.inner.insert(key, ttl)
+        }
+
+        fn remove<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.inner.remove(key)
+        }
+
+        fn insert_guarded<'a>(
+            &'a self,
+            key: &'a str,
+            ttl: Duration,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            match self.guard_down {
+                true => Box::pin(std::future::ready(Err(StoreError::msg("down")))),
+                false => self.inner.insert_guarded(key, ttl),
+            }
+        }
+    }
+
+    #[test]
+    fn a_replay_records_no_event_whatever_the_store() {
+        let plain = |guard_down| {
+            Arc::new(Plain {
+                inner: MemoryStore::new(10),
+                guard_down,
+            })
+        };
+        let memory: Arc<dyn DedupeStore> = Arc::new(MemoryStore::new(10));
+        for store in [memory, plain(false)] {
+            let d = Dedupe::shared(store.clone());
+            let first = block_on(d.check(keys(&d, BODY))).unwrap();
+            assert!(!first.is_duplicate());
+            let event = first.event_key().unwrap().to_owned();
+            block_on(store.remove(&event)).unwrap();
+            assert!(matches!(
+                block_on(d.check(keys(&d, BODY))),
+                Err(Error::Replayed)
+            ));
+            let ttl = Duration::from_secs(60);
+            assert_eq!(block_on(store.insert(&event, ttl)), Ok(true));
+            // The retry (another delivery of the event) is marked.
+            assert!(block_on(d.check(keys(&d, RETRY))).unwrap().is_duplicate());
+        }
+        // The replay key cannot be recorded: closed, nothing is recorded;
+        // open, the event key still is, so the retry is marked.
+        let store = plain(true);
+        let closed = Dedupe::shared(store.clone());
+        assert!(matches!(
+            block_on(closed.check(keys(&closed, BODY))),
+            Err(Error::StoreUnavailable(_))
+        ));
+        assert_eq!(store.inner.len(), 0);
+        let open = Dedupe::shared(store).fail_open(true);
+        let first = block_on(open.check(keys(&open, BODY))).unwrap();
+        assert!(first.is_unchecked() && !first.is_duplicate());
+        assert!(
+            block_on(open.check(keys(&open, RETRY)))
+                .unwrap()
+                .is_duplicate()
+        );
     }
 
     #[test]

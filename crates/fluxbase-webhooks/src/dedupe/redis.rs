@@ -7,7 +7,24 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{BoxFuture, DedupeStore, StoreError};
+use super::{BoxFuture, DedupeStore, Recorded, ReplayKey, StoreError};
+
+/// [`DedupeStore::record_delivery`] in one round trip. KEYS: the replay key,
+/// then the event key if any. ARGV: their lifetimes in milliseconds. Answers
+/// `{0}` for a replay (nothing recorded), `{1}` without an event key, and
+/// `{1, 1}` or `{1, 0}` as the event key was new or not.
+const RECORD_DELIVERY: &str = r"
+if not redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then
+  return {0}
+end
+if #KEYS < 2 then
+  return {1}
+end
+if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[2]) then
+  return {1, 1}
+end
+return {1, 0}
+";
 
 /// A [`DedupeStore`] in Redis: `SET key 1 NX PX ttl` decides atomically which
 /// receiver sees a key first, so a fleet behind a load balancer shares one
@@ -37,6 +54,8 @@ pub struct RedisStore {
     conns: Box<[ConnectionManager]>,
     next: AtomicUsize,
     prefix: Arc<str>,
+    /// [`RECORD_DELIVERY`], sent by its digest (`EVALSHA`) once loaded.
+    record: redis::Script,
 }
 
 /// Configures and connects a [`RedisStore`].
@@ -135,8 +154,14 @@ impl RedisStoreBuilder {
             conns: conns.into_boxed_slice(),
             next: AtomicUsize::new(0),
             prefix: self.prefix.into(),
+            record: redis::Script::new(RECORD_DELIVERY),
         })
     }
+}
+
+/// A lifetime as `PX` takes it: whole milliseconds, at least one.
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// Redis errors carry no credentials (the URL, which might, is never
@@ -153,17 +178,41 @@ impl DedupeStore for RedisStore {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             let mut conn = self.conn();
-            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
             let set: Option<String> = redis::cmd("SET")
                 .arg(self.full_key(key))
                 .arg(1)
                 .arg("NX")
                 .arg("PX")
-                .arg(ttl_ms)
+                .arg(millis(ttl))
                 .query_async(&mut conn)
                 .await
                 .map_err(store_error)?;
             Ok(set.is_some())
+        })
+    }
+
+    /// Both keys in one script: one round trip, and atomic.
+    fn record_delivery<'a>(
+        &'a self,
+        replay: ReplayKey<'a>,
+        event: Option<(&'a str, Duration)>,
+    ) -> BoxFuture<'a, Result<Recorded, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn();
+            let mut call = self.record.key(self.full_key(replay.key));
+            call.arg(millis(replay.ttl));
+            if let Some((key, ttl)) = event {
+                call.key(self.full_key(key)).arg(millis(ttl));
+            }
+            let answer: Vec<i64> = call.invoke_async(&mut conn).await.map_err(store_error)?;
+            match answer.as_slice() {
+                [0] => Ok(Recorded::new(false, None)),
+                [1] if event.is_none() => Ok(Recorded::new(true, None)),
+                [1, new] if event.is_some() => Ok(Recorded::new(true, Some(Ok(*new == 1)))),
+                _ => Err(StoreError::msg(format!(
+                    "unexpected answer from Redis to recording a delivery: {answer:?}"
+                ))),
+            }
         })
     }
 

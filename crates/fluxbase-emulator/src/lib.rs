@@ -113,9 +113,13 @@
 //!   negotiates HTTP/2 with an endpoint that offers it), and ignore the
 //!   proxy settings of the environment.
 //! - No idempotency keys, no CAPTCHA, no cookies, no global rate limit; no
-//!   service-role JWTs (an `eyJ…` service key is refused as an invalid one);
-//!   no JSON depth limit (the server refuses JSON nested deeper than 64
-//!   with 400 `JSON_TOO_DEEP`).
+//!   service-role JWTs (an `eyJ…` service key is refused as an invalid one).
+//! - JSON nested deeper than 128 levels is refused as an invalid body
+//!   (serde_json's limit); the server's decoder takes up to 10,000. Its own
+//!   depth check (64, `JSON_TOO_DEEP`, `JSONDepthLimiter::CheckDepth` in
+//!   internal/middleware/body_limit.go) writes a 400 but returns the nil
+//!   error of `c.JSON`, so `BodyLimitMiddleware` goes on to the handler,
+//!   whose answer replaces it: it refuses nothing.
 //! - A body sent without `Content-Length` (chunked) is held to its route's
 //!   limit too, and refused with the same 413 once the limit is read; the
 //!   server checks only `Content-Length` and reads such a body up to

@@ -122,6 +122,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod bound;
 mod connection;
 mod consumer;
 mod dead_letter;

@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
 
-use redis::{Cmd, Script};
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamId, StreamRangeReply};
+use redis::{Cmd, Script};
 
 use super::bound::{FULL, room_lua};
 use super::connection::{self, Connection, DEFAULT_TIMEOUT, Source};

@@ -114,7 +114,9 @@ impl QueueError {
     /// with the code (nothing that names a host, a key or a limit).
     pub(crate) fn sender_detail(&self) -> Option<&'static str> {
         match self {
-            Self::Full { .. } => Some("the stream is full of entries not yet processed (queue_full)"),
+            Self::Full { .. } => {
+                Some("the stream is full of entries not yet processed (queue_full)")
+            }
             _ => None,
         }
     }
@@ -202,8 +204,9 @@ mod tests {
         assert_eq!(full.retry_after(), Some(RETRY_AFTER), "waiting helps");
         assert_eq!(full.code(), "queue_full");
         assert!(
-            full.to_string()
-                .starts_with("the stream is full of entries not yet processed: it holds 10 entries"),
+            full.to_string().starts_with(
+                "the stream is full of entries not yet processed: it holds 10 entries"
+            ),
             "{full}"
         );
     }

@@ -295,7 +295,7 @@ impl From<Malformed> for Error {
 /// endpoint's own type (422: the request is fine, this endpoint cannot
 /// process it, and Fluxbase retries it, which succeeds once the endpoint is
 /// fixed), the 503s when the sender should retry later (a replay store or a
-/// queue that is down, or the receiver's body budget is spent; every one
+/// queue that is down or whose stream is full, or the receiver's body budget is spent; every one
 /// carries `Retry-After`), `body_timeout` when a body stalls, `body_incomplete` when
 /// it is cut off, and `unsupported_encoding` for a compressed body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

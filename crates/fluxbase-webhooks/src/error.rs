@@ -233,16 +233,34 @@ impl Error {
     }
 
     /// The `detail` of the problem document sent back to the sender: the
-    /// message, and for a body that is not a Fluxbase payload, what the
-    /// parser found wrong with it (the sender's own bytes). Nothing else of
-    /// a source is shown to the sender: a store's error may name internal
-    /// hosts, a deserializer's the receiver's own types.
+    /// message, for a body that is not a Fluxbase payload what the parser
+    /// found wrong with it (the sender's own bytes), and for a queue whose
+    /// stream is full that it is, with the code `queue_full` (fixed words).
+    /// Nothing else of a source is shown to the sender: a store's error may
+    /// name internal hosts, a deserializer's the receiver's own types.
     pub fn detail(&self) -> String {
         match self {
             Self::InvalidPayload(why) => format!("{self}: {why}"),
+            Self::QueueUnavailable(why) => match queue_detail(why) {
+                Some(cause) => format!("{self}: {cause}"),
+                None => self.to_string(),
+            },
             _ => self.to_string(),
         }
     }
+}
+
+/// What the sender may be told of why the queue did not take a delivery.
+#[cfg(feature = "queue")]
+fn queue_detail(why: &StoreError) -> Option<&'static str> {
+    std::error::Error::source(why)?
+        .downcast_ref::<crate::queue::QueueError>()?
+        .sender_detail()
+}
+
+#[cfg(not(feature = "queue"))]
+fn queue_detail(_: &StoreError) -> Option<&'static str> {
+    None
 }
 
 impl From<Malformed> for Error {
@@ -277,7 +295,7 @@ impl From<Malformed> for Error {
 /// endpoint's own type (422: the request is fine, this endpoint cannot
 /// process it, and Fluxbase retries it, which succeeds once the endpoint is
 /// fixed), the 503s when the sender should retry later (a replay store or a
-/// queue that is down, or the receiver's body budget is spent; every one
+/// queue that is down or whose stream is full, or the receiver's body budget is spent; every one
 /// carries `Retry-After`), `body_timeout` when a body stalls, `body_incomplete` when
 /// it is cut off, and `unsupported_encoding` for a compressed body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

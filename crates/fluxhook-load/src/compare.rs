@@ -275,13 +275,7 @@ impl Side {
             Server::spawn(command).with_context(|| format!("cannot start the {label} server"))?;
         let script = Arc::new(script(server.addr)?);
         // Warm-up: connections, buffers, allocator; not recorded.
-        let warm = Limits {
-            concurrency,
-            requests: warmup,
-            duration: Duration::from_secs(30),
-            rate: None,
-        };
-        client::drive(server.addr, script.clone(), warm).await?;
+        unrecorded(&server, &script, warmup, concurrency).await?;
         let before = server.mem()?;
         server.reset_peak()?;
         Ok(Self {
@@ -294,6 +288,16 @@ impl Side {
             redis,
             redis_cpu: Duration::ZERO,
         })
+    }
+
+    /// Sends `requests` more requests of its script, not recorded (their
+    /// answers are still checked).
+    pub(crate) async fn send_unrecorded(
+        &self,
+        requests: u64,
+        concurrency: usize,
+    ) -> anyhow::Result<()> {
+        unrecorded(&self.server, &self.script, requests, concurrency).await
     }
 
     /// Stops the server; its row.
@@ -346,6 +350,23 @@ pub(crate) async fn run_rounds(
             side.stats.add(&run)?;
         }
     }
+    Ok(())
+}
+
+/// Sends `requests` requests of `script` to `server`, not recorded.
+async fn unrecorded(
+    server: &Server,
+    script: &Arc<ValidDeliveries>,
+    requests: u64,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let limits = Limits {
+        concurrency,
+        requests,
+        duration: Duration::from_secs(30),
+        rate: None,
+    };
+    client::drive(server.addr, Arc::clone(script), limits).await?;
     Ok(())
 }
 

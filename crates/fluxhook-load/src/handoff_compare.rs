@@ -9,8 +9,15 @@
 //! its append-only file flushed before every answer). Requests per second,
 //! latency, and the CPU time of the server and of its Redis per request.
 //!
-//! Out of a consumer group: then the deliveries the handoff appended are
-//! taken out and acknowledged by consumer groups, one group per way of
+//! While the load runs, a consumer group that keeps up stands in for the
+//! consumers: every 20 ms it is moved to the stream's last entry (`XGROUP
+//! SETID … $`: all read and acknowledged), so the stream's bound trims what
+//! it passed, as it does under real consumers, and the handoff never
+//! refuses for a full stream. A Redis command every 20 ms, not counted.
+//!
+//! Out of a consumer group: then, the stream emptied and that group gone,
+//! `--drain` fresh deliveries (not recorded) are appended through each
+//! handoff and taken out and acknowledged by consumer groups, one group per way of
 //! consuming: one `StreamConsumer` acknowledging each message before the
 //! next, four of them side by side in one process, and `fluxhook consume
 //! --json` (printing each event; when the binary is there). Messages per
@@ -28,6 +35,7 @@ use fluxbase_webhooks::queue::{DEFAULT_MAX_LEN, StreamConsumer};
 use fluxhook_testkit::{Fsync, Persistence, RedisServer};
 use http::StatusCode;
 use serde::Serialize;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cli::{HandoffCompareArgs, client_secret};
@@ -41,6 +49,12 @@ const STREAM: &str = "fluxhook-load:deliveries";
 
 /// How long a drain may take at most.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The group that keeps up while the load runs.
+const KEEP_UP_GROUP: &str = "keep-up";
+
+/// How often the group that keeps up is moved to the stream's end.
+const KEEP_UP_EVERY: Duration = Duration::from_millis(20);
 
 /// One way of taking messages out of the stream.
 #[derive(Debug, Serialize)]
@@ -103,6 +117,10 @@ async fn compare(args: HandoffCompareArgs) -> anyhow::Result<ExitCode> {
             })?,
         },
     ];
+    let mut keepers = Vec::new();
+    for queue in &queues {
+        keepers.push(keep_up(&queue.server).await?);
+    }
     let command = |mode: &str, redis: Option<&RedisServer>| {
         let mut serve_args = vec!["--mode".to_owned(), mode.to_owned()];
         serve_args.extend(crate::compare::SIZED_STORE.map(String::from));
@@ -150,24 +168,41 @@ async fn compare(args: HandoffCompareArgs) -> anyhow::Result<ExitCode> {
         );
     }
     run_rounds(&mut sides, args.load.limits(), args.load.rounds).await?;
+    for keeper in keepers {
+        if keeper.is_finished() {
+            keeper
+                .await
+                .context("the keep-up task failed")?
+                .context("the keep-up group could not be moved")?;
+            bail!("the keep-up task stopped early");
+        }
+        keeper.abort();
+    }
+
+    // What the drains take: `--drain` fresh deliveries in an emptied stream
+    // (at most the stream's bound, as no group reads them yet).
+    let fill = args.drain.min(DEFAULT_MAX_LEN as u64);
+    let mut held = Vec::new();
+    for (queue, side) in queues.iter().zip(&sides[1..]) {
+        empty_stream(&queue.server).await?;
+        side.send_unrecorded(fill, args.load.concurrency).await?;
+        held.push(stream_len(&queue.server).await?);
+    }
     let rows = sides
         .into_iter()
         .map(Side::finish)
         .collect::<anyhow::Result<Vec<Row>>>()?;
 
-    // What each stream holds: every 202, trimmed to about DEFAULT_MAX_LEN.
-    let held = |row: &Row| (row.requests + args.load.warmup).min(DEFAULT_MAX_LEN as u64);
-    let take = |row: &Row| args.drain.min(held(row));
     let mut drains = Vec::new();
     let mut notes = Vec::new();
     let (plain, aof) = (&queues[0], &queues[1]);
-    drains.push(drain_library(plain, "one", 1, take(&rows[1])).await?);
-    drains.push(drain_library(plain, "four", 4, take(&rows[1])).await?);
+    drains.push(drain_library(plain, "one", 1, held[0]).await?);
+    drains.push(drain_library(plain, "four", 4, held[0]).await?);
     match fluxhook_binary(args.fluxhook.clone()) {
         Ok(fluxhook) => drains.push(drain_cli(plain, &fluxhook)?),
         Err(e) => notes.push(format!("fluxhook consume not measured: {e:#}")),
     }
-    drains.push(drain_library(aof, "four", 4, take(&rows[2])).await?);
+    drains.push(drain_library(aof, "four", 4, held[1]).await?);
     context.finish();
     drop(queues);
 
@@ -178,6 +213,69 @@ async fn compare(args: HandoffCompareArgs) -> anyhow::Result<ExitCode> {
     };
     report::emit(args.placement.json, &report, text)?;
     Ok(report::exit_code(report.side_by_side.is_clean()))
+}
+
+/// A connection to `server`, for the harness's own commands.
+async fn redis_conn(server: &RedisServer) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    redis::Client::open(server.url())?
+        .get_multiplexed_async_connection()
+        .await
+        .context("cannot connect to Redis")
+}
+
+/// Creates [`KEEP_UP_GROUP`] and moves it to the stream's last entry every
+/// [`KEEP_UP_EVERY`] until aborted: consumers that read and acknowledge
+/// everything at once, at the cost of one command.
+async fn keep_up(server: &RedisServer) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    let mut conn = redis_conn(server).await?;
+    let () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(STREAM)
+        .arg(KEEP_UP_GROUP)
+        .arg("$")
+        .arg("MKSTREAM")
+        .query_async(&mut conn)
+        .await
+        .context("cannot create the keep-up group")?;
+    Ok(tokio::spawn(async move {
+        let mut every = tokio::time::interval(KEEP_UP_EVERY);
+        loop {
+            every.tick().await;
+            let () = redis::cmd("XGROUP")
+                .arg("SETID")
+                .arg(STREAM)
+                .arg(KEEP_UP_GROUP)
+                .arg("$")
+                .query_async(&mut conn)
+                .await?;
+        }
+    }))
+}
+
+/// Removes the keep-up group and every entry, so that the drains take
+/// exactly the deliveries appended next.
+async fn empty_stream(server: &RedisServer) -> anyhow::Result<()> {
+    let mut conn = redis_conn(server).await?;
+    let _: usize = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(STREAM)
+        .arg(KEEP_UP_GROUP)
+        .query_async(&mut conn)
+        .await?;
+    let _: usize = redis::cmd("XTRIM")
+        .arg(STREAM)
+        .arg("MAXLEN")
+        .arg(0)
+        .query_async(&mut conn)
+        .await?;
+    Ok(())
+}
+
+async fn stream_len(server: &RedisServer) -> anyhow::Result<u64> {
+    Ok(redis::cmd("XLEN")
+        .arg(STREAM)
+        .query_async(&mut redis_conn(server).await?)
+        .await?)
 }
 
 /// `consumers` `StreamConsumer`s of a new group, in this process, taking

@@ -211,7 +211,7 @@ pub(crate) struct ListenArgs {
     /// Hand each accepted delivery to a Redis Stream instead of printing its
     /// event: the answer is 202 `{"queued":ID,"duplicate":BOOL}` once it is
     /// in the stream, 503 `queue_unavailable` with Retry-After while Redis
-    /// cannot take it (the sender retries). Take the deliveries out with
+    /// cannot take it or the stream is full (the sender retries). Take the deliveries out with
     /// `fluxhook consume`. The URL's form is consume's STREAM_URL:
     /// `redis://[USER[:PASSWORD]@]HOST[:PORT]/STREAM[?db=N]`; put a password in
     /// FLUXHOOK_QUEUE_URL rather than on the command line.
@@ -223,9 +223,12 @@ pub(crate) struct ListenArgs {
         value_parser = StreamUrlParser
     )]
     pub(crate) forward: Option<StreamUrl>,
-    /// With --forward: about how many entries the stream keeps (XADD MAXLEN ~;
-    /// default 100000). Trimming ignores consumer groups: keep it well above
-    /// the largest backlog.
+    /// With --forward: the most entries the stream holds (default 100000).
+    /// At the bound, the entries every consumer group has acknowledged are
+    /// trimmed; when that leaves no room, deliveries get 503 (`queue_full`
+    /// in the detail) until the consumers catch up. Nothing not yet
+    /// processed is dropped; with no consumer group the stream fills up.
+    /// Keep it above the largest backlog.
     #[arg(long, value_name = "ENTRIES", requires = "forward", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_len: Option<u64>,
     /// Print one JSON line per event (with --forward, per queued delivery)

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, FromRedisValue, Pipeline, RedisResult};
+use redis::{Client, Cmd, FromRedisValue, Pipeline, RedisResult, ScriptInvocation};
 
 use super::QueueError;
 
@@ -98,6 +98,17 @@ impl Connection {
         bounded(timeout, cmd.query_async(&mut conn)).await
     }
 
+    /// Runs a script by its hash (`EVALSHA`), loading it first when Redis
+    /// does not have it (a restarted or flushed server); the whole call is
+    /// bounded by the timeout.
+    pub(crate) async fn invoke<T: FromRedisValue>(
+        &self,
+        script: &ScriptInvocation<'_>,
+    ) -> Result<T, QueueError> {
+        let mut conn = self.manager.clone();
+        bounded(self.timeout, script.invoke_async(&mut conn)).await
+    }
+
     /// Runs a pipeline.
     pub(crate) async fn pipeline<T: FromRedisValue>(
         &self,
@@ -125,8 +136,9 @@ async fn bounded<T>(
 }
 
 /// An `EVAL` of `script` on `keys`; the caller appends the arguments. The
-/// scripts are small and run on the rare paths (failures, dead letters,
-/// replays), so they are sent whole rather than cached.
+/// scripts run this way are small and run on the rare paths (failures,
+/// dead letters), so they are sent whole; the append, on every delivery's
+/// path, runs by its hash ([`Connection::invoke`]).
 pub(crate) fn eval(script: &str, keys: &[&str]) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(script).arg(keys.len()).arg(keys);

@@ -361,11 +361,15 @@ impl StreamConsumer {
         }
         self.claim_cursor = reply.next_stream_id;
         if !reply.deleted_ids.is_empty() {
+            // The writers' bound never trims a pending entry: someone
+            // trimmed or deleted it by hand (`XTRIM`, `XDEL`), or another
+            // program added to the stream with `XADD … MAXLEN`.
             tracing::warn!(
                 stream = %s.stream,
                 group = %s.group,
                 count = reply.deleted_ids.len(),
-                "pending entries were trimmed from the stream before they were acknowledged"
+                "pending entries were removed from the stream before they were acknowledged \
+                 (trimmed or deleted by hand: the writers' bound never removes them)"
             );
         }
         if reply.claimed.is_empty() {

@@ -2,13 +2,14 @@
 //! and [`DeadLetters`], to list them and replay them onto the stream.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
 
-use redis::Cmd;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamId, StreamRangeReply};
+use redis::{Cmd, Script};
 
+use super::bound::{FULL, room_lua};
 use super::connection::{self, Connection, DEFAULT_TIMEOUT, Source};
 use super::delivery::{QueuedDelivery, unix_millis};
 use super::{DEFAULT_MAX_LEN, DecodeError, EntryId, QueueError};
@@ -37,11 +38,15 @@ return id
 ";
 
 /// Adds a dead letter's original fields (without the `dead_*` ones) to the
-/// stream as a new entry and deletes the dead letter, in one script. KEYS:
+/// stream as a new entry and deletes the dead letter, in one script, if
+/// there is room under the stream's bound (see [`room_lua`]). KEYS:
 /// dead-letter stream, stream. ARGV: dead letter id, max_len. A dead letter
 /// with no such field is left alone and answered with the error code
-/// [`EMPTY`].
-const REPLAY: &str = r"
+/// [`EMPTY`]; one for which there is no room with [`FULL`].
+static REPLAY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        room_lua!(),
+        r"
 local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #e == 0 then return false end
 local src = e[1][2]
@@ -55,10 +60,15 @@ end
 if #fields == 0 then
   return redis.error_reply('EMPTY the dead letter kept no fields of its entry to replay')
 end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+if not room(KEYS[2], tonumber(ARGV[2])) then
+  return redis.error_reply('FULL the stream is full of entries not yet processed')
+end
+local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id
-";
+"
+    ))
+});
 
 /// The error code [`REPLAY`] answers for a dead letter with nothing to
 /// replay.
@@ -247,14 +257,24 @@ impl DeadLetters {
     ///
     /// [`QueueError::NothingToReplay`] when the dead letter kept nothing of
     /// its entry (trimmed from the stream before it was dead-lettered; it
-    /// stays where it is); an error when Redis is unavailable or refuses the
+    /// stays where it is); [`QueueError::Full`] when the stream is full of
+    /// entries not yet processed (see [`DeadLettersBuilder::max_len`]; it
+    /// stays too); an error when Redis is unavailable or refuses the
     /// command.
     pub async fn replay(&self, id: EntryId) -> Result<Option<EntryId>, QueueError> {
-        let mut cmd = connection::eval(REPLAY, &[&self.dead_letters, &self.stream]);
-        cmd.arg(id.to_string()).arg(self.max_len);
-        let new_id: Option<String> = match self.conn.query(&cmd).await {
+        let mut script = REPLAY.key(&*self.dead_letters);
+        script
+            .key(&*self.stream)
+            .arg(id.to_string())
+            .arg(self.max_len);
+        let new_id: Option<String> = match self.conn.invoke(&script).await {
             Err(e) if e.server_code() == Some(EMPTY) => {
                 return Err(QueueError::NothingToReplay(id));
+            }
+            Err(e) if e.server_code() == Some(FULL) => {
+                return Err(QueueError::Full {
+                    max_len: self.max_len,
+                });
             }
             reply => reply?,
         };
@@ -268,8 +288,9 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
-    /// When Redis is unavailable or refuses a command; the dead letters
-    /// replayed until then stay replayed.
+    /// When Redis is unavailable or refuses a command, or when the stream is
+    /// full ([`QueueError::Full`]); the dead letters replayed until then stay
+    /// replayed, the others stay in the dead-letter stream.
     pub async fn replay_all(&self) -> Result<ReplayReport, QueueError> {
         let mut report = ReplayReport::default();
         let last: StreamRangeReply = self
@@ -347,8 +368,12 @@ impl DeadLettersBuilder {
         self
     }
 
-    /// The `MAXLEN ~` of the stream when a replay adds to it (default
-    /// [`DEFAULT_MAX_LEN`]; use the writer's).
+    /// The stream's bound when a replay adds to it (default
+    /// [`DEFAULT_MAX_LEN`]; use the writer's): as an
+    /// [append](super::StreamWriterBuilder::max_len), a replay that finds
+    /// the stream at the bound first trims the entries every consumer group
+    /// has acknowledged, and is refused with [`QueueError::Full`] when that
+    /// leaves no room.
     pub fn max_len(mut self, entries: usize) -> Self {
         self.max_len = entries;
         self

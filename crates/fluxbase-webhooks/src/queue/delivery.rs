@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use redis::{Cmd, Value};
+use redis::{Cmd, ScriptInvocation, ToRedisArgs, Value};
 
 use crate::signature::Scheme;
 
@@ -22,6 +22,25 @@ const F_TIMESTAMP: &str = "t";
 const F_RECEIVED: &str = "received_ms";
 const F_EVENT_KEY: &str = "event_key";
 const F_DUPLICATE: &str = "duplicate";
+
+/// Something that takes command arguments: a command, or a script's
+/// invocation.
+pub(crate) trait Args {
+    /// Adds one argument.
+    fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self;
+}
+
+impl Args for Cmd {
+    fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        Cmd::arg(self, arg)
+    }
+}
+
+impl Args for ScriptInvocation<'_> {
+    fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        ScriptInvocation::arg(self, arg)
+    }
+}
 
 /// One verified delivery, as a receiver hands it over and a consumer gets it
 /// back: the raw body exactly as it was verified, what verified it, when it
@@ -126,8 +145,9 @@ impl QueuedDelivery {
         self.duplicate
     }
 
-    /// Appends the entry's fields (format version 1) to an `XADD`.
-    pub(crate) fn write_fields(&self, cmd: &mut Cmd) {
+    /// Appends the entry's fields (format version 1) to an `XADD`, or to the
+    /// arguments of a script that adds the entry.
+    pub(crate) fn write_fields(&self, cmd: &mut impl Args) {
         cmd.arg(F_VERSION).arg(VERSION);
         cmd.arg(F_BODY).arg(&self.body[..]);
         cmd.arg(F_SCHEME).arg(self.scheme.as_str());

@@ -18,7 +18,8 @@ use super::{EntryId, RETRY_AFTER};
 /// been appended. [`QueueError::is_unavailable`] tells a transient outage
 /// (Redis down, slow, loading, failing over) from a refusal that waiting
 /// will not fix (a key of the wrong type, a missing ACL permission), which
-/// deserves an operator's attention.
+/// deserves an operator's attention. [`QueueError::Full`] is neither: Redis
+/// is fine but the consumers are behind, and waiting for them helps.
 ///
 /// ```
 /// use fluxbase_webhooks::queue::QueueError;
@@ -51,19 +52,36 @@ pub enum QueueError {
     #[error("invalid queue configuration: {0}")]
     Config(String),
     /// The dead letter holds nothing to replay: its entry had been trimmed
-    /// from the stream (`MAXLEN`) before it was dead-lettered, so only the
-    /// error and the attempt count were kept. It stays in the dead-letter
+    /// or deleted from the stream before it was dead-lettered (by hand with
+    /// `XTRIM` or `XDEL`, or by another program's `XADD … MAXLEN`: the
+    /// writers' bound never removes an entry a group has not acknowledged),
+    /// so only the error and the attempt count were kept. It stays in the dead-letter
     /// stream until removed. Code `queue_nothing_to_replay`.
     #[error(
         "dead letter {0} holds nothing to replay: its entry had been trimmed from the stream \
          before it was dead-lettered"
     )]
     NothingToReplay(EntryId),
+    /// The stream holds its `max_len` entries and not every consumer group
+    /// has acknowledged them: the stream is full of entries not yet
+    /// processed, so nothing was added (the bound never drops those). The
+    /// consumers are behind or down; the same call succeeds once they
+    /// acknowledged enough, so the receiver answers 503 with `Retry-After`
+    /// ([`QueueError::retry_after`]). Code `queue_full`.
+    #[error(
+        "the stream is full of entries not yet processed: it holds {max_len} entries (its \
+         max_len) that not every consumer group has acknowledged"
+    )]
+    Full {
+        /// The stream's bound ([`max_len`](super::StreamWriterBuilder::max_len)).
+        max_len: usize,
+    },
 }
 
 impl QueueError {
     /// The stable code: `queue_unavailable`, `queue_timeout`,
-    /// `queue_refused`, `queue_config` or `queue_nothing_to_replay`.
+    /// `queue_refused`, `queue_config`, `queue_nothing_to_replay` or
+    /// `queue_full`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "queue_unavailable",
@@ -71,19 +89,36 @@ impl QueueError {
             Self::Refused(_) => "queue_refused",
             Self::Config(_) => "queue_config",
             Self::NothingToReplay(_) => "queue_nothing_to_replay",
+            Self::Full { .. } => "queue_full",
         }
     }
 
-    /// `true` for a transient outage ([`QueueError::Unavailable`] and
-    /// [`QueueError::Timeout`]): the same call may succeed later.
+    /// `true` for a transient outage of Redis ([`QueueError::Unavailable`]
+    /// and [`QueueError::Timeout`]): the same call may succeed later. A
+    /// [full](QueueError::Full) stream is not an outage (Redis answers; the
+    /// consumers are behind), though waiting helps there too
+    /// ([`QueueError::retry_after`]).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_) | Self::Timeout(_))
     }
 
     /// How long to ask the sender to wait before it retries
-    /// ([`RETRY_AFTER`]), for a transient outage; `None` otherwise.
+    /// ([`RETRY_AFTER`]): for a transient outage, and for a
+    /// [full](QueueError::Full) stream; `None` otherwise.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.is_unavailable().then_some(RETRY_AFTER)
+        (self.is_unavailable() || matches!(self, Self::Full { .. })).then_some(RETRY_AFTER)
+    }
+
+    /// What a receiver may tell the sender of this error, beyond "not
+    /// queued, retry later": only that the stream is full, in fixed words
+    /// with the code (nothing that names a host, a key or a limit).
+    pub(crate) fn sender_detail(&self) -> Option<&'static str> {
+        match self {
+            Self::Full { .. } => {
+                Some("the stream is full of entries not yet processed (queue_full)")
+            }
+            _ => None,
+        }
     }
 
     /// Classifies an error from Redis.
@@ -99,7 +134,9 @@ impl QueueError {
     pub(crate) fn server_code(&self) -> Option<&str> {
         match self {
             Self::Unavailable(e) | Self::Refused(e) => e.code(),
-            Self::Timeout(_) | Self::Config(_) | Self::NothingToReplay(_) => None,
+            Self::Timeout(_) | Self::Config(_) | Self::NothingToReplay(_) | Self::Full { .. } => {
+                None
+            }
         }
     }
 }
@@ -161,6 +198,16 @@ mod tests {
             empty
                 .to_string()
                 .starts_with("dead letter 5-1 holds nothing to replay")
+        );
+        let full = QueueError::Full { max_len: 10 };
+        assert!(!full.is_unavailable(), "Redis answered");
+        assert_eq!(full.retry_after(), Some(RETRY_AFTER), "waiting helps");
+        assert_eq!(full.code(), "queue_full");
+        assert!(
+            full.to_string().starts_with(
+                "the stream is full of entries not yet processed: it holds 10 entries"
+            ),
+            "{full}"
         );
     }
 }

@@ -22,7 +22,10 @@ use crate::receive::{Accepted, IntoReceiver, Receiver, Rejection, Want};
 /// only after the append succeeded. When Redis cannot take the delivery it
 /// answers `503 queue_unavailable` with `Retry-After`, and forgets the
 /// delivery's event so that Fluxbase's retry is handled as new: nothing
-/// verified but not appended is ever acknowledged. A re-delivery is queued
+/// verified but not appended is ever acknowledged. So does it when the
+/// stream is full of entries the consumers have not processed yet
+/// ([`QueueError::Full`]; the problem's `detail` then names the cause and
+/// the code `queue_full`): the bound refuses rather than forgets. A re-delivery is queued
 /// with its duplicate flag whatever the `Duplicates` policy (answering it
 /// without an append could acknowledge a delivery that never reached the
 /// stream). A body that is not a Fluxbase payload is refused (400) rather
@@ -165,6 +168,13 @@ fn answer(id: &EntryId, duplicate: bool) -> Rejection {
 fn queue_error(err: QueueError) -> Error {
     if err.is_unavailable() {
         tracing::warn!(code = err.code(), "the queue did not take a delivery");
+    } else if let QueueError::Full { max_len } = err {
+        tracing::warn!(
+            code = err.code(),
+            max_len,
+            "the queue did not take a delivery: the stream is full of entries not yet \
+             processed (are the consumers down or behind?)"
+        );
     } else {
         tracing::error!(code = err.code(), error = %err, "the queue refused a delivery");
     }

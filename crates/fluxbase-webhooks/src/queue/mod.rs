@@ -7,7 +7,7 @@
 //!
 //! - [`StreamWriter::append`] adds one verified delivery ([`QueuedDelivery`]:
 //!   the raw body, what was verified, the event key and the duplicate flag)
-//!   to a stream with `XADD … MAXLEN ~ N`. A receiver acknowledges the HTTP
+//!   to a bounded stream (`XADD`). A receiver acknowledges the HTTP
 //!   request only after it returned `Ok`; on an error it answers `503` with
 //!   `Retry-After` ([`QueueError::retry_after`]) so that Fluxbase sends the
 //!   delivery again. Nothing verified but not appended is acknowledged.
@@ -86,14 +86,32 @@
 //! releases the messages it had read but not yet yielded; the messages in
 //! the caller's hands are finished (`ack`/`fail`) or released by the caller.
 //!
-//! **Bounded stream.** The writer trims the stream to about
-//! [`max_len`](StreamWriterBuilder::max_len) entries (`MAXLEN ~`, default
-//! [`DEFAULT_MAX_LEN`]). Trimming does not look at consumer groups: an entry
-//! trimmed before a group read it is lost to that group, and a consumer that
-//! reclaims an entry trimmed meanwhile logs it and moves on. Size `max_len`
-//! well above the largest backlog you expect (entries acknowledged long ago
-//! are what it should drop). The dead-letter stream is never trimmed: its
-//! entries stay until they are replayed or removed.
+//! **Bounded stream: full means refused, never forgotten.** The stream
+//! holds at most [`max_len`](StreamWriterBuilder::max_len) entries (default
+//! [`DEFAULT_MAX_LEN`]), and the bound only ever drops entries every
+//! consumer group of the stream has read and acknowledged. Each append is
+//! one Lua script run by Redis: below the bound it is `XLEN` and `XADD`. At
+//! the bound it first trims (`XTRIM … MINID`) the head of the stream up to
+//! the first entry some group still needs: for each group (`XINFO GROUPS`)
+//! its oldest pending entry (`XPENDING`), or with nothing pending the first
+//! entry after its `last-delivered-id`, the earliest over all groups. That
+//! frees every acknowledged entry at once, so a stream whose consumers keep
+//! up does this once per `max_len` appends or so. When the stream is still
+//! at the bound, the append is refused with [`QueueError::Full`] (code
+//! `queue_full`): the consumers are behind or down, the receiver answers
+//! `503` with `Retry-After`, and Fluxbase retries later. An entry read but
+//! not acknowledged is never trimmed, nor is anything after it; with no
+//! group at all nothing is trimmed (nobody has read anything), so such a
+//! stream fills to `max_len` and then refuses. A
+//! [replay](DeadLetters::replay) is bounded the same way. Size `max_len`
+//! above the largest backlog you expect (consumers down for a while at the
+//! busiest rate): past it, Fluxbase's own retries (by default 3 attempts
+//! over 15 s) are all that wait, and a delivery refused on each shows as
+//! failed in Fluxbase's delivery log. Only someone trimming or deleting by
+//! hand (`XTRIM`, `XDEL`) removes an entry a group still holds; a consumer
+//! that then reclaims it logs it and moves on. The dead-letter stream is
+//! never trimmed: its entries stay until they are replayed or removed.
+//! Needs Redis 6.2 or later (`XAUTOCLAIM`, `XTRIM … MINID`).
 //!
 //! # Several receivers and consumers on one Redis
 //!
@@ -122,6 +140,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod bound;
 mod connection;
 mod consumer;
 mod dead_letter;
@@ -143,12 +162,15 @@ pub use self::writer::{StreamWriter, StreamWriterBuilder};
 /// The stream a [`StreamWriter`] appends to unless told otherwise.
 pub const DEFAULT_STREAM: &str = "fluxhook:deliveries";
 
-/// The approximate number of entries a [`StreamWriter`] keeps in its stream
-/// (`MAXLEN ~`) unless told otherwise.
+/// The most entries a [`StreamWriter`] lets its stream hold unless told
+/// otherwise; at the bound it trims only what every consumer group has
+/// acknowledged, and refuses when that is not enough
+/// ([`QueueError::Full`]).
 pub const DEFAULT_MAX_LEN: usize = 100_000;
 
 /// How long a receiver should ask the sender to wait (`Retry-After`) when
-/// Redis is unavailable; see [`QueueError::retry_after`].
+/// Redis is unavailable or the stream is full; see
+/// [`QueueError::retry_after`].
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The dead-letter stream used for `stream` unless another is configured:

@@ -1,17 +1,41 @@
 //! [`StreamWriter`]: appends verified deliveries to a bounded Redis Stream.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use redis::Script;
 use redis::aio::ConnectionManager;
-use redis::streams::StreamMaxlen;
 
+use super::bound::{FULL, room_lua};
 use super::connection::{self, Connection, DEFAULT_TIMEOUT, Source};
 use super::{DEFAULT_MAX_LEN, DEFAULT_STREAM, EntryId, QueueError, QueuedDelivery};
 
-/// Appends [`QueuedDelivery`]s to a Redis Stream with
-/// `XADD <stream> MAXLEN ~ <max_len> * …`, each call bounded by a timeout.
+/// Adds one entry to the stream if there is room under the bound (see
+/// [`room_lua`]), else answers the error code [`FULL`]. KEYS: stream. ARGV:
+/// max_len, then the entry's field/value pairs.
+static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        room_lua!(),
+        r"
+if not room(KEYS[1], tonumber(ARGV[1])) then
+  return redis.error_reply('FULL the stream is full of entries not yet processed')
+end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+"
+    ))
+});
+
+/// Appends [`QueuedDelivery`]s to a bounded Redis Stream, each call bounded
+/// by a timeout.
+///
+/// The stream holds at most [`max_len`](StreamWriterBuilder::max_len)
+/// entries, and the bound never drops a delivery no consumer has processed:
+/// at the bound an append first trims the entries every consumer group has
+/// read and acknowledged, and when that leaves no room it is refused with
+/// [`QueueError::Full`] (the receiver answers 503 with `Retry-After`, and
+/// the sender retries once consumers caught up). Below the bound an append
+/// is one script run by Redis: `XLEN`, then `XADD`.
 ///
 /// This is the receiver's hand-over: after verification and dedupe it calls
 /// [`StreamWriter::append`], and acknowledges the HTTP request only once
@@ -73,20 +97,26 @@ impl StreamWriter {
     ///
     /// # Errors
     ///
-    /// [`QueueError::Unavailable`] or [`QueueError::Timeout`] when Redis is
-    /// down, unreachable or slower than the timeout
+    /// [`QueueError::Full`] when the stream holds
+    /// [`max_len`](StreamWriterBuilder::max_len) entries that not every
+    /// consumer group has acknowledged yet (the delivery is not in the
+    /// stream); [`QueueError::Unavailable`] or [`QueueError::Timeout`] when
+    /// Redis is down, unreachable or slower than the timeout
     /// ([`QueueError::is_unavailable`]); [`QueueError::Refused`] when Redis
     /// refuses the command (the stream key holds another type; an ACL).
-    /// The delivery may then be in the stream or not: the sender retries,
-    /// and consumers see the event twice at worst (at least once).
+    /// After an outage or a timeout the delivery may be in the stream or
+    /// not: the sender retries, and consumers see the event twice at worst
+    /// (at least once).
     pub async fn append(&self, delivery: &QueuedDelivery) -> Result<EntryId, QueueError> {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(&*self.stream)
-            .arg(StreamMaxlen::Approx(self.max_len))
-            .arg("*");
-        delivery.write_fields(&mut cmd);
-        let id: String = self.conn.query(&cmd).await?;
-        EntryId::from_reply(&id)
+        let mut script = APPEND.key(&*self.stream);
+        script.arg(self.max_len);
+        delivery.write_fields(&mut script);
+        match self.conn.invoke::<String>(&script).await {
+            Err(e) if e.server_code() == Some(FULL) => Err(QueueError::Full {
+                max_len: self.max_len,
+            }),
+            id => EntryId::from_reply(&id?),
+        }
     }
 
     /// The stream appended to.
@@ -94,7 +124,7 @@ impl StreamWriter {
         &self.stream
     }
 
-    /// The approximate number of entries the stream is trimmed to.
+    /// The most entries the stream holds.
     pub fn max_len(&self) -> usize {
         self.max_len
     }
@@ -121,10 +151,18 @@ impl StreamWriterBuilder {
         self
     }
 
-    /// About how many entries the stream keeps (default [`DEFAULT_MAX_LEN`]):
-    /// each append trims the oldest entries past it (`MAXLEN ~`, so Redis
-    /// trims whole nodes and the stream may hold somewhat more). Trimming
-    /// ignores consumer groups: keep it well above the largest backlog.
+    /// The most entries the stream holds (default [`DEFAULT_MAX_LEN`]). An
+    /// append that finds the stream at the bound trims, in the same script,
+    /// every entry at its head that all consumer groups of the stream have
+    /// read and acknowledged (`XTRIM … MINID`); when the stream is still at
+    /// the bound, the append is refused with [`QueueError::Full`]. Entries
+    /// not yet processed are never trimmed: with no consumer group at all
+    /// nothing is, and the stream fills up and then refuses. Size it above
+    /// the largest backlog you expect (consumers down for an hour at the
+    /// busiest rate, say): past it the receiver answers 503, and only
+    /// Fluxbase's own retries (by default 3 attempts over 15 s) wait for the
+    /// consumers; a delivery refused on every attempt shows as failed in
+    /// Fluxbase's delivery log, never as accepted and then dropped.
     pub fn max_len(mut self, entries: usize) -> Self {
         self.max_len = entries;
         self

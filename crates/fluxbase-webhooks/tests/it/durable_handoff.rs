@@ -9,7 +9,7 @@ use std::time::Duration;
 #[cfg(feature = "tower")]
 use axum::{Router, routing::post_service};
 use fluxbase_webhooks::dedupe::{Dedupe, Duplicates};
-use fluxbase_webhooks::queue::{Handoff, StreamConsumer, StreamWriter};
+use fluxbase_webhooks::queue::{DEFAULT_MAX_LEN, Handoff, StreamConsumer, StreamWriter};
 use fluxbase_webhooks::{Receiver, Scheme};
 use fluxhook_testkit::RedisServer;
 
@@ -21,8 +21,13 @@ use crate::support::servers::serve_axum;
 use crate::support::{Body, CURRENT, LIMIT, PATH, Reply, Req, send, sign, unix_now, verifier};
 
 async fn handoff(redis: &RedisServer, stream: &str) -> Handoff {
+    bounded_handoff(redis, stream, DEFAULT_MAX_LEN).await
+}
+
+async fn bounded_handoff(redis: &RedisServer, stream: &str, max_len: usize) -> Handoff {
     let writer = StreamWriter::builder(redis.url())
         .stream(stream)
+        .max_len(max_len)
         .timeout(Duration::from_millis(300))
         .connect()
         .await
@@ -42,15 +47,21 @@ async fn handoff(redis: &RedisServer, stream: &str) -> Handoff {
 /// The same handoff design on both frameworks (those built), each with its
 /// own stream.
 async fn servers(redis: &RedisServer) -> Vec<(Server, &'static str)> {
+    bounded_servers(redis, DEFAULT_MAX_LEN).await
+}
+
+/// [`servers`] whose streams hold at most `max_len` entries.
+async fn bounded_servers(redis: &RedisServer, max_len: usize) -> Vec<(Server, &'static str)> {
     let mut servers = Vec::new();
     #[cfg(feature = "tower")]
     {
-        let app = Router::new().route(PATH, post_service(handoff(redis, "axum").await));
+        let h = bounded_handoff(redis, "axum", max_len).await;
+        let app = Router::new().route(PATH, post_service(h));
         servers.push((serve_axum(app, "axum handoff").await, "axum"));
     }
     #[cfg(feature = "actix")]
     {
-        let h = handoff(redis, "actix").await;
+        let h = bounded_handoff(redis, "actix", max_len).await;
         let actix = serve_actix("actix handoff", move || {
             actix_web::App::new().app_data(h.clone()).route(
                 PATH,
@@ -200,5 +211,57 @@ async fn while_redis_is_down_deliveries_get_503_and_nothing_is_lost() {
         }
         let (_, duplicate) = queued(&reply);
         assert!(!duplicate, "{stream}");
+    }
+}
+
+/// A stream full of deliveries no consumer has processed: the handoff
+/// answers 503 with `Retry-After` and says why (`queue_full` in the
+/// detail), nothing is dropped to make room, and once a consumer caught up
+/// Fluxbase's retry is queued (as new: the refused attempt was forgotten).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_stream_gets_503_until_a_consumer_catches_up() {
+    let redis = RedisServer::start();
+    for (server, stream) in bounded_servers(&redis, 2).await {
+        // The group exists (its consumer connected) but has read nothing.
+        let mut consumer = StreamConsumer::builder(redis.url(), stream, "test")
+            .block(Duration::from_millis(100))
+            .connect()
+            .await
+            .unwrap();
+        let now = unix_now();
+        let mut accepted = Vec::new();
+        for record in [1, 2] {
+            let (id, _) = queued(&send(server.addr, &attempt(record, now - 1)).await);
+            accepted.push(id);
+        }
+        let reply = send(server.addr, &attempt(3, now - 1)).await;
+        assert_eq!(
+            (reply.status, reply.problem_code().as_str()),
+            (503, "queue_unavailable"),
+            "{stream}: {reply:?}"
+        );
+        assert_eq!(reply.header("retry-after"), Some("5"), "{stream}");
+        let detail = reply.json()["detail"].as_str().unwrap().to_owned();
+        assert_eq!(
+            detail,
+            "the delivery could not be queued; retry later: the stream is full of entries not \
+             yet processed (queue_full)",
+            "{stream}"
+        );
+
+        // Both accepted deliveries are still there, and the consumer gets them.
+        for id in &accepted {
+            let message = consumer.next().await.unwrap().unwrap();
+            assert_eq!(&message.id().to_string(), id, "{stream}");
+            message.ack().await.unwrap();
+        }
+        // Fluxbase's retry of the refused event: queued, and not a duplicate.
+        let (id, duplicate) = queued(&send(server.addr, &attempt(3, unix_now())).await);
+        assert!(!duplicate, "{stream}");
+        let message = consumer.next().await.unwrap().unwrap();
+        assert_eq!(message.id().to_string(), id, "{stream}");
+        let body: serde_json::Value = serde_json::from_slice(message.delivery().body()).unwrap();
+        assert_eq!(body["record"]["id"], 3, "{stream}");
+        message.ack().await.unwrap();
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use fluxbase_webhooks::Scheme;
 use fluxbase_webhooks::dedupe::event_key;
 use fluxbase_webhooks::queue::{
-    DeadLetters, EntryId, Failed, QueueError, QueuedDelivery, StreamConsumer,
+    DeadLetters, EntryId, Failed, QueueError, QueuedDelivery, RETRY_AFTER, StreamConsumer,
     StreamConsumerBuilder, StreamWriter, dead_letter_stream,
 };
 use fluxhook_testkit::RedisServer;
@@ -595,23 +595,294 @@ async fn group_consumers(redis: &RedisServer) -> Vec<(String, usize)> {
     consumers
 }
 
-#[tokio::test]
-async fn the_stream_is_bounded_by_max_len() {
-    let redis = RedisServer::start();
+async fn bounded_writer(redis: &RedisServer, max_len: usize) -> StreamWriter {
     let writer = StreamWriter::builder(redis.url())
         .stream(STREAM)
-        .max_len(50)
+        .max_len(max_len)
+        .timeout(Duration::from_millis(500))
         .connect()
         .await
         .unwrap();
-    assert_eq!(writer.max_len(), 50);
-    for i in 0..1000 {
+    assert_eq!(writer.max_len(), max_len);
+    writer
+}
+
+/// Creates consumer group `group` at the stream's first entry.
+async fn create_group(redis: &RedisServer, group: &str) {
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(STREAM)
+        .arg(group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut redis_conn(redis).await)
+        .await
+        .unwrap();
+}
+
+/// Reads up to `count` new entries as a consumer of `group`
+/// (`XREADGROUP`): they are then pending in the group.
+async fn read_as(redis: &RedisServer, group: &str, count: usize) -> Vec<String> {
+    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg("c")
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg(STREAM)
+        .arg(">")
+        .query_async(&mut redis_conn(redis).await)
+        .await
+        .unwrap();
+    reply
+        .keys
+        .into_iter()
+        .flat_map(|k| k.ids)
+        .map(|e| e.id)
+        .collect()
+}
+
+async fn ack_as(redis: &RedisServer, group: &str, ids: &[String]) {
+    let acked: usize = redis::cmd("XACK")
+        .arg(STREAM)
+        .arg(group)
+        .arg(ids)
+        .query_async(&mut redis_conn(redis).await)
+        .await
+        .unwrap();
+    assert_eq!(acked, ids.len());
+}
+
+/// The ids the stream holds, oldest first.
+async fn stream_ids(redis: &RedisServer) -> Vec<String> {
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(STREAM)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut redis_conn(redis).await)
+        .await
+        .unwrap();
+    reply.ids.into_iter().map(|e| e.id).collect()
+}
+
+fn strings(ids: &[EntryId]) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
+}
+
+fn assert_full(err: &QueueError, max_len: usize) {
+    assert!(
+        matches!(err, QueueError::Full { max_len: m } if *m == max_len),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "queue_full");
+    assert!(!err.is_unavailable(), "Redis answered");
+    assert_eq!(err.retry_after(), Some(RETRY_AFTER));
+    assert!(
+        err.to_string()
+            .starts_with("the stream is full of entries not yet processed"),
+        "{err}"
+    );
+}
+
+/// At the bound, with a group that has read nothing, an append is refused
+/// rather than trimming entries no one processed: every entry stays and
+/// reaches a consumer.
+#[tokio::test]
+async fn a_full_stream_refuses_appends_and_keeps_what_no_group_processed() {
+    let redis = RedisServer::start();
+    let writer = bounded_writer(&redis, 10).await;
+    create_group(&redis, "workers").await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(writer.append(&delivery(i)).await.unwrap());
+    }
+    assert_full(&writer.append(&delivery(10)).await.unwrap_err(), 10);
+    // Refused again: nothing was trimmed to make room.
+    assert_full(&writer.append(&delivery(11)).await.unwrap_err(), 10);
+    assert_eq!(stream_ids(&redis).await, strings(&ids));
+
+    let mut c = consumer(&redis, "a").connect().await.unwrap();
+    for (i, id) in (0..).zip(&ids) {
+        let m = next_within(&mut c, Duration::from_secs(5)).await;
+        assert_eq!(m.id(), *id);
+        assert_eq!(m.delivery(), &delivery(i));
+        m.ack().await.unwrap();
+    }
+    assert!(
+        c.try_next().await.unwrap().is_none(),
+        "the refused ones were not added"
+    );
+    // All acknowledged: the next append trims them at once, and fits.
+    let id = writer.append(&delivery(12)).await.unwrap();
+    assert_eq!(stream_ids(&redis).await, strings(&[id]));
+}
+
+/// With no consumer group at all nobody has read anything: the stream fills
+/// to its bound and then refuses.
+#[tokio::test]
+async fn a_stream_without_groups_fills_to_its_bound_then_refuses() {
+    let redis = RedisServer::start();
+    let writer = bounded_writer(&redis, 3).await;
+    for i in 0..3 {
         writer.append(&delivery(i)).await.unwrap();
     }
-    let len = xlen(&redis, STREAM).await;
-    // `MAXLEN ~` trims whole nodes (100 entries by default): at least the
-    // bound stays, far less than everything appended.
-    assert!((50..=250).contains(&len), "{len}");
+    assert_full(&writer.append(&delivery(3)).await.unwrap_err(), 3);
+    assert_eq!(xlen(&redis, STREAM).await, 3);
+}
+
+/// Once a consumer acknowledges, an append at the bound trims exactly the
+/// acknowledged entries at the head: an entry read but not acknowledged
+/// stays, and so does every entry after it.
+#[tokio::test]
+async fn acknowledged_entries_are_trimmed_at_the_bound_and_pending_ones_stay() {
+    let redis = RedisServer::start();
+    let writer = bounded_writer(&redis, 10).await;
+    let mut c = consumer(&redis, "a")
+        .batch_size(1)
+        .visibility_timeout(Duration::from_secs(600))
+        .connect()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(writer.append(&delivery(i)).await.unwrap());
+    }
+    let mut read = Vec::new();
+    for id in &ids[..5] {
+        let m = next_within(&mut c, Duration::from_secs(5)).await;
+        assert_eq!(m.id(), *id);
+        read.push(m);
+    }
+    // 0, 1, 2 and 4 acknowledged; 3 read and still in hand (pending); 5-9
+    // not read.
+    let in_hand = read.remove(3);
+    for m in read {
+        m.ack().await.unwrap();
+    }
+    let mut added = Vec::new();
+    for i in 10..13 {
+        added.push(writer.append(&delivery(i)).await.unwrap());
+    }
+    let kept: Vec<EntryId> = ids[3..].iter().chain(&added).copied().collect();
+    assert_eq!(stream_ids(&redis).await, strings(&kept), "0-2 trimmed");
+    // Full again, and nothing before the pending entry is acknowledged.
+    assert_full(&writer.append(&delivery(13)).await.unwrap_err(), 10);
+    assert_eq!(stream_ids(&redis).await, strings(&kept));
+
+    // The pending entry acknowledged: it goes, with 4 after it (read and
+    // acknowledged); the unread 5-9 stay.
+    assert_eq!(in_hand.id(), ids[3]);
+    in_hand.ack().await.unwrap();
+    let last = writer.append(&delivery(14)).await.unwrap();
+    let kept: Vec<EntryId> = ids[5..]
+        .iter()
+        .chain(&added)
+        .chain([&last])
+        .copied()
+        .collect();
+    assert_eq!(stream_ids(&redis).await, strings(&kept), "3 and 4 trimmed");
+}
+
+/// An entry one group acknowledged but another has not read is kept: the
+/// trim point is the earliest over all groups.
+#[tokio::test]
+async fn an_entry_acknowledged_by_one_group_but_unread_by_another_is_kept() {
+    let redis = RedisServer::start();
+    let writer = bounded_writer(&redis, 5).await;
+    create_group(&redis, "fast").await;
+    create_group(&redis, "slow").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(writer.append(&delivery(i)).await.unwrap());
+    }
+    let fast = read_as(&redis, "fast", 5).await;
+    assert_eq!(fast, strings(&ids));
+    ack_as(&redis, "fast", &fast).await;
+    assert_full(&writer.append(&delivery(5)).await.unwrap_err(), 5);
+    assert_eq!(stream_ids(&redis).await, strings(&ids), "slow read none");
+
+    let slow = read_as(&redis, "slow", 2).await;
+    ack_as(&redis, "slow", &slow).await;
+    let id = writer.append(&delivery(6)).await.unwrap();
+    let kept: Vec<EntryId> = ids[2..].iter().chain([&id]).copied().collect();
+    assert_eq!(stream_ids(&redis).await, strings(&kept));
+    // The slow group gets the rest.
+    assert_eq!(read_as(&redis, "slow", 10).await, strings(&kept));
+}
+
+/// The trim point is the smallest id over the groups as numbers: `9-1`
+/// comes before `10-0` and `5-9` before `5-10`, though not as strings.
+#[tokio::test]
+async fn entry_ids_are_compared_as_numbers_when_choosing_what_to_trim() {
+    for (older, newer) in [("9-1", "10-0"), ("5-9", "5-10")] {
+        let redis = RedisServer::start();
+        let mut conn = redis_conn(&redis).await;
+        for id in [older, newer] {
+            let _: String = redis::cmd("XADD")
+                .arg(STREAM)
+                .arg(id)
+                .arg("f")
+                .arg("v")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        create_group(&redis, "a").await;
+        create_group(&redis, "b").await;
+        // `a` holds the older entry pending; `b` acknowledged it and holds
+        // the newer one pending.
+        assert_eq!(read_as(&redis, "a", 1).await, [older]);
+        assert_eq!(read_as(&redis, "b", 2).await, [older, newer]);
+        ack_as(&redis, "b", &[older.to_owned()]).await;
+        let writer = bounded_writer(&redis, 2).await;
+        assert_full(&writer.append(&delivery(1)).await.unwrap_err(), 2);
+        assert_eq!(stream_ids(&redis).await, [older, newer], "{older} kept");
+        // `a` acknowledges the older one: it goes, the newer stays.
+        ack_as(&redis, "a", &[older.to_owned()]).await;
+        let id = writer.append(&delivery(2)).await.unwrap();
+        assert_eq!(stream_ids(&redis).await, [newer.to_owned(), id.to_string()]);
+    }
+}
+
+/// A replay onto a full stream is refused the same way, and the dead letter
+/// stays where it is.
+#[tokio::test]
+async fn a_replay_onto_a_full_stream_is_refused_and_the_dead_letter_stays() {
+    let redis = RedisServer::start();
+    let writer = bounded_writer(&redis, 2).await;
+    let mut c = consumer(&redis, "a")
+        .max_attempts(1)
+        .connect()
+        .await
+        .unwrap();
+    writer.append(&delivery(1)).await.unwrap();
+    let m = next_within(&mut c, Duration::from_secs(5)).await;
+    let Failed::DeadLettered { dead_letter_id, .. } = m.fail("boom").await.unwrap() else {
+        panic!("one attempt only");
+    };
+    // Two entries the group has not read: the stream is full.
+    writer.append(&delivery(2)).await.unwrap();
+    writer.append(&delivery(3)).await.unwrap();
+    let dead = DeadLetters::builder(redis.url(), STREAM)
+        .max_len(2)
+        .connect()
+        .await
+        .unwrap();
+    assert_full(&dead.replay(dead_letter_id).await.unwrap_err(), 2);
+    assert_full(&dead.replay_all().await.unwrap_err(), 2);
+    assert_eq!(dead.count().await.unwrap(), 1);
+    assert_eq!(xlen(&redis, STREAM).await, 2);
+    // Consumed: the replay fits.
+    for n in [2, 3] {
+        let m = next_within(&mut c, Duration::from_secs(5)).await;
+        assert_eq!(m.delivery(), &delivery(n));
+        m.ack().await.unwrap();
+    }
+    let new_id = dead.replay(dead_letter_id).await.unwrap().unwrap();
+    assert_eq!(dead.count().await.unwrap(), 0);
+    let m = next_within(&mut c, Duration::from_secs(5)).await;
+    assert_eq!((m.id(), m.delivery()), (new_id, &delivery(1)));
 }
 
 #[tokio::test]

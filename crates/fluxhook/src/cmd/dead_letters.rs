@@ -16,13 +16,15 @@ use super::stream_url::StreamArgs;
 use crate::output::outln;
 
 const AFTER_HELP: &str = "\
-A dead letter whose entry had been trimmed from the stream (MAXLEN) before it was \
-dead-lettered keeps only its error: `replay` cannot put it back. It is reported on stderr \
+A dead letter whose entry had been removed from the stream (XTRIM or XDEL by hand) before it \
+was dead-lettered keeps only its error: `replay` cannot put it back. It is reported on stderr \
 (and with --json on stdout), left in the dead-letter stream, and the others are replayed; \
-`remove` deletes it.
+`remove` deletes it. A replay onto a stream full of entries not yet processed (--max-len of \
+them, not acknowledged by every consumer group) is refused: the dead letter stays, and \
+`replay` stops with status 1.
 
-Exit status: 0 on success; 1 when Redis cannot be reached or refuses a command, or when \
-an ID given to replay or remove is not in the dead-letter stream; 2 on a usage error; 3 \
+Exit status: 0 on success; 1 when Redis cannot be reached or refuses a command (a full \
+stream included), or when an ID given to replay or remove is not in the dead-letter stream; 2 on a usage error; 3 \
 when `replay` left dead letters in place because they hold nothing to replay (the others \
 were replayed); 141 when stdout was closed before all was printed (`list URL | head`).";
 
@@ -81,8 +83,9 @@ struct ReplayArgs {
     /// Every dead letter there is when the command starts.
     #[arg(long)]
     all: bool,
-    /// The stream's approximate length bound (MAXLEN ~) when adding to it;
-    /// use the receiver's.
+    /// The stream's bound when adding to it; use the receiver's. At the
+    /// bound, the entries every consumer group acknowledged are trimmed;
+    /// when that leaves no room the replay is refused.
     #[arg(long, default_value_t = fluxbase_webhooks::queue::DEFAULT_MAX_LEN)]
     max_len: usize,
     /// One JSON line per dead letter (`{"id","replayed_as"}`, or

@@ -4,8 +4,8 @@
 #  1. formatting, clippy (all targets, all features), docs (and the docs.rs
 #     build on nightly, when a nightly toolchain is installed);
 #  2. every unit, integration and doc test with every feature;
-#  3. the library's integration tests under each feature alone and with no
-#     feature, so a test gated on one feature cannot go unbuilt;
+#  3. the library's unit and integration tests under each feature alone and
+#     with no feature, so a test gated on one feature cannot go unbuilt;
 #  4. every feature of the library checked alone, and the default set
 #     (cargo-hack);
 #  5. the declared minimum Rust version (`rust-version`, 1.88) checking the
@@ -104,12 +104,12 @@ tests() {
   step "cargo test (all features)"
   cargo test --workspace --all-features
 
-  step "fluxbase-webhooks integration tests, each feature alone"
+  step "fluxbase-webhooks unit and integration tests, each feature alone"
   # The tests are gated by feature; each set must build and pass on its own.
-  cargo test -p fluxbase-webhooks --no-default-features --test it
+  cargo test -p fluxbase-webhooks --no-default-features --lib --test it
   for feature in tower axum actix redis client queue; do
     echo "--- --features $feature"
-    cargo test -p fluxbase-webhooks --no-default-features --features "$feature" --test it
+    cargo test -p fluxbase-webhooks --no-default-features --features "$feature" --lib --test it
   done
 }
 

@@ -1,3 +1,4 @@
+use super::incremental::body_date;
 use super::*;
 use crate::Signer;
 

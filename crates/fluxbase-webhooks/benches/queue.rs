@@ -4,7 +4,7 @@
 //! `auth.users` (`data/row_insert.json`). Criterion's throughput is in
 //! messages per second.
 //!
-//! - `queue/append`: [`StreamWriter::append`] (one script: `XLEN`, `XADD`), with one
+//! - `queue/append`: [`StreamWriter::append`] (a pipelined `XADD` and `XLEN` far below the bound), with one
 //!   append in flight at a time (what one request handler waits for), and
 //!   with 32 in flight over the writer's one multiplexed connection (32
 //!   concurrent requests on one receiver).

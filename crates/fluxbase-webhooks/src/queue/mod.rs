@@ -89,9 +89,11 @@
 //! **Bounded stream: full means refused, never forgotten.** The stream
 //! holds at most [`max_len`](StreamWriterBuilder::max_len) entries (default
 //! [`DEFAULT_MAX_LEN`]), and the bound only ever drops entries every
-//! consumer group of the stream has read and acknowledged. Each append is
-//! one Lua script run by Redis: below the bound it is `XLEN` and `XADD`. At
-//! the bound it first trims (`XTRIM … MINID`) the head of the stream up to
+//! consumer group of the stream has read and acknowledged. Far below the
+//! bound (by a tenth of it, at least 1,024 entries, as the writer read the
+//! length in the last 100 ms) an append is a plain `XADD` pipelined with
+//! `XLEN`; nearer, it is one Lua script run by Redis, `XLEN` and then `XADD`
+//! when there is room. At the bound that script first trims (`XTRIM … MINID`) the head of the stream up to
 //! the first entry some group still needs: for each group (`XINFO GROUPS`)
 //! its oldest pending entry (`XPENDING`), or with nothing pending the first
 //! entry after its `last-delivered-id`, the earliest over all groups. That

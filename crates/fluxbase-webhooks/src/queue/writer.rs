@@ -1,8 +1,9 @@
 //! [`StreamWriter`]: appends verified deliveries to a bounded Redis Stream.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::Script;
 use redis::aio::ConnectionManager;
@@ -13,7 +14,8 @@ use super::{DEFAULT_MAX_LEN, DEFAULT_STREAM, EntryId, QueueError, QueuedDelivery
 
 /// Adds one entry to the stream if there is room under the bound (see
 /// [`room_lua`]), else answers the error code [`FULL`]. KEYS: stream. ARGV:
-/// max_len, then the entry's field/value pairs.
+/// max_len, then the entry's field/value pairs. Answers the entry's id and
+/// the stream's length after it.
 static APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
         room_lua!(),
@@ -21,10 +23,61 @@ static APPEND: LazyLock<Script> = LazyLock::new(|| {
 if not room(KEYS[1], tonumber(ARGV[1])) then
   return redis.error_reply('FULL the stream is full of entries not yet processed')
 end
-return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+return {id, redis.call('XLEN', KEYS[1])}
 "
     ))
 });
+
+/// How long a length the writer read stays good enough to append without
+/// the script.
+const LENGTH_FRESH_FOR: Duration = Duration::from_millis(100);
+
+/// The stream's length as this writer (and its clones) last read it, and
+/// when: far enough below the bound, an append needs no script.
+#[derive(Debug)]
+struct KnownLength {
+    started: Instant,
+    /// The length, and the millisecond (since `started`) it was read at,
+    /// plus one; 0 when never read.
+    len: AtomicU64,
+    at: AtomicU64,
+}
+
+impl KnownLength {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            len: AtomicU64::new(0),
+            at: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+
+    /// The length read within [`LENGTH_FRESH_FOR`], if any.
+    fn fresh(&self) -> Option<u64> {
+        let at = self.at.load(Ordering::Acquire);
+        let fresh = at != 0 && self.now().saturating_sub(at) <= LENGTH_FRESH_FOR.as_millis() as u64;
+        fresh.then(|| self.len.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, len: u64) {
+        self.len.store(len, Ordering::Relaxed);
+        self.at.store(self.now(), Ordering::Release);
+    }
+}
+
+/// How far below the bound the stream must be for an append to skip the
+/// script: a tenth of the bound, and never less than 1,024 entries, so a
+/// small bound is always kept exactly.
+fn margin(max_len: usize) -> u64 {
+    (max_len as u64 / 10).max(1024)
+}
 
 /// Appends [`QueuedDelivery`]s to a bounded Redis Stream, each call bounded
 /// by a timeout.
@@ -34,8 +87,13 @@ return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 /// at the bound an append first trims the entries every consumer group has
 /// read and acknowledged, and when that leaves no room it is refused with
 /// [`QueueError::Full`] (the receiver answers 503 with `Retry-After`, and
-/// the sender retries once consumers caught up). Below the bound an append
-/// is one script run by Redis: `XLEN`, then `XADD`.
+/// the sender retries once consumers caught up). Far below the bound (a
+/// tenth of it, and at least 1,024 entries, by the length the writer read
+/// within the last 100 ms) an append is a plain `XADD` pipelined with
+/// `XLEN`, one round trip without a script; nearer, it is one script run
+/// by Redis, which checks the length first. Appends in flight at once from
+/// writers whose reading was that fresh can take the stream past the bound
+/// by as many as they are, never by the margin.
 ///
 /// This is the receiver's hand-over: after verification and dedupe it calls
 /// [`StreamWriter::append`], and acknowledges the HTTP request only once
@@ -63,6 +121,7 @@ pub struct StreamWriter {
     conn: Connection,
     stream: Arc<str>,
     max_len: usize,
+    known: Arc<KnownLength>,
 }
 
 /// Configures and connects a [`StreamWriter`].
@@ -108,15 +167,35 @@ impl StreamWriter {
     /// not: the sender retries, and consumers see the event twice at worst
     /// (at least once).
     pub async fn append(&self, delivery: &QueuedDelivery) -> Result<EntryId, QueueError> {
-        let mut script = APPEND.key(&*self.stream);
-        script.arg(self.max_len);
-        delivery.write_fields(&mut script);
-        match self.conn.invoke::<String>(&script).await {
-            Err(e) if e.server_code() == Some(FULL) => Err(QueueError::Full {
-                max_len: self.max_len,
-            }),
-            id => EntryId::from_reply(&id?),
-        }
+        let far_below = self
+            .known
+            .fresh()
+            .is_some_and(|len| len.saturating_add(margin(self.max_len)) < self.max_len as u64);
+        let (id, len) = match far_below {
+            true => {
+                let mut add = redis::cmd("XADD");
+                add.arg(&*self.stream).arg("*");
+                delivery.write_fields(&mut add);
+                let mut pipe = redis::pipe();
+                pipe.add_command(add).cmd("XLEN").arg(&*self.stream);
+                self.conn.pipeline::<(String, u64)>(&pipe).await?
+            }
+            false => {
+                let mut script = APPEND.key(&*self.stream);
+                script.arg(self.max_len);
+                delivery.write_fields(&mut script);
+                match self.conn.invoke::<(String, u64)>(&script).await {
+                    Err(e) if e.server_code() == Some(FULL) => {
+                        return Err(QueueError::Full {
+                            max_len: self.max_len,
+                        });
+                    }
+                    answer => answer?,
+                }
+            }
+        };
+        self.known.set(len);
+        EntryId::from_reply(&id)
     }
 
     /// The stream appended to.
@@ -192,6 +271,7 @@ impl StreamWriterBuilder {
             conn: self.source.connect(self.timeout).await?,
             stream: self.stream.into(),
             max_len: self.max_len,
+            known: Arc::new(KnownLength::new()),
         })
     }
 }

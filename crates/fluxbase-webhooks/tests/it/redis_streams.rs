@@ -718,6 +718,53 @@ async fn a_full_stream_refuses_appends_and_keeps_what_no_group_processed() {
     assert_eq!(stream_ids(&redis).await, strings(&[id]));
 }
 
+/// Calls of a command since Redis started, from `INFO commandstats`.
+async fn calls(redis: &RedisServer, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut redis_conn(redis).await)
+        .await
+        .unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Far below the bound an append is a plain `XADD` (with `XLEN`), not the
+/// script: only the first one, before the writer has read the length, runs
+/// it.
+#[tokio::test]
+async fn appends_far_below_the_bound_run_no_script() {
+    let redis = RedisServer::start();
+    let writer = bounded_writer(&redis, 100_000).await;
+    for i in 0..50 {
+        writer.append(&delivery(i)).await.unwrap();
+    }
+    assert_eq!(xlen(&redis, STREAM).await, 50);
+    assert_eq!(calls(&redis, "xadd").await, 50);
+    // The first call finds the script not loaded, loads it and runs again.
+    assert!((1..=2).contains(&calls(&redis, "evalsha").await));
+}
+
+/// A bound above the margin: plain appends while far below it, the script
+/// near it, and the bound kept exactly by one writer.
+#[tokio::test]
+async fn the_bound_is_kept_when_appends_start_far_below_it() {
+    let redis = RedisServer::start();
+    let writer = bounded_writer(&redis, 1_100).await;
+    create_group(&redis, "workers").await;
+    for i in 0..1_100 {
+        writer.append(&delivery(i)).await.unwrap();
+    }
+    assert_full(&writer.append(&delivery(1_100)).await.unwrap_err(), 1_100);
+    assert_eq!(xlen(&redis, STREAM).await, 1_100);
+    // Under 1,100 - 1,024 entries the appends took no script.
+    assert!(calls(&redis, "evalsha").await < 1_100 - 70);
+}
+
 /// With no consumer group at all nobody has read anything: the stream fills
 /// to its bound and then refuses.
 #[tokio::test]

@@ -223,8 +223,8 @@ pub(crate) struct ListenArgs {
         value_parser = StreamUrlParser
     )]
     pub(crate) forward: Option<StreamUrl>,
-    /// With --forward: the most entries the stream holds (default 100000).
-    /// At the bound, the entries every consumer group has acknowledged are
+    /// With --forward: the most entries the stream holds (default 100000;
+    /// appends in flight at once can pass it by as many). At the bound, the entries every consumer group has acknowledged are
     /// trimmed; when that leaves no room, deliveries get 503 (`queue_full`
     /// in the detail) until the consumers catch up. Nothing not yet
     /// processed is dropped; with no consumer group the stream fills up.

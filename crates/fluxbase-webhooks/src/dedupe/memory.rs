@@ -271,6 +271,14 @@ impl MemoryStore {
     }
 }
 
+/// Every queue of a shard: one per lifetime, and the guarded keys'.
+fn every_queue<'a>(
+    queues: &'a mut [(Ticks, Queue)],
+    guarded: &'a mut Queue,
+) -> impl Iterator<Item = &'a mut Queue> {
+    queues.iter_mut().map(|(_, q)| q).chain([guarded])
+}
+
 impl MemoryInner {
     /// The instant of an insert: `now`, or a nanosecond after the one
     /// before when the clock has not moved since. Every insert into a shard
@@ -319,12 +327,7 @@ impl MemoryInner {
         let room = capacity.saturating_mul(2);
         if self.entries.capacity() < room {
             self.entries.reserve(room - self.entries.len());
-            for queue in self
-                .queues
-                .iter_mut()
-                .map(|(_, q)| q)
-                .chain([&mut self.guarded])
-            {
+            for queue in every_queue(&mut self.queues, &mut self.guarded) {
                 queue.reserve(queue.len() + 64);
             }
         }
@@ -335,12 +338,7 @@ impl MemoryInner {
     /// expired.
     fn purge(&mut self, now: Ticks) {
         let entries = &mut self.entries;
-        for queue in self
-            .queues
-            .iter_mut()
-            .map(|(_, q)| q)
-            .chain([&mut self.guarded])
-        {
+        for queue in every_queue(&mut self.queues, &mut self.guarded) {
             while let Some(row) = queue.front().copied() {
                 if row.expiry > now {
                     break;
@@ -370,8 +368,10 @@ impl MemoryInner {
             // A guarded entry is never evicted, even by a row of the same
             // key and expiry left in an unguarded queue.
             if let Some(row) = self.queues[i].1.pop_front()
-                && Self::is_current(&self.entries, &row)
-                && self.entries.get(&row.key).is_some_and(|e| !e.guarded())
+                && self
+                    .entries
+                    .get(&row.key)
+                    .is_some_and(|e| e.expiry() == row.expiry && !e.guarded())
             {
                 self.entries.remove(&row.key);
             }
@@ -381,16 +381,12 @@ impl MemoryInner {
 
     /// Stale rows (of removed keys) must not pile up either.
     fn drop_stale_rows(&mut self) {
-        let rows: usize =
-            self.queues.iter().map(|(_, q)| q.len()).sum::<usize>() + self.guarded.len();
+        let rows: usize = every_queue(&mut self.queues, &mut self.guarded)
+            .map(|q| q.len())
+            .sum();
         if rows > 2 * self.entries.len() + 64 {
             let entries = &self.entries;
-            for queue in self
-                .queues
-                .iter_mut()
-                .map(|(_, q)| q)
-                .chain([&mut self.guarded])
-            {
+            for queue in every_queue(&mut self.queues, &mut self.guarded) {
                 queue.retain(|row| Self::is_current(entries, row));
             }
         }

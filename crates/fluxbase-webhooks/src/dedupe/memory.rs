@@ -30,7 +30,8 @@ use crate::clock::Instant;
 /// under a key chosen at random per store (so nobody can pick keys that
 /// collide), each in a 16-byte slot of its shard's table and a 24-byte row
 /// of a queue: budget about 130 bytes per key of capacity once it is full
-/// (11 MiB measured for the default 100,000 keys, 63 MiB for 500,000). Use
+/// (11 MiB measured for the default 100,000 keys, 63 MiB for 500,000, by
+/// the crate's `store_memory` example). Use
 /// the Redis store when several receiver instances must share one view.
 ///
 /// ```

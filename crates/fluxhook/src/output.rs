@@ -9,6 +9,12 @@
 //!
 //! `println!` would panic in both cases instead: the Rust runtime ignores
 //! SIGPIPE, so a write to a closed pipe fails with `BrokenPipe`.
+//!
+//! Standard error, for notes, warnings and errors: each line goes through
+//! [`errln!`], which never panics (`eprintln!` does when stderr is a closed
+//! pipe, as in `fluxhook consume URL 2>&1 | head -1`). A note that cannot
+//! be written is dropped: the command's work and its exit status stay what
+//! they were.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -70,6 +76,24 @@ macro_rules! outln {
     };
 }
 pub(crate) use outln;
+
+/// Writes `args` and a newline to stderr in one go, ignoring a failed
+/// write (there is nowhere left to report it).
+pub(crate) fn note(args: fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = err
+        .write_fmt(args)
+        .and_then(|()| err.write_all(b"\n"))
+        .and_then(|()| err.flush());
+}
+
+/// `eprintln!` that never panics: `errln!("warning: {why}")`.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::note(format_args!($($arg)*))
+    };
+}
+pub(crate) use errln;
 
 /// Whether `err` is (or was caused by) a write to a closed stdout: the
 /// program then ends with [`EXIT_CLOSED`] and says nothing.

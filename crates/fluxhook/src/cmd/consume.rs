@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::queue_failure::{Failure, queue_failed, report};
 use super::stream_url::StreamArgs;
-use crate::output::outln;
+use crate::output::{errln, outln};
 
 /// How much of a failing command's stderr is kept for its error.
 const STDERR_TAIL: usize = 1024;
@@ -144,7 +144,7 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(e) => return Failure::from(e).exit(&args.stream.url),
     };
-    eprintln!(
+    errln!(
         "consuming {} as {} in group {}",
         args.stream.url,
         consumer.consumer(),
@@ -158,7 +158,7 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
         let mut signals = Signals::new();
         signals.next().await;
         if exec {
-            eprintln!("stopping: finishing the event in hand (Ctrl-C again to abandon it)");
+            errln!("stopping: finishing the event in hand (Ctrl-C again to abandon it)");
         }
         stop.stop();
         signals.next().await;
@@ -198,7 +198,7 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let Err(e) = consumer.close().await {
-        eprintln!("warning: {:#}", anyhow::Error::from(e));
+        errln!("warning: {:#}", anyhow::Error::from(e));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -206,7 +206,7 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
 /// Reports the first error of an outage (the consumer retries by itself).
 fn warn_outage(reported: &mut bool, e: &QueueError) {
     if !*reported {
-        eprintln!("warning: {}; retrying until Redis is back", report(e));
+        errln!("warning: {}; retrying until Redis is back", report(e));
         *reported = true;
     }
 }
@@ -304,7 +304,7 @@ async fn run_command(
         Outcome::Succeeded => Ok(message.ack().await?),
         Outcome::Failed(reason) => {
             match message.fail(&reason).await? {
-                Failed::Retrying { attempt, retry_in } => eprintln!(
+                Failed::Retrying { attempt, retry_in } => errln!(
                     "entry {id}: attempt {attempt} of {} failed ({reason}); retrying in {:.1}s",
                     args.max_attempts,
                     retry_in.as_secs_f64()
@@ -312,18 +312,18 @@ async fn run_command(
                 Failed::DeadLettered {
                     dead_letter_id,
                     attempts,
-                } => eprintln!(
+                } => errln!(
                     "entry {id}: dead-lettered as {dead_letter_id} after {attempts} attempts: {reason}"
                 ),
-                Failed::Reclaimed => eprintln!(
-                    "entry {id}: failed ({reason}) after another consumer had taken it over"
-                ),
+                Failed::Reclaimed => {
+                    errln!("entry {id}: failed ({reason}) after another consumer had taken it over")
+                }
                 _ => {}
             }
             Ok(())
         }
         Outcome::Abandoned => {
-            eprintln!("entry {id}: command killed; the event is handed back");
+            errln!("entry {id}: command killed; the event is handed back");
             Ok(message.release().await?)
         }
     }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::consume::rfc3339;
 use super::queue_failure::{EXIT_QUEUE, Failure};
 use super::stream_url::StreamArgs;
-use crate::output::outln;
+use crate::output::{errln, outln};
 
 const AFTER_HELP: &str = "\
 A dead letter whose entry had been removed from the stream (XTRIM or XDEL by hand) before it \
@@ -213,7 +213,7 @@ async fn list(dead: &DeadLetters, args: &ListArgs) -> Result<ExitCode, Failure> 
     }
     if !args.json {
         let total = dead.count().await?;
-        eprintln!(
+        errln!(
             "{} shown of {total} in {}",
             letters.len(),
             dead.dead_letter_stream()
@@ -226,7 +226,7 @@ async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failu
     if args.all {
         let report = dead.replay_all().await?;
         for (id, why) in report.skipped() {
-            eprintln!("{id}: not replayed, left in place: {why}");
+            errln!("{id}: not replayed, left in place: {why}");
         }
         if args.json {
             let skipped: Vec<SkippedLine> = report
@@ -239,7 +239,7 @@ async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failu
                 serde_json::json!({ "replayed": report.replayed().len(), "skipped": skipped })
             )?;
         } else {
-            eprintln!(
+            errln!(
                 "replayed {} onto {}{}",
                 report.replayed().len(),
                 dead.stream(),
@@ -261,11 +261,11 @@ async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failu
             )?,
             Ok(Some(new_id)) => outln!("{id} replayed as {new_id}")?,
             Ok(None) => {
-                eprintln!("{id}: no such dead letter");
+                errln!("{id}: no such dead letter");
                 missing = true;
             }
             Err(why @ QueueError::NothingToReplay(_)) => {
-                eprintln!("{id}: not replayed, left in place: {why}");
+                errln!("{id}: not replayed, left in place: {why}");
                 if args.json {
                     outln!("{}", serde_json::to_string(&SkippedLine::new(id, &why))?)?;
                 }
@@ -301,7 +301,7 @@ async fn remove(dead: &DeadLetters, args: &RemoveArgs) -> Result<ExitCode, Failu
         if dead.remove(id).await? {
             outln!("{id} removed")?;
         } else {
-            eprintln!("{id}: no such dead letter");
+            errln!("{id}: no such dead letter");
             missing = true;
         }
     }

@@ -24,7 +24,7 @@ use crate::cli::{DedupeArg, ListenArgs};
 use crate::cmd::queue_failure::report;
 use crate::cmd::secret;
 use crate::cmd::stream_url::StreamUrl;
-use crate::output::outln;
+use crate::output::{errln, outln};
 
 /// Deliveries waiting to be taken from a [`LocalListener`] before the
 /// server holds back the sender (backpressure rather than unbounded memory).
@@ -295,16 +295,16 @@ async fn listen(args: ListenArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut listener = started.with_context(|| format!("cannot listen on {}", args.addr))?;
-    eprintln!("listening on {}", listener.url());
+    errln!("listening on {}", listener.url());
     if let Some(url) = &args.forward {
-        eprintln!("forwarding to {url}");
+        errln!("forwarding to {url}");
     }
     loop {
         tokio::select! {
             delivery = listener.next() => match delivery {
                 Some(Delivery::Verified(received)) => print_event(&received, args.json)?,
                 Some(Delivery::Queued(queued)) => print_queued(&queued, args.json)?,
-                Some(Delivery::Refused(refusal)) => eprintln!(
+                Some(Delivery::Refused(refusal)) => errln!(
                     "refused {} {}: {}",
                     refusal.code.http_status(),
                     refusal.code,

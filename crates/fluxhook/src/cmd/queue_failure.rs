@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use fluxbase_webhooks::queue::QueueError;
 
 use super::stream_url::StreamUrl;
-use crate::output::StdoutError;
+use crate::output::{StdoutError, errln};
 
 /// Exit status when Redis cannot be reached or refuses a command (and when
 /// `dead-letters` is given an id that is not there).
@@ -56,7 +56,7 @@ impl From<serde_json::Error> for Failure {
 
 /// Prints a Redis failure and gives the exit status.
 pub(crate) fn queue_failed(e: &QueueError, url: &StreamUrl) -> ExitCode {
-    eprintln!("error: {url}: {}", report(e));
+    errln!("error: {url}: {}", report(e));
     ExitCode::from(EXIT_QUEUE)
 }
 

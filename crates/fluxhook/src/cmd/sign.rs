@@ -7,7 +7,7 @@ use fluxbase_webhooks::{Code, Scheme, Verifier};
 use crate::cli::{SchemeArg, SignArgs};
 use crate::cmd::secret;
 use crate::input::read_body;
-use crate::output::outln;
+use crate::output::{errln, outln};
 
 pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let signer = secret::signer(&args.secret)?;
@@ -25,7 +25,7 @@ pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     if scheme != Scheme::Timestamped
         && let Some(why) = undated(&args.secret, &header.to_string(), &body)
     {
-        eprintln!("note: a receiver with the default window refuses this delivery now: {why}");
+        errln!("note: a receiver with the default window refuses this delivery now: {why}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cli::{SchemePolicyArg, VerifyArgs};
 use crate::cmd::secret;
 use crate::input::read_body;
-use crate::output::outln;
+use crate::output::{errln, outln};
 
 /// Exit status for a signature that does not verify.
 const EXIT_INVALID: u8 = 1;
@@ -57,7 +57,7 @@ pub(crate) fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     message: err.to_string(),
                 })?;
             } else {
-                eprintln!("{}: {err}", err.code());
+                errln!("{}: {err}", err.code());
             }
             Ok(ExitCode::from(EXIT_INVALID))
         }

@@ -94,6 +94,21 @@ pub(crate) fn with_closed_stdout(mut cmd: Command) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs `cmd` to its end with its stderr a pipe whose reading end is
+/// already closed (`cmd 2>&1 | head -0` after stdout was read), so every
+/// note it writes there fails; its stdout is captured.
+pub(crate) fn with_closed_stderr(mut cmd: Command) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Asserts that a command stopped quietly on its closed stdout: status
 /// [`EXIT_CLOSED`], and neither a panic nor an error on stderr.
 pub(crate) fn stopped_quietly(out: &Output) {

@@ -5,7 +5,8 @@ use std::time::Duration;
 use fluxbase_webhooks::Timestamp;
 
 use crate::{
-    TempFile, exits_within, fluxhook, run_with_stdin, stopped_quietly, with_closed_stdout,
+    TempFile, exits_within, fluxhook, run_with_stdin, stopped_quietly, with_closed_stderr,
+    with_closed_stdout,
 };
 
 const BODY: &[u8] = br#"{"event":"INSERT","table":"users"}"#;
@@ -405,6 +406,44 @@ fn a_closed_stdout_ends_sign_and_verify_quietly() {
             .arg(&file.path);
         stopped_quietly(&with_closed_stdout(verify));
     }
+}
+
+/// A closed stderr changes nothing but the notes: a mismatch still exits 1,
+/// a stale untimestamped signature is still printed with status 0, and a
+/// usage error still exits 2; never a panic (101).
+#[test]
+fn a_closed_stderr_changes_no_status() {
+    let file = TempFile::new("body.json", BODY);
+    let header = sign("test-secret", "timestamped", &file);
+    let mut mismatch = fluxhook();
+    mismatch
+        .args([
+            "verify",
+            "--secret",
+            "another-secret",
+            "--signature",
+            header.trim(),
+        ])
+        .arg(&file.path);
+    let out = with_closed_stderr(mismatch);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+
+    // An untimestamped signature of a body dated long ago: signed, with a
+    // note on stderr that nobody reads.
+    let mut stale = fluxhook();
+    stale
+        .args(["sign", "--secret", "test-secret", "--scheme", "hex"])
+        .arg(&file.path);
+    let out = with_closed_stderr(stale);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out).trim().len(), 64, "{}", stdout(&out));
+
+    let mut usage = fluxhook();
+    usage
+        .args(["verify", "--secret", "", "--signature", "00"])
+        .arg(&file.path);
+    let out = with_closed_stderr(usage);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 /// Any other failed write to stdout is an error: said on stderr, status 2.

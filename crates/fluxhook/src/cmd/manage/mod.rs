@@ -8,7 +8,7 @@ use clap::Args;
 use fluxbase_webhooks::client::{self, Client};
 use serde::Serialize;
 
-use crate::output::{StdoutError, outln};
+use crate::output::{StdoutError, errln, outln};
 
 pub(crate) mod invitations;
 pub(crate) mod keys;
@@ -203,7 +203,7 @@ where
                     "code": e.code(),
                 }))?;
             } else {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
             }
             Ok(ExitCode::from(EXIT_FAILED))
         }

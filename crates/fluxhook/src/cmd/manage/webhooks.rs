@@ -8,7 +8,7 @@ use fluxbase_webhooks::client::{
 };
 
 use super::{Connection, EXIT_FAILED, Failure, Purpose, print_json, run, show, when};
-use crate::output::{StdoutError, outln};
+use crate::output::{StdoutError, errln, outln};
 
 /// Webhooks: list, create, get, update, delete, test, deliveries.
 #[derive(Debug, Args)]
@@ -350,7 +350,7 @@ fn print_webhook(w: &Webhook) -> Result<(), StdoutError> {
 /// (the client's lint), on stderr; `--json` carries them in `warnings`.
 fn print_warnings(w: &Webhook) {
     for warning in &w.warnings {
-        eprintln!("warning: {}: {}", warning.code, warning.message);
+        errln!("warning: {}: {}", warning.code, warning.message);
     }
 }
 

@@ -141,6 +141,65 @@ pub struct ReplayReport {
     skipped: Vec<(EntryId, QueueError)>,
 }
 
+/// Why [`DeadLetters::replay_all`] stopped before the last dead letter,
+/// and what it had done by then.
+///
+/// Nothing is lost: the dead letters it [replayed](ReplayReport::replayed)
+/// are on the stream, the rest are still in the dead-letter stream. Its
+/// [`code`](ReplayStopped::code) is the error's; the error is its
+/// [`source`](std::error::Error::source), and `?` turns it into that
+/// [`QueueError`] where the report is not wanted.
+///
+/// ```no_run
+/// # async fn f(dead: fluxbase_webhooks::queue::DeadLetters) {
+/// match dead.replay_all().await {
+///     Ok(report) => println!("replayed {}", report.replayed().len()),
+///     Err(stopped) => eprintln!(
+///         "replayed {} before {}: {}",
+///         stopped.done().replayed().len(),
+///         stopped.code(),
+///         stopped.error(),
+///     ),
+/// }
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("replaying the dead letters stopped after {} of them", .done.replayed.len())]
+pub struct ReplayStopped {
+    done: ReplayReport,
+    #[source]
+    error: QueueError,
+}
+
+impl ReplayStopped {
+    /// What was done before the error: the dead letters replayed, and those
+    /// left in place with nothing to replay.
+    pub fn done(&self) -> &ReplayReport {
+        &self.done
+    }
+
+    /// The error that stopped the replay.
+    pub fn error(&self) -> &QueueError {
+        &self.error
+    }
+
+    /// The error's stable code ([`QueueError::code`]).
+    pub fn code(&self) -> &'static str {
+        self.error.code()
+    }
+
+    /// The report and the error.
+    pub fn into_parts(self) -> (ReplayReport, QueueError) {
+        (self.done, self.error)
+    }
+}
+
+impl From<ReplayStopped> for QueueError {
+    fn from(stopped: ReplayStopped) -> Self {
+        stopped.error
+    }
+}
+
 impl ReplayReport {
     /// The dead letters replayed, oldest first: each one's id in the
     /// dead-letter stream and its new entry's id in the stream.
@@ -288,17 +347,31 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
-    /// When Redis is unavailable or refuses a command, or when the stream is
-    /// full ([`QueueError::Full`]); the dead letters replayed until then stay
-    /// replayed, the others stay in the dead-letter stream.
-    pub async fn replay_all(&self) -> Result<ReplayReport, QueueError> {
+    /// [`ReplayStopped`] when Redis is unavailable or refuses a command, or
+    /// when the stream is full ([`QueueError::Full`]): it holds the error and
+    /// the report of what was done until then. The dead letters replayed
+    /// until then stay replayed, the others stay in the dead-letter stream,
+    /// so calling again later goes on where this call stopped.
+    pub async fn replay_all(&self) -> Result<ReplayReport, ReplayStopped> {
         let mut report = ReplayReport::default();
+        match self.replay_each(&mut report).await {
+            Ok(()) => Ok(report),
+            Err(error) => Err(ReplayStopped {
+                done: report,
+                error,
+            }),
+        }
+    }
+
+    /// The loop of [`DeadLetters::replay_all`], recording into `report` as
+    /// it goes.
+    async fn replay_each(&self, report: &mut ReplayReport) -> Result<(), QueueError> {
         let last: StreamRangeReply = self
             .conn
             .query(&Cmd::xrevrange_count(&*self.dead_letters, "+", "-", 1))
             .await?;
         let Some(last) = last.ids.first().map(|e| e.id.clone()) else {
-            return Ok(report);
+            return Ok(());
         };
         // Pages follow one another by id: the dead letters left in place
         // are not read again.
@@ -309,7 +382,7 @@ impl DeadLetters {
                 .query(&Cmd::xrange_count(&*self.dead_letters, &start, &last, PAGE))
                 .await?;
             let Some(tail) = page.ids.last() else {
-                return Ok(report);
+                return Ok(());
             };
             start = format!("({}", tail.id);
             for entry in page.ids {

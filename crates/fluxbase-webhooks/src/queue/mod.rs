@@ -153,7 +153,9 @@ pub(crate) mod handoff;
 mod writer;
 
 pub use self::consumer::{Failed, Message, StopHandle, StreamConsumer, StreamConsumerBuilder};
-pub use self::dead_letter::{DeadLetter, DeadLetters, DeadLettersBuilder, ReplayReport};
+pub use self::dead_letter::{
+    DeadLetter, DeadLetters, DeadLettersBuilder, ReplayReport, ReplayStopped,
+};
 pub use self::delivery::{DecodeError, QueuedDelivery, QueuedDeliveryBuilder};
 pub use self::error::QueueError;
 #[cfg(feature = "receive")]

@@ -917,7 +917,7 @@ async fn a_replay_onto_a_full_stream_is_refused_and_the_dead_letter_stays() {
         .await
         .unwrap();
     assert_full(&dead.replay(dead_letter_id).await.unwrap_err(), 2);
-    assert_full(&dead.replay_all().await.unwrap_err(), 2);
+    assert_full(dead.replay_all().await.unwrap_err().error(), 2);
     assert_eq!(dead.count().await.unwrap(), 1);
     assert_eq!(xlen(&redis, STREAM).await, 2);
     // Consumed: the replay fits.
@@ -930,6 +930,70 @@ async fn a_replay_onto_a_full_stream_is_refused_and_the_dead_letter_stays() {
     assert_eq!(dead.count().await.unwrap(), 0);
     let m = next_within(&mut c, Duration::from_secs(5)).await;
     assert_eq!((m.id(), m.delivery()), (new_id, &delivery(1)));
+}
+
+/// `replay_all` stopped by a full stream says what it did before: the
+/// error, and the report of the dead letters it had replayed; the others
+/// are still dead letters, and a later call goes on from there.
+#[tokio::test]
+async fn replay_all_stopped_by_a_full_stream_reports_what_it_replayed() {
+    let redis = RedisServer::start();
+    let writer = bounded_writer(&redis, 10).await;
+    let mut c = consumer(&redis, "a")
+        .max_attempts(1)
+        .connect()
+        .await
+        .unwrap();
+    let mut dead_ids = Vec::new();
+    for n in 1..=3 {
+        writer.append(&delivery(n)).await.unwrap();
+        let m = next_within(&mut c, Duration::from_secs(5)).await;
+        let Failed::DeadLettered { dead_letter_id, .. } = m.fail("boom").await.unwrap() else {
+            panic!("one attempt only");
+        };
+        dead_ids.push(dead_letter_id);
+    }
+    // One entry the group has not read; the dead three were acknowledged.
+    writer.append(&delivery(4)).await.unwrap();
+    let dead = DeadLetters::builder(redis.url(), STREAM)
+        .max_len(2)
+        .connect()
+        .await
+        .unwrap();
+    // The first replay trims the acknowledged entries and fits; the second
+    // finds two entries nobody processed.
+    let stopped = dead.replay_all().await.unwrap_err();
+    assert_eq!(stopped.code(), "queue_full");
+    assert_full(stopped.error(), 2);
+    let replayed = stopped.done().replayed();
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    assert_eq!(replayed[0].0, dead_ids[0], "oldest first");
+    assert!(stopped.done().skipped().is_empty());
+    assert_eq!(
+        std::error::Error::source(&stopped).map(ToString::to_string),
+        Some(stopped.error().to_string())
+    );
+    assert_eq!(dead.count().await.unwrap(), 2);
+    assert_eq!(
+        stream_ids(&redis).await.last().map(String::as_str),
+        Some(replayed[0].1.to_string().as_str())
+    );
+    // `?` into a QueueError keeps the error.
+    let as_queue_error = QueueError::from(dead.replay_all().await.unwrap_err());
+    assert_full(&as_queue_error, 2);
+
+    // Consumed: the next call replays the other two.
+    for n in [4, 1] {
+        let m = next_within(&mut c, Duration::from_secs(5)).await;
+        assert_eq!(m.delivery(), &delivery(n));
+        m.ack().await.unwrap();
+    }
+    let report = dead.replay_all().await.unwrap();
+    assert_eq!(
+        report.replayed().iter().map(|r| r.0).collect::<Vec<_>>(),
+        dead_ids[1..]
+    );
+    assert_eq!(dead.count().await.unwrap(), 0);
 }
 
 #[tokio::test]

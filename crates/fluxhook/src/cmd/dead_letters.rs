@@ -21,7 +21,7 @@ was dead-lettered keeps only its error: `replay` cannot put it back. It is repor
 (and with --json on stdout), left in the dead-letter stream, and the others are replayed; \
 `remove` deletes it. A replay onto a stream full of entries not yet processed (--max-len of \
 them, not acknowledged by every consumer group) is refused: the dead letter stays, and \
-`replay` stops with status 1.
+`replay` stops with status 1 (`--all` first says how many it replayed, and the rest stay).
 
 Exit status: 0 on success; 1 when Redis cannot be reached or refuses a command (a full \
 stream included), or when an ID given to replay or remove is not in the dead-letter stream; 2 on a usage error; 3 \
@@ -90,7 +90,8 @@ struct ReplayArgs {
     max_len: usize,
     /// One JSON line per dead letter (`{"id","replayed_as"}`, or
     /// `{"id","code","reason"}` for one left in place); with --all one line
-    /// `{"replayed":N,"skipped":[{"id","code","reason"},…]}`.
+    /// `{"replayed":N,"skipped":[{"id","code","reason"},…],"stopped":null}`
+    /// (`"stopped"`: the error's code when it stopped before the last).
     #[arg(long)]
     json: bool,
 }
@@ -224,7 +225,13 @@ async fn list(dead: &DeadLetters, args: &ListArgs) -> Result<ExitCode, Failure> 
 
 async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failure> {
     if args.all {
-        let report = dead.replay_all().await?;
+        let (report, stopped) = match dead.replay_all().await {
+            Ok(report) => (report, None),
+            Err(stopped) => {
+                let (report, error) = stopped.into_parts();
+                (report, Some(error))
+            }
+        };
         for (id, why) in report.skipped() {
             errln!("{id}: not replayed, left in place: {why}");
         }
@@ -236,18 +243,31 @@ async fn replay(dead: &DeadLetters, args: &ReplayArgs) -> Result<ExitCode, Failu
                 .collect();
             outln!(
                 "{}",
-                serde_json::json!({ "replayed": report.replayed().len(), "skipped": skipped })
+                serde_json::json!({
+                    "replayed": report.replayed().len(),
+                    "skipped": skipped,
+                    "stopped": stopped.as_ref().map(QueueError::code),
+                })
             )?;
         } else {
             errln!(
-                "replayed {} onto {}{}",
+                "replayed {} onto {}{}{}",
                 report.replayed().len(),
                 dead.stream(),
                 match report.skipped().len() {
                     0 => String::new(),
                     n => format!("; {n} left in {}", dead.dead_letter_stream()),
+                },
+                match stopped {
+                    Some(_) => "; stopped before the last, the rest left in place",
+                    None => "",
                 }
             );
+        }
+        // What was replayed before a failure is said first: running the
+        // command again goes on from there.
+        if let Some(error) = stopped {
+            return Err(error.into());
         }
         return Ok(exit(false, !report.skipped().is_empty()));
     }

@@ -558,6 +558,48 @@ async fn a_command_past_its_timeout_is_killed_with_what_it_started_and_the_attem
     assert_eq!(letters[0].attempts(), 1);
 }
 
+/// `replay --all` stopped by a full stream says how many it replayed before
+/// the error and exits 1; the rest stay dead letters (`--json`: the count
+/// and `"stopped": "queue_full"` on stdout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_all_stopped_by_a_full_stream_says_what_it_replayed() {
+    let redis = RedisServer::start();
+    for id in 1..=3 {
+        dead_letter(&redis, id, false).await;
+    }
+    // One entry the group has not read: with --max-len 2, one replay fits.
+    append(&redis, 4, false).await;
+    let url = stream_url(&redis);
+    let out = run(&["dead-letters", "replay", &url, "--all", "--max-len", "2"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("replayed 1 onto orders:deliveries; stopped before the last"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the stream is full"), "{stderr}");
+
+    let out = run(&[
+        "dead-letters",
+        "replay",
+        &url,
+        "--all",
+        "--max-len",
+        "2",
+        "--json",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["replayed"], 0);
+    assert_eq!(report["stopped"], "queue_full");
+    let dead = DeadLetters::builder(redis.url(), STREAM)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(dead.count().await.unwrap(), 2, "the other two stay");
+}
+
 /// A closed stdout ends `dead-letters list` quietly (141, nothing on
 /// stderr but its own notes), in text and JSON; nothing is changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

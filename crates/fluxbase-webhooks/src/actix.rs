@@ -74,14 +74,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::web::Data;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use crate::dedupe::DedupeStatus;
 use crate::error::Error;
 use crate::event::Event;
 use crate::extract::{Delivered, FromDelivered, accepted, behind_layer};
-use crate::receive::{BodyError, BodySource, Extensions, IntoReceiver, RequestHead, Want};
+use crate::receive::{BodyError, BodySource, Chunks, Extensions, IntoReceiver, RequestHead, Want};
 use crate::verify::{LEGACY_SIGNATURE_HEADER, SIGNATURE_HEADER, Verified};
 
 pub use crate::extract::{FluxbaseEvent, FluxbaseJson, VerifiedBody};
@@ -156,10 +156,11 @@ async fn extract<T: FromDelivered>(req: HttpRequest, payload: Payload) -> Result
 }
 
 /// Collects a payload the middleware already received: never more than it
-/// verified.
+/// verified, and the middleware's bytes themselves (no copy) when they come
+/// as one chunk, as it passes them on.
 async fn collect_received(mut payload: Payload, verified: &Verified) -> Result<Bytes, Rejection> {
     let limit = usize::try_from(verified.body_len()).unwrap_or(usize::MAX);
-    let mut body = BytesMut::with_capacity(limit.min(1 << 20));
+    let mut body = Chunks::with_reserve(limit);
     let incomplete =
         || Rejection::problem(&Error::BodyIncomplete).with_error(Error::BodyIncomplete);
     while let Some(chunk) = payload.next().await {
@@ -167,9 +168,9 @@ async fn collect_received(mut payload: Payload, verified: &Verified) -> Result<B
         if body.len().saturating_add(chunk.len()) > limit {
             return Err(incomplete());
         }
-        body.extend_from_slice(&chunk);
+        body.push(chunk);
     }
-    Ok(body.freeze())
+    Ok(body.finish())
 }
 
 pub(crate) fn response(rejection: Rejection) -> HttpResponse {
@@ -351,5 +352,41 @@ where
 impl Extensions for actix_web::dev::Extensions {
     fn put<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
         self.insert(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Signer, Verifier};
+    use fluxhook_testkit::block_on;
+
+    fn verified(body: &[u8]) -> Verified {
+        let header = Signer::new("k").unwrap().sign_now(body).to_string();
+        Verifier::new("k").unwrap().verify(&header, body).unwrap()
+    }
+
+    /// The extractors behind [`Verify`] take the bytes the middleware
+    /// received and passed on as they are: no second copy of the body.
+    #[test]
+    fn a_received_body_reaches_the_extractor_without_a_copy() {
+        let body = Bytes::from(br#"{"event":"TEST","timestamp":"x"}"#.to_vec());
+        let kept = block_on(collect_received(
+            Payload::from(body.clone()),
+            &verified(&body),
+        ))
+        .unwrap();
+        assert_eq!(kept.as_ptr(), body.as_ptr());
+    }
+
+    /// Never more than what was verified: a payload longer than that is an
+    /// incomplete body, not a bigger one.
+    #[test]
+    fn a_received_body_is_never_longer_than_what_was_verified() {
+        let body = Bytes::from_static(b"{\"event\":\"TEST\"}");
+        let mut longer = body.to_vec();
+        longer.push(b' ');
+        let err = block_on(collect_received(Payload::from(longer), &verified(&body))).unwrap_err();
+        assert_eq!(err.error(), Some(&Error::BodyIncomplete));
     }
 }

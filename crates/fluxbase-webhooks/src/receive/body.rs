@@ -131,18 +131,61 @@ impl Drop for Reservation {
     }
 }
 
-/// Hashes a body chunk by chunk while keeping the bytes, never past the
-/// limit nor the budget.
-///
-/// A body that arrives as one chunk is kept as that chunk (no copy); later
-/// chunks are gathered into one buffer, reserved up front from the declared
-/// length (capped at the limit).
+/// The bytes of a body as its chunks arrive: a body that arrives as one
+/// chunk is kept as that chunk (no copy); once a second one comes, all are
+/// gathered into one buffer, reserved up front for `reserve` bytes (the
+/// declared or known length, capped by the caller) or twice the first.
+#[derive(Default)]
+pub(crate) struct Chunks {
+    first: Option<Bytes>,
+    rest: BytesMut,
+    reserve: usize,
+}
+
+impl Chunks {
+    pub(crate) fn with_reserve(reserve: usize) -> Self {
+        Self {
+            reserve,
+            ..Self::default()
+        }
+    }
+
+    /// Bytes kept so far.
+    pub(crate) fn len(&self) -> usize {
+        self.first.as_ref().map_or(0, Bytes::len) + self.rest.len()
+    }
+
+    pub(crate) fn push(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(chunk);
+            return;
+        }
+        if let Some(first) = self.first.take() {
+            self.rest
+                .reserve(self.reserve.max(first.len().saturating_mul(2)));
+            self.rest.extend_from_slice(&first);
+        }
+        self.rest.extend_from_slice(&chunk);
+    }
+
+    /// The whole body.
+    pub(crate) fn finish(self) -> Bytes {
+        match self.first {
+            Some(first) => first,
+            None => self.rest.freeze(),
+        }
+    }
+}
+
+/// Hashes a body chunk by chunk while keeping the bytes ([`Chunks`]), never
+/// past the limit nor the budget.
 pub(crate) struct BodyReader {
     verification: Verification,
     reservation: Reservation,
-    first: Option<Bytes>,
-    rest: BytesMut,
-    reserve: u64,
+    chunks: Chunks,
     limit: u64,
 }
 
@@ -153,12 +196,11 @@ impl BodyReader {
         declared_len: Option<u64>,
         limit: u64,
     ) -> Self {
+        let reserve = declared_len.unwrap_or(0).min(limit);
         Self {
             verification,
             reservation,
-            first: None,
-            rest: BytesMut::new(),
-            reserve: declared_len.unwrap_or(0).min(limit),
+            chunks: Chunks::with_reserve(usize::try_from(reserve).unwrap_or(usize::MAX)),
             limit,
         }
     }
@@ -175,25 +217,8 @@ impl BodyReader {
         }
         self.reservation.cover(len)?;
         self.verification.update(&chunk);
-        if self.first.is_none() && self.rest.is_empty() {
-            self.first = Some(chunk);
-        } else {
-            self.spill();
-            self.rest.extend_from_slice(&chunk);
-        }
+        self.chunks.push(chunk);
         Ok(())
-    }
-
-    /// Moves the first chunk into the buffer, reserving for the whole body.
-    fn spill(&mut self) {
-        if self.rest.is_empty() {
-            let have = self.first.as_ref().map_or(0, Bytes::len);
-            let want = usize::try_from(self.reserve).unwrap_or(usize::MAX);
-            self.rest.reserve(want.max(have.saturating_mul(2)));
-        }
-        if let Some(first) = self.first.take() {
-            self.rest.extend_from_slice(&first);
-        }
     }
 
     /// Bytes read so far.
@@ -203,11 +228,7 @@ impl BodyReader {
 
     /// The verification, the body and the budget it holds.
     pub(crate) fn finish(self) -> (Verification, Bytes, Reservation) {
-        let body = match self.first {
-            Some(first) => first,
-            None => self.rest.freeze(),
-        };
-        (self.verification, body, self.reservation)
+        (self.verification, self.chunks.finish(), self.reservation)
     }
 }
 

@@ -237,6 +237,8 @@ pub struct DeadLetter {
     group: Option<String>,
     consumer: Option<String>,
     delivery: Result<QueuedDelivery, DecodeError>,
+    /// No field of its entry was kept (only the `dead_*` ones).
+    holds_nothing: bool,
 }
 
 impl DeadLetters {
@@ -497,6 +499,8 @@ impl DeadLetter {
             .and_then(super::unix_millis);
         let group = text(F_GROUP);
         let consumer = text(F_CONSUMER);
+        // What the replay script would find: no field but the `dead_*` ones.
+        let holds_nothing = fields.keys().all(|name| name.starts_with("dead_"));
         Some(Self {
             id,
             original_id,
@@ -506,7 +510,18 @@ impl DeadLetter {
             group,
             consumer,
             delivery: QueuedDelivery::from_fields(&mut fields),
+            holds_nothing,
         })
+    }
+
+    /// Whether it kept nothing of its entry to replay: the entry had been
+    /// trimmed or deleted from the stream before it was dead-lettered, so
+    /// only the error and the attempt count were kept.
+    /// [`DeadLetters::replay`] refuses it with
+    /// [`QueueError::NothingToReplay`]; [`delivery`](DeadLetter::delivery)
+    /// is then an error too.
+    pub fn holds_nothing(&self) -> bool {
+        self.holds_nothing
     }
 
     /// Its id in the dead-letter stream.

@@ -495,6 +495,11 @@ async fn replay_all_goes_on_past_a_dead_letter_whose_entry_was_trimmed_and_keeps
         whole.push(dead_letter_id);
     }
     assert_eq!(dead.count().await.unwrap(), 3);
+    // The listing tells A from a dead letter that is not a delivery.
+    let listed = dead.list(None, 10).await.unwrap();
+    let holds_nothing: Vec<bool> = listed.iter().map(|l| l.holds_nothing()).collect();
+    assert_eq!(holds_nothing, [true, false, false]);
+    assert!(listed[0].delivery().is_err());
 
     let err = dead.replay(empty).await.unwrap_err();
     assert!(

@@ -151,7 +151,9 @@ struct LetterLine<'a> {
     dead_at: Option<String>,
     group: Option<&'a str>,
     consumer: Option<&'a str>,
-    /// Why the entry is not a delivery, when it is not one.
+    /// Its entry was gone before it was dead-lettered: nothing to replay.
+    nothing_to_replay: bool,
+    /// Why the entry is not a delivery, when it is not one (and not empty).
     not_a_delivery: Option<String>,
     event_key: Option<&'a str>,
     duplicate: Option<bool>,
@@ -171,7 +173,12 @@ impl<'a> LetterLine<'a> {
             dead_at: letter.dead_at().map(rfc3339),
             group: letter.group(),
             consumer: letter.consumer(),
-            not_a_delivery: letter.delivery().err().map(ToString::to_string),
+            nothing_to_replay: letter.holds_nothing(),
+            not_a_delivery: letter
+                .delivery()
+                .err()
+                .filter(|_| !letter.holds_nothing())
+                .map(ToString::to_string),
             event_key: delivery.and_then(|d| d.event_key()),
             duplicate: delivery.map(|d| d.is_duplicate()),
             received_at: delivery.map(|d| rfc3339(d.received_at())),
@@ -208,6 +215,10 @@ async fn list(dead: &DeadLetters, args: &ListArgs) -> Result<ExitCode, Failure> 
         outln!("error: {}", line.error)?;
         match (&line.event, &line.not_a_delivery) {
             (Some(event), _) => outln!("{}\n", serde_json::to_string_pretty(event)?)?,
+            (None, _) if line.nothing_to_replay => outln!(
+                "(nothing to replay: its entry had been removed from the stream before it was \
+                 dead-lettered)\n"
+            )?,
             (None, Some(why)) => outln!("(not a delivery: {why})\n")?,
             (None, None) => outln!("(the body is not a Fluxbase payload)\n")?,
         }

@@ -321,6 +321,21 @@ async fn replay_all_goes_past_a_dead_letter_with_nothing_to_replay_and_reports_i
         text(&dead.stdout).lines().count()
     };
     assert_eq!(dead_count().await, 2);
+    // Listed as what it is: a delivery whose entry was gone, not a foreign
+    // entry.
+    let listed = run(&["dead-letters", "list", &url]).await;
+    let listed = text(&listed.stdout);
+    assert!(
+        listed.contains("(nothing to replay: its entry had been removed"),
+        "{listed}"
+    );
+    assert!(!listed.contains("not a delivery"), "{listed}");
+    let listed = run(&["dead-letters", "list", &url, "--json"]).await;
+    let first: serde_json::Value =
+        serde_json::from_str(text(&listed.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["id"], empty.to_string());
+    assert_eq!(first["nothing_to_replay"], true);
+    assert_eq!(first["not_a_delivery"], serde_json::Value::Null);
 
     let out = run(&["dead-letters", "replay", &url, "--all"]).await;
     let stderr = text(&out.stderr);

@@ -109,18 +109,21 @@ impl Event {
         let text = std::str::from_utf8(body).map_err(Error::invalid_payload)?;
         match serde_json::from_str::<WebhookPayload<'_>>(text) {
             Ok(payload) => Ok(Self::from_payload(&payload, || raw_body(text))),
-            Err(typed_err) => {
-                // Not the expected field types: find out whether it is at
-                // least an object with a string `event`.
-                #[derive(Deserialize)]
-                struct Name {
-                    event: String,
-                }
-                let Name { event } = serde_json::from_str(text).map_err(Error::invalid_payload)?;
-                let raw = raw_body(text)?;
-                Ok(Self::unfit(event, raw, without_position(&typed_err)))
-            }
+            Err(typed_err) => Self::from_unfit(text, &typed_err),
         }
+    }
+
+    /// The event of a body whose typed parse failed with `typed_err`:
+    /// [`Event::Unparsed`] or [`Event::Unknown`] when it is at least a JSON
+    /// object with a string `event`, an error otherwise.
+    pub(crate) fn from_unfit(text: &str, typed_err: &serde_json::Error) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        struct Name {
+            event: String,
+        }
+        let Name { event } = serde_json::from_str(text).map_err(Error::invalid_payload)?;
+        let raw = raw_body(text)?;
+        Ok(Self::unfit(event, raw, without_position(typed_err)))
     }
 
     /// The event of a payload already read from `text` (the body it

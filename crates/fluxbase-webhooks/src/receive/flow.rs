@@ -280,11 +280,18 @@ impl Receiver {
             (Ok(p), Want::Event) => Some(Event::from_parsed(p, text.unwrap_or_default())),
             (Ok(_), _) | (Err(_), Want::Bytes) => None,
             // A JSON object with a string `event` whose other fields do not
-            // fit is still a Fluxbase payload: it reads as `Event::Unparsed`.
-            (Err(_), Want::Event | Want::Payload) => match Event::from_slice(&bytes) {
-                Ok(event) => (want == Want::Event).then_some(event),
-                Err(err) => return Err(refuse(err, body_len, true)),
-            },
+            // fit is still a Fluxbase payload: it reads as `Event::Unparsed`
+            // (from the typed parse's error, without parsing it again).
+            (Err(err), Want::Event | Want::Payload) => {
+                let unfit = match (&text, serde_error(err)) {
+                    (Ok(text), Some(typed_err)) => Event::from_unfit(text, typed_err),
+                    _ => Event::from_slice(&bytes),
+                };
+                match unfit {
+                    Ok(event) => (want == Want::Event).then_some(event),
+                    Err(err) => return Err(refuse(err, body_len, true)),
+                }
+            }
         };
         // The keys (a digest of the payload's fields) only when asked for.
         let keys = policy.dedupe.as_ref().map(|dedupe| {
@@ -316,5 +323,13 @@ impl Receiver {
             dedupe,
             held,
         })
+    }
+}
+
+/// The JSON parser's error behind a payload error, when it is one.
+fn serde_error(err: &Error) -> Option<&serde_json::Error> {
+    match err {
+        Error::InvalidPayload(why) => why.get_ref().downcast_ref::<serde_json::Error>(),
+        _ => None,
     }
 }

@@ -9,7 +9,7 @@ use fluxhook_testkit::block_on;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 use super::*;
-use crate::Signer;
+use crate::{Event, Signer};
 
 const SECRET: &str = "whsec-test";
 
@@ -300,4 +300,51 @@ fn metrics_count_every_outcome() {
     );
     assert_eq!(histograms, 3);
     assert!(gauge_seen);
+}
+
+/// A genuine payload whose fields do not fit the typed parse reaches the
+/// handler as `Event::Unparsed`, with the parser's message and no position;
+/// an unknown event's as `Event::Unknown`; a body that is not even an
+/// object with a string `event` is refused.
+#[test]
+fn an_unfit_payload_reads_as_unparsed_and_a_foreign_body_is_refused() {
+    let receiver = Receiver::builder(Verifier::new(SECRET).unwrap())
+        .without_dedupe()
+        .build();
+    let stamp = crate::Timestamp::from(std::time::SystemTime::now());
+    let read = |body: String| {
+        let body = body.into_bytes();
+        let prepared = receiver.prepare(&signed(&body), None);
+        block_on(receiver.run(
+            prepared,
+            Pin::new(&mut Chunks::new(&body, 16)),
+            Want::Event,
+            true,
+            |a| async move { Ok((a.event, true)) },
+        ))
+    };
+    let unfit = read(format!(
+        r#"{{"event":"INSERT","table":5,"schema":"auth","record":{{}},"timestamp":"{stamp}"}}"#
+    ));
+    match unfit {
+        Ok(Some(Event::Unparsed { name, error, .. })) => {
+            assert_eq!(name, "INSERT");
+            assert!(error.contains("invalid type"), "{error}");
+            assert!(!error.contains(" at line "), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let unknown = read(format!(
+        r#"{{"event":"orders.shipped","data":7,"timestamp":"{stamp}"}}"#
+    ));
+    assert!(
+        matches!(&unknown, Ok(Some(Event::Unknown { name, .. })) if name == "orders.shipped"),
+        "{unknown:?}"
+    );
+    let foreign = read(format!(r#"{{"event":5,"timestamp":"{stamp}"}}"#)).unwrap_err();
+    assert_eq!(foreign.status(), 400);
+    assert_eq!(
+        foreign.error().map(Error::code),
+        Some(Error::invalid_payload(std::fmt::Error).code())
+    );
 }

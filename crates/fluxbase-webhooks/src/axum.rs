@@ -89,8 +89,8 @@ pub use crate::receive::Rejection;
 pub use crate::server::{Serve, serve};
 
 macro_rules! from_request {
-    ($($ty:ty),* $(,)?) => {$(
-        impl<S> FromRequest<S> for $ty
+    ($($ty:ty $(, $t:ident : $bound:path)?);* $(;)?) => {$(
+        impl<S $(, $t: $bound + Send)?> FromRequest<S> for $ty
         where
             S: Send + Sync + 'static,
         {
@@ -103,18 +103,10 @@ macro_rules! from_request {
     )*};
 }
 
-from_request!(FluxbaseEvent, VerifiedBody);
-
-impl<S, T> FromRequest<S> for FluxbaseJson<T>
-where
-    S: Send + Sync + 'static,
-    T: serde::de::DeserializeOwned + Send,
-{
-    type Rejection = Rejection;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        extract(req, state).await
-    }
+from_request! {
+    FluxbaseEvent;
+    FluxbaseJson<T>, T: serde::de::DeserializeOwned;
+    VerifiedBody;
 }
 
 impl IntoResponse for Rejection {

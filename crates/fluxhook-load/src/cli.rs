@@ -130,6 +130,9 @@ pub(crate) enum DedupeArg {
     Redis,
     /// None: the receiver's explicit opt-out.
     Off,
+    /// A store that keeps nothing (every key is new): what the dedupe path
+    /// costs without a table. For measuring only: it refuses no replay.
+    Null,
 }
 
 /// What the server does with a re-delivered event.
@@ -139,6 +142,9 @@ pub(crate) enum DuplicatesArg {
     Mark,
     /// The layer answers 200 `{"duplicate":true}` without calling the handler.
     Acknowledge,
+    /// No event key: replays are still refused, re-deliveries are not
+    /// looked for (`serve` only; `soak` checks that retries are flagged).
+    Off,
 }
 
 impl DuplicatesArg {
@@ -146,6 +152,7 @@ impl DuplicatesArg {
         match self {
             Self::Mark => "mark",
             Self::Acknowledge => "acknowledge",
+            Self::Off => "off",
         }
     }
 }
@@ -283,6 +290,12 @@ pub(crate) struct CompareArgs {
     pub(crate) load: RoundsArgs,
     #[command(flatten)]
     pub(crate) placement: ServerPlacement,
+    /// More `serve` arguments for the verified side only, after its own
+    /// (space-separated), to measure a variant against the same plain and
+    /// no-dedupe sides: `--verified-args "--duplicates off"`,
+    /// `--verified-args "--dedupe null"`.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub(crate) verified_args: Option<String>,
 }
 
 #[derive(Debug, Args)]

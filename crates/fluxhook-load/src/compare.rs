@@ -233,6 +233,9 @@ struct Report {
     #[serde(flatten)]
     side_by_side: SideBySide,
     ratios: Ratios,
+    /// `--verified-args`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified_args: Option<String>,
 }
 
 pub(crate) fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
@@ -382,9 +385,14 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut context = RunContext::start(args.placement.server_cpus.as_deref());
     let secret = client_secret()?;
     let mut sides = Vec::new();
+    let extra: Vec<&str> = args
+        .verified_args
+        .as_deref()
+        .map_or_else(Vec::new, |a| a.split_whitespace().collect());
     let verified: Vec<&str> = ["--mode", "verified"]
         .into_iter()
         .chain(SIZED_STORE)
+        .chain(extra.iter().copied())
         .collect();
     let routes: [(&'static str, &[&str]); 3] = [
         ("plain", &["--mode", "plain"]),
@@ -433,6 +441,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             without_dedupe: Against::new(&rows[2], &rows[0]),
         },
         side_by_side: SideBySide::new(context, &args.load, rows),
+        verified_args: args.verified_args.clone(),
     };
     report::emit(args.placement.json, &report, text)?;
     Ok(report::exit_code(report.side_by_side.is_clean()))
@@ -523,8 +532,11 @@ fn text(r: &Report) -> String {
             none(),
         ),
     ];
+    let variant = r.verified_args.as_deref().map_or_else(String::new, |a| {
+        format!("\nverified side also run with: {a}")
+    });
     format!(
-        "{}\n\n{}",
+        "{}{variant}\n\n{}",
         r.side_by_side.head("compare"),
         report::table(&rows)
     )

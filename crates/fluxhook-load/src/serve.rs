@@ -18,6 +18,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -28,7 +29,7 @@ use axum::routing::{get, post, post_service};
 use axum::{Extension, Router};
 use bytes::Bytes;
 use fluxbase_webhooks::dedupe::{
-    Dedupe, DedupeStatus, DedupeStore, Duplicates, MemoryStore, RedisStore,
+    BoxFuture, Dedupe, DedupeStatus, DedupeStore, Duplicates, MemoryStore, RedisStore, StoreError,
 };
 use fluxbase_webhooks::queue::{Handoff, StreamWriter};
 use fluxbase_webhooks::tower::VerifyLayer;
@@ -153,6 +154,7 @@ async fn receiver(args: &ServeArgs) -> anyhow::Result<Receiver> {
     let store: Arc<dyn DedupeStore> = match args.dedupe.unwrap_or(DedupeArg::Memory) {
         DedupeArg::Off => return Ok(receiver.without_dedupe().build()),
         DedupeArg::Memory => Arc::new(MemoryStore::new(args.store_capacity)),
+        DedupeArg::Null => Arc::new(NullStore),
         DedupeArg::Redis => {
             let url = args.redis_url.as_deref().unwrap_or_default();
             let store = RedisStore::builder(url)
@@ -166,9 +168,24 @@ async fn receiver(args: &ServeArgs) -> anyhow::Result<Receiver> {
     let duplicates = match args.duplicates {
         DuplicatesArg::Mark => Duplicates::Mark,
         DuplicatesArg::Acknowledge => Duplicates::Acknowledge,
+        DuplicatesArg::Off => Duplicates::Off,
     };
     let dedupe = Dedupe::shared(store).duplicates(duplicates);
     Ok(receiver.dedupe(dedupe).build())
+}
+
+/// `--dedupe null`: a store that keeps nothing, so the dedupe path (the
+/// fingerprint, the keys, the calls) runs without a table behind it.
+struct NullStore;
+
+impl DedupeStore for NullStore {
+    fn insert<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Ok(true)))
+    }
+
+    fn remove<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// The route's handler, the same in both modes.

@@ -517,6 +517,11 @@ pub(crate) fn run(args: SoakArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &args.redis_url {
         ensure_loopback_url(url)?;
     }
+    if args.duplicates == DuplicatesArg::Off {
+        bail!(
+            "--duplicates off: the soak checks that every retry is flagged; use mark or acknowledge"
+        );
+    }
     client::runtime()?.block_on(soak(args))
 }
 
@@ -649,7 +654,8 @@ fn build_report(
 
     let expected_duplicates = match args.duplicates {
         DuplicatesArg::Mark => class(Class::Retry).ok,
-        DuplicatesArg::Acknowledge => 0,
+        // Refused in `run`.
+        DuplicatesArg::Acknowledge | DuplicatesArg::Off => 0,
     };
     let expected_accepted = class(Class::Valid).ok + class(Class::Hex).ok;
     let server = ServerCheck {

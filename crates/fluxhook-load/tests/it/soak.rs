@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::run_json;
+use crate::{run, run_json};
 
 /// The classes whose share of the mix is fixed (retries and replays turn
 /// into valid deliveries while nothing has been accepted yet).
@@ -143,4 +143,14 @@ fn a_server_with_another_secret_is_caught() {
     assert_eq!(n(&report["log"]["warn_or_error_from_valid_traffic"]), sent);
     // Forgeries are still refused for the right reason.
     assert_eq!(class(&report, "missing")["wrong"], 0);
+}
+
+/// The soak checks that retries are flagged: it refuses to run without an
+/// event key.
+#[test]
+fn the_soak_refuses_duplicates_off() {
+    let out = run(&["soak", "--duplicates", "off"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--duplicates off"), "{stderr}");
 }

@@ -80,11 +80,7 @@ pub(crate) use outln;
 /// Writes `args` and a newline to stderr in one go, ignoring a failed
 /// write (there is nowhere left to report it).
 pub(crate) fn note(args: fmt::Arguments<'_>) {
-    let mut err = io::stderr().lock();
-    let _ = err
-        .write_fmt(args)
-        .and_then(|()| err.write_all(b"\n"))
-        .and_then(|()| err.flush());
+    let _ = write_line(&mut io::stderr().lock(), args);
 }
 
 /// `eprintln!` that never panics: `errln!("warning: {why}")`.

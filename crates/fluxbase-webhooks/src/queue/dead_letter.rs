@@ -164,7 +164,7 @@ pub struct ReplayReport {
 /// # }
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[error("replaying the dead letters stopped after {} were replayed", .done.replayed.len())]
+#[error("replaying the dead letters stopped early ({} replayed before)", .done.replayed.len())]
 pub struct ReplayStopped {
     done: ReplayReport,
     #[source]

@@ -78,35 +78,36 @@ pub(crate) fn exits_within(mut cmd: Command, guard: std::time::Duration) -> Outp
 /// (128 + SIGPIPE, as a shell shows a program SIGPIPE ended).
 pub(crate) const EXIT_CLOSED: i32 = 141;
 
-/// Runs `cmd` to its end with its stdout a pipe whose reading end is
-/// already closed (as `cmd | head -0` leaves it), so its first write to
-/// stdout fails; its stderr is captured.
-pub(crate) fn with_closed_stdout(mut cmd: Command) -> Output {
+/// The writing end of a pipe whose reading end is already closed (as
+/// `cmd | head -0` leaves it): every write to it fails.
+fn closed_pipe() -> std::io::PipeWriter {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Our copy of the writing end went to the child (and was closed here).
-    child.wait_with_output().unwrap()
+    writer
 }
 
-/// Runs `cmd` to its end with its stderr a pipe whose reading end is
-/// already closed (`cmd 2>&1 | head -0` after stdout was read), so every
-/// note it writes there fails; its stdout is captured.
-pub(crate) fn with_closed_stderr(mut cmd: Command) -> Output {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(writer)
+/// Runs `cmd` to its end with its stdout a [`closed_pipe`], so its first
+/// write to stdout fails; its stderr is captured.
+pub(crate) fn with_closed_stdout(mut cmd: Command) -> Output {
+    cmd.stdout(closed_pipe()).stderr(Stdio::piped());
+    // Our copy of the writing end goes to the child (and is closed here).
+    cmd.stdin(Stdio::null())
         .spawn()
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .unwrap()
+        .wait_with_output()
+        .unwrap()
+}
+
+/// Runs `cmd` to its end with its stderr a [`closed_pipe`]
+/// (`cmd 2>&1 | head -0` after stdout was read), so every note it writes
+/// there fails; its stdout is captured.
+pub(crate) fn with_closed_stderr(mut cmd: Command) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(closed_pipe());
+    cmd.stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .unwrap()
 }
 
 /// Asserts that a command stopped quietly on its closed stdout: status

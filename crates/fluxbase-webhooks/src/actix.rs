@@ -160,7 +160,7 @@ async fn extract<T: FromDelivered>(req: HttpRequest, payload: Payload) -> Result
 /// as one chunk, as it passes them on.
 async fn collect_received(mut payload: Payload, verified: &Verified) -> Result<Bytes, Rejection> {
     let limit = usize::try_from(verified.body_len()).unwrap_or(usize::MAX);
-    let mut body = Chunks::with_reserve(limit);
+    let mut body = Chunks::known(limit);
     let incomplete =
         || Rejection::problem(&Error::BodyIncomplete).with_error(Error::BodyIncomplete);
     while let Some(chunk) = payload.next().await {

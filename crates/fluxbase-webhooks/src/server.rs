@@ -10,6 +10,10 @@
 //!   header timeout (default 10 s), counted from when the connection opens
 //!   or, on a kept-alive connection, from the end of the previous response
 //!   (so it is the idle timeout as well);
+//! - a connection whose peer reads nothing of an answer for the write
+//!   timeout (default 10 s): one that sends requests, pipelined or not, and
+//!   never reads the answers would otherwise hold its slot for good, as
+//!   hyper counts no time while an answer waits to be written;
 //! - nothing else by time: the body's own timeout is the
 //!   [`Receiver`](crate::Receiver)'s read timeout (30 s by default);
 //!
@@ -24,6 +28,7 @@ use std::future::{Future, IntoFuture};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,8 +37,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Sleep;
 use tower_service::Service;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -41,6 +48,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Default time a request head may take to arrive (and a kept-alive
 /// connection may stay idle): 10 s.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time an answer may wait for the peer to read any of it: 10 s.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default most connections open at once: 512.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// The most one connection buffers from its socket: 64 KiB (a request head
@@ -81,8 +90,8 @@ where
 }
 
 /// Serves `service` on `listener`: HTTP/1.1 with keep-alive, a header
-/// timeout that also closes idle connections, and a bound on open
-/// connections. Await the returned [`Serve`] to run it.
+/// timeout that also closes idle connections, a write timeout for peers
+/// that read nothing, and a bound on open connections. Await the returned [`Serve`] to run it.
 ///
 /// ```no_run
 /// use axum::{Router, routing::post};
@@ -107,6 +116,7 @@ pub fn serve<S: HttpService>(listener: TcpListener, service: S) -> Serve<S> {
         listener,
         service,
         header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        write_timeout: DEFAULT_WRITE_TIMEOUT,
         max_connections: DEFAULT_MAX_CONNECTIONS,
         shutdown: None,
     }
@@ -118,6 +128,7 @@ pub struct Serve<S> {
     listener: TcpListener,
     service: S,
     header_read_timeout: Duration,
+    write_timeout: Duration,
     max_connections: usize,
     shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
@@ -128,6 +139,15 @@ impl<S> Serve<S> {
     /// previous response (default 10 s). A connection past it is closed.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long an answer may wait for the peer to read any of it (default
+    /// 10 s). A connection whose peer has read nothing for that long while
+    /// an answer is being written is closed; each write that goes through
+    /// starts the time again.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
         self
     }
 
@@ -164,6 +184,7 @@ impl<S> std::fmt::Debug for Serve<S> {
         f.debug_struct("Serve")
             .field("listener", &self.listener)
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("write_timeout", &self.write_timeout)
             .field("max_connections", &self.max_connections)
             .field("graceful_shutdown", &self.shutdown.is_some())
             .finish_non_exhaustive()
@@ -185,6 +206,7 @@ impl<S: HttpService> Serve<S> {
             listener,
             service,
             header_read_timeout,
+            write_timeout,
             max_connections,
             shutdown,
         } = self;
@@ -220,7 +242,7 @@ impl<S: HttpService> Serve<S> {
             };
             let _ = stream.set_nodelay(true);
             let connection = builder.serve_connection(
-                TokioIo::new(stream),
+                TokioIo::new(WriteTimeout::new(stream, write_timeout)),
                 TowerToHyperService::new(service.clone()),
             );
             let connection = graceful.watch(connection);
@@ -234,5 +256,93 @@ impl<S: HttpService> Serve<S> {
         drop(listener);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
         Ok(())
+    }
+}
+
+/// A connection whose writes fail once the peer has taken none of them for
+/// `timeout`: hyper's own timers count only while a request head is read.
+struct WriteTimeout<T> {
+    io: T,
+    timeout: Duration,
+    /// Armed when a write first has to wait; disarmed by any write that
+    /// goes through.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> WriteTimeout<T> {
+    fn new(io: T, timeout: Duration) -> Self {
+        Self {
+            io,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// Passes a write's outcome on, or the timeout's error once the writes
+    /// have waited too long.
+    fn watch<R>(&mut self, poll: Poll<io::Result<R>>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.timeout;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer read nothing of the answer within the write timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WriteTimeout<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.watch(poll, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.watch(poll, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_flush(cx);
+        this.watch(poll, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.watch(poll, cx)
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::error::Error;
 use crate::verify::Verification;
@@ -59,6 +59,13 @@ impl Budget {
 
     pub(crate) fn used(&self) -> u64 {
         self.0.used.load(Ordering::Relaxed)
+    }
+
+    /// Whether `n` more bytes fit now (taking none of them).
+    pub(crate) fn has_room(&self, n: u64) -> bool {
+        self.used()
+            .checked_add(n)
+            .is_some_and(|total| total <= self.0.limit)
     }
 
     /// An empty reservation, grown as bytes are taken.
@@ -133,19 +140,37 @@ impl Drop for Reservation {
 
 /// The bytes of a body as its chunks arrive: a body that arrives as one
 /// chunk is kept as that chunk (no copy); once a second one comes, all are
-/// gathered into one buffer, reserved up front for `reserve` bytes (the
-/// declared or known length, capped by the caller) or twice the first.
+/// gathered into one buffer. The buffer grows with what has arrived (to at
+/// most twice it, never past the ceiling), so a sender that only promises a
+/// long body makes nothing be allocated for it; [`Chunks::planned`] says
+/// how large it will be, so that the budget can cover it first.
 #[derive(Default)]
 pub(crate) struct Chunks {
     first: Option<Bytes>,
-    rest: BytesMut,
-    reserve: usize,
+    rest: Vec<u8>,
+    /// The most the buffer is sized for: the body's declared length, or
+    /// the limit.
+    ceiling: usize,
+    /// Whether the buffer is sized for the ceiling at once: when the
+    /// ceiling is the length of bytes that have already arrived (a body a
+    /// layer verified).
+    known: bool,
 }
 
 impl Chunks {
-    pub(crate) fn with_reserve(reserve: usize) -> Self {
+    /// Chunks of a body still arriving, of at most `ceiling` bytes.
+    pub(crate) fn growing(ceiling: usize) -> Self {
         Self {
-            reserve,
+            ceiling,
+            ..Self::default()
+        }
+    }
+
+    /// Chunks of a body of `len` bytes that have already arrived.
+    pub(crate) fn known(len: usize) -> Self {
+        Self {
+            ceiling: len,
+            known: true,
             ..Self::default()
         }
     }
@@ -153,6 +178,26 @@ impl Chunks {
     /// Bytes kept so far.
     pub(crate) fn len(&self) -> usize {
         self.first.as_ref().map_or(0, Bytes::len) + self.rest.len()
+    }
+
+    /// The bytes held once `more` bytes are pushed: the buffer's size, or
+    /// the first chunk's.
+    pub(crate) fn planned(&self, more: usize) -> usize {
+        let needed = self.len().saturating_add(more);
+        if more == 0 {
+            return self.len().max(self.rest.capacity());
+        }
+        if self.first.is_none() && self.rest.is_empty() {
+            return needed.max(self.rest.capacity());
+        }
+        if needed <= self.rest.capacity() {
+            return self.rest.capacity();
+        }
+        let grown = match self.known {
+            true => self.ceiling,
+            false => (self.rest.capacity().max(self.len()).saturating_mul(2)).min(self.ceiling),
+        };
+        grown.max(needed)
     }
 
     pub(crate) fn push(&mut self, chunk: Bytes) {
@@ -163,9 +208,11 @@ impl Chunks {
             self.first = Some(chunk);
             return;
         }
+        let planned = self.planned(chunk.len());
+        if planned > self.rest.capacity() {
+            self.rest.reserve_exact(planned - self.rest.len());
+        }
         if let Some(first) = self.first.take() {
-            self.rest
-                .reserve(self.reserve.max(first.len().saturating_mul(2)));
             self.rest.extend_from_slice(&first);
         }
         self.rest.extend_from_slice(&chunk);
@@ -175,7 +222,7 @@ impl Chunks {
     pub(crate) fn finish(self) -> Bytes {
         match self.first {
             Some(first) => first,
-            None => self.rest.freeze(),
+            None => Bytes::from(self.rest),
         }
     }
 }
@@ -196,17 +243,17 @@ impl BodyReader {
         declared_len: Option<u64>,
         limit: u64,
     ) -> Self {
-        let reserve = declared_len.unwrap_or(0).min(limit);
+        let ceiling = declared_len.unwrap_or(limit).min(limit);
         Self {
             verification,
             reservation,
-            chunks: Chunks::with_reserve(usize::try_from(reserve).unwrap_or(usize::MAX)),
+            chunks: Chunks::growing(usize::try_from(ceiling).unwrap_or(usize::MAX)),
             limit,
         }
     }
 
     /// One chunk of the body: refused past the limit or the budget before it
-    /// is hashed or kept.
+    /// is hashed or kept. The budget covers the bytes held, buffer included.
     fn push(&mut self, chunk: Bytes) -> Result<(), Error> {
         if chunk.is_empty() {
             return Ok(());
@@ -215,7 +262,8 @@ impl BodyReader {
         if len > self.limit {
             return Err(Error::PayloadTooLarge { limit: self.limit });
         }
-        self.reservation.cover(len)?;
+        let held = self.chunks.planned(chunk.len()) as u64;
+        self.reservation.cover(held.max(len))?;
         self.verification.update(&chunk);
         self.chunks.push(chunk);
         Ok(())
@@ -382,6 +430,46 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_length_is_held_only_as_its_bytes_arrive() {
+        const LEN: usize = 1 << 20;
+        let body: Vec<u8> = (0..=255u8).cycle().take(LEN).collect();
+        let budget = Budget::new(4 * LEN as u64);
+        let header = Signer::new("k").unwrap().sign_now(&body).to_string();
+        let verification = Verifier::new("k").unwrap().begin(&header).unwrap();
+        let mut r = BodyReader::new(
+            verification,
+            budget.reservation(),
+            Some(LEN as u64),
+            LEN as u64,
+        );
+        assert_eq!(budget.used(), 0, "nothing held for a promise");
+        let mut sent = 0;
+        for size in [100, 100, 1000]
+            .into_iter()
+            .chain(std::iter::repeat(64 * 1024))
+        {
+            let end = (sent + size).min(LEN);
+            r.push(Bytes::copy_from_slice(&body[sent..end])).unwrap();
+            sent = end;
+            // Never more than twice what arrived, nor past the declared
+            // length.
+            assert!(budget.used() >= sent as u64);
+            assert!(
+                budget.used() <= (2 * sent).min(LEN) as u64,
+                "{} for {sent}",
+                budget.used()
+            );
+            if sent == LEN {
+                break;
+            }
+        }
+        assert_eq!(budget.used(), LEN as u64);
+        let (verification, kept, _held) = r.finish();
+        assert_eq!(kept.as_ref(), body.as_slice());
+        assert!(verification.finish_tags().is_ok());
+    }
+
+    #[test]
     fn stops_at_the_limit() {
         let body = vec![b'x'; 100];
         let budget = Budget::new(1 << 20);
@@ -415,7 +503,7 @@ mod tests {
         assert_eq!(budget.used(), 40, "held while the body is in use");
         drop((kept, held));
         assert_eq!(budget.used(), 0);
-        // A reservation covers a declared length up front, and only once.
+        // A reservation grows to what it covers, and only once.
         let mut r = budget.reservation();
         r.cover(70).unwrap();
         r.cover(50).unwrap();

@@ -110,7 +110,8 @@ impl Refusal {
 }
 
 impl Receiver {
-    /// Step 1 and 2: reads the head and reserves the declared body length.
+    /// Step 1 and 2: reads the head and checks the declared body length
+    /// against the budget.
     /// Synchronous, so the head can be borrowed from a request whose parts
     /// move on.
     pub(crate) fn prepare(&self, head: &impl RequestHead, size_hint: Option<u64>) -> Prepared {
@@ -127,10 +128,16 @@ impl Receiver {
                     .verifier
                     .begin_parsed(signature, crate::clock::now())
                     .map_err(|err| (err, Some(scheme)))?;
-                let mut held = policy.budget.reservation();
-                if let Some(len) = declared_len {
-                    held.cover(len).map_err(|err| (err, Some(scheme)))?;
+                // A declared length the budget has no room for now is
+                // refused at once; nothing is reserved for it until its
+                // bytes arrive, so a sender that declares bodies it never
+                // sends holds none of the budget.
+                if let Some(len) = declared_len
+                    && !policy.budget.has_room(len)
+                {
+                    return Err((Error::OverCapacity, Some(scheme)));
                 }
+                let held = policy.budget.reservation();
                 let reader = BodyReader::new(verification, held, declared_len, policy.body_limit);
                 Ok((reader, scheme))
             });

@@ -7,10 +7,11 @@
 //!    a declared length over the body limit too (413), then the signature
 //!    header is picked and parsed, and a timestamped one dated (401).
 //!    Nothing of the body has been read yet.
-//! 2. **Budget.** The body's bytes are reserved against the receiver's
-//!    budget of bytes buffered at once across all requests; past it the
-//!    delivery is answered `503 over_capacity` with `Retry-After`, without
-//!    being buffered.
+//! 2. **Budget.** A declared length the receiver's budget of bytes buffered
+//!    at once (across all requests) has no room for is answered `503
+//!    over_capacity` with `Retry-After`, without being buffered. The budget
+//!    then counts the body's bytes as they arrive, not the length promised,
+//!    and refuses the same way once it is spent.
 //! 3. **Body.** Each chunk is hashed as it arrives; reading stops at the
 //!    body limit (413), at the read timeout (408), or when the sender goes
 //!    away (400 `body_incomplete`).

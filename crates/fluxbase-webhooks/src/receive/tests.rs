@@ -9,7 +9,7 @@ use fluxhook_testkit::block_on;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 use super::*;
-use crate::{Event, Signer};
+use crate::{Event, Scheme, Signer};
 
 const SECRET: &str = "whsec-test";
 
@@ -159,6 +159,40 @@ fn a_delivery_whose_window_closes_while_its_body_arrives_is_refused() {
         matches!(refused.error(), Some(Error::TimestampTooOld { .. })),
         "{refused:?}"
     );
+}
+
+#[test]
+fn a_delivery_let_in_by_its_legacy_copy_refuses_its_later_dated_copy() {
+    // The server dates the body, then signs `t=` a little later. A copy let
+    // in under the bare hex (dated by the body) must keep its replay key
+    // for as long as the `t=` copy verifies, not only for the body's window.
+    let verifier = Verifier::builder()
+        .secret(SECRET)
+        .tolerance(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let receiver = Receiver::new(verifier);
+    let stamped = now();
+    let delivery = body(stamped);
+    let signer = Signer::new(SECRET).unwrap();
+    let head = |scheme, t| Head {
+        signature: Some(signer.sign(scheme, t, &delivery).to_string()),
+        length: Some(delivery.len().to_string()),
+    };
+    let legacy = head(Scheme::Hex, 0);
+    let later = head(Scheme::Timestamped, stamped + 4);
+    assert!(deliver(&receiver, &legacy, &mut Chunks::new(&delivery, 64), true).is_ok());
+    // Past the body's window and the key it alone would give (its whole
+    // second, 2 s, a second to spare: `stamped + 4` at the latest), inside
+    // the `t=` copy's (until `stamped + 6`).
+    std::thread::sleep(Duration::from_millis(4_500));
+    let stale = deliver(&receiver, &legacy, &mut Chunks::new(&delivery, 64), true).unwrap_err();
+    assert!(
+        matches!(stale.error(), Some(Error::TimestampTooOld { .. })),
+        "{stale:?}"
+    );
+    let replay = deliver(&receiver, &later, &mut Chunks::new(&delivery, 64), true).unwrap_err();
+    assert_eq!(replay.error(), Some(&Error::Replayed), "{replay:?}");
 }
 
 #[test]

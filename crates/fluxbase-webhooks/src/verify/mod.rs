@@ -197,10 +197,16 @@ impl Window {
     }
 
     #[cfg_attr(not(feature = "receive"), allow(dead_code))]
-    /// How long from `now` a delivery dated `dated` (whole Unix seconds) can
-    /// still verify, with a second to spare: a replay store must remember it
-    /// at least this long. Undated, the longest any delivery can. `None`
-    /// when stale deliveries of an untimestamped scheme are accepted.
+    /// How long from `now` a replay store must remember a delivery dated
+    /// `dated` (whole Unix seconds) that verified under `scheme`: as long as
+    /// any copy of it can still verify, with a second to spare. Under the
+    /// timestamped scheme that is its own `t`'s window (the body's
+    /// `timestamp`, which the legacy copies are dated by, is set before
+    /// `t`). Under an untimestamped one, or undated, it is the longest any
+    /// delivery can verify: the body is dated before its `t=` copy was
+    /// signed, by an unknown margin, and that copy must not outlive the key.
+    /// `None` when stale deliveries of an untimestamped scheme are
+    /// accepted.
     pub(crate) fn replay_horizon(
         &self,
         scheme: Scheme,
@@ -215,6 +221,9 @@ impl Window {
             .tolerance
             .saturating_add(self.future_skew)
             .saturating_add(SPARE);
+        if scheme != Scheme::Timestamped {
+            return Some(longest);
+        }
         // The date is floored to the second: it verifies until at most a
         // second past `dated + tolerance`.
         let until = dated

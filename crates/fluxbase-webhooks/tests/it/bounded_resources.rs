@@ -63,7 +63,7 @@ async fn stalled_bodies_hold_no_more_than_the_budget() {
         }
         // Wait until the four are being read.
         let deadline = Instant::now() + GUARD;
-        while receiver.body_bytes_in_flight() < 4 * LEN as u64 {
+        while receiver.body_bytes_in_flight() < 4 * (LEN as u64 - 1) {
             assert!(
                 Instant::now() < deadline,
                 "{}: the stalled bodies were never read",
@@ -115,6 +115,47 @@ async fn stalled_bodies_hold_no_more_than_the_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_declared_but_not_sent_hold_none_of_the_budget() {
+    const LEN: usize = 15 * 1024;
+    // Room for four bodies: eight forged heads each declaring one and
+    // sending nothing of it take none of that room, so an honest delivery
+    // still gets in while they wait for their read timeout.
+    let make = || {
+        Receiver::builder(verifier())
+            .body_limit(LIMIT)
+            .body_budget(4 * LEN as u64)
+            .read_timeout(Duration::from_secs(2))
+            .build()
+    };
+    let receivers: Vec<Receiver> = (0..7).map(|_| make()).collect();
+    let mut next = receivers.iter().cloned();
+    let servers = servers::all_with(|| next.next().unwrap()).await;
+    for (server, receiver) in servers.iter().zip(&receivers) {
+        let mut promised = Vec::new();
+        for _ in 0..8 {
+            promised.push(stall(server.addr, LEN, 0).await);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(receiver.body_bytes_in_flight(), 0, "{}", server.name);
+        let body = insert_body();
+        let header = sign(CURRENT, Scheme::Timestamped, unix_now(), &body);
+        let reply = send(server.addr, &Req::post(Body::Full(body)).signature(header)).await;
+        assert_eq!(reply.status, 200, "{}: {reply:?}", server.name);
+        // The promises still end at the read timeout.
+        for mut stream in promised {
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(GUARD, stream.read_to_end(&mut answer)).await;
+            assert!(
+                answer.starts_with(b"HTTP/1.1 408"),
+                "{}: {}",
+                server.name,
+                String::from_utf8_lossy(&answer)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_still_writing_an_oversized_body_reads_the_413() {
     // Three megabytes against a 16 KiB limit, declared and chunked: the
     // client writes all of it before it reads, so it sees the answer only
@@ -146,17 +187,26 @@ async fn typed(FluxbaseEvent(event): FluxbaseEvent) -> String {
     event.name().to_owned()
 }
 
-/// The library's server with a short header timeout and `max` connections.
+/// An answer far larger than a socket's buffers hold.
+#[cfg(feature = "axum")]
+async fn large() -> Vec<u8> {
+    vec![b'x'; 8 << 20]
+}
+
+/// The library's server with short header and write timeouts and `max`
+/// connections.
 #[cfg(feature = "axum")]
 async fn short_fused(max: usize) -> Server {
     let app = Router::new()
         .route("/webhooks", post(typed))
+        .route("/large", axum::routing::get(large))
         .with_state(crate::support::receiver());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let _ = serve(listener, app)
             .header_read_timeout(Duration::from_millis(400))
+            .write_timeout(Duration::from_millis(400))
             .max_connections(max)
             .await;
     });
@@ -239,4 +289,32 @@ async fn connections_past_the_bound_wait_for_a_free_slot() {
         "served while the slot was taken"
     );
     closed_after(&mut silent).await;
+}
+
+#[cfg(feature = "axum")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_reads_its_answers_gives_its_slot_up() {
+    let server = short_fused(1).await;
+    // The one slot is taken by a peer that asks, pipelined, for answers
+    // far larger than the sockets' buffers and reads none of them: the
+    // server's writes wait, and only the write timeout ends them.
+    let mut deaf = TcpStream::connect(server.addr).await.unwrap();
+    let asks = "GET /large HTTP/1.1\r\nhost: x\r\n\r\n".repeat(4);
+    deaf.write_all(asks.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The honest delivery behind it is served once the slot is free.
+    let body = insert_body();
+    let header = sign(CURRENT, Scheme::Timestamped, unix_now(), &body);
+    let reply = send(server.addr, &Req::post(Body::Full(body)).signature(header)).await;
+    assert_eq!(reply.status, 200);
+    // And the deaf peer finds its connection closed before the answers
+    // it asked for were all written.
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(GUARD, deaf.read_to_end(&mut got)).await;
+    assert!(
+        read.expect("the server never closed the connection")
+            .is_err()
+            || got.len() < 4 * (8 << 20)
+    );
+    drop(deaf);
 }

@@ -260,8 +260,9 @@ pub enum Error {
     /// The address is not a loopback address.
     #[error("the emulator binds loopback addresses only, not {0}")]
     NotLoopback(SocketAddr),
-    /// The listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    /// The listener could not be bound (why is the
+    /// [`source`](std::error::Error::source)).
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,

@@ -34,6 +34,9 @@
 //!     // of idle keep-alive; the receiver times the body out after 30 s.
 //!     .client_request_timeout(std::time::Duration::from_secs(5))
 //!     .keep_alive(std::time::Duration::from_secs(5))
+//!     // actix-web buffers up to about 160 KiB of each connection's unread
+//!     // body outside the receiver's budget: bound the connections.
+//!     .max_connections(128)
 //!     .bind(("127.0.0.1", 3000))?
 //!     .run(),
 //! )?;

@@ -178,7 +178,7 @@ pub(crate) struct ListenArgs {
     /// an exact replay gets 409 `replayed`.
     #[arg(long, value_name = "memory|off|URL", default_value = "memory", value_parser = parse_dedupe)]
     pub(crate) dedupe: DedupeArg,
-    /// With `--dedupe memory`: the most keys the store holds (about 100
+    /// With `--dedupe memory`: the most keys the store holds (about 130
     /// bytes each). A replay key is kept while its delivery can verify
     /// (about 5 minutes for one sent now, 6 at most) and never dropped
     /// sooner, so the store takes about KEYS / 300 deliveries per second;

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         // Stdout closed by its reader: stop quietly, as Unix tools do.
         Err(err) if output::closed_stdout(&err) => ExitCode::from(output::EXIT_CLOSED),
         Err(err) => {
-            output::errln!("error: {err:#}");
+            output::errln!("error: {}", output::causes(&err));
             ExitCode::from(cmd::EXIT_USAGE)
         }
     }

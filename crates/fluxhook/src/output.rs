@@ -91,6 +91,24 @@ macro_rules! errln {
 }
 pub(crate) use errln;
 
+/// An error and its causes, `: `-separated, each said once: a cause whose
+/// words the message already holds is left out (many errors repeat their
+/// source in their own message, and `{:#}` would then say it twice).
+pub(crate) fn causes(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 /// Whether `err` is (or was caused by) a write to a closed stdout: the
 /// program then ends with [`EXIT_CLOSED`] and says nothing.
 pub(crate) fn closed_stdout(err: &anyhow::Error) -> bool {
@@ -114,6 +132,41 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// An error whose message repeats its source's, as many do.
+    #[derive(Debug)]
+    struct Repeats(io::Error);
+
+    impl fmt::Display for Repeats {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "the store did not answer: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Repeats {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let refused = || io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused");
+        let err = anyhow::Error::from(Repeats(refused())).context("cannot start");
+        assert_eq!(
+            format!("{err:#}"),
+            "cannot start: the store did not answer: connection refused: connection refused"
+        );
+        assert_eq!(
+            causes(&err),
+            "cannot start: the store did not answer: connection refused"
+        );
+        let plain = anyhow::Error::from(refused()).context("cannot listen on 127.0.0.1:1");
+        assert_eq!(
+            causes(&plain),
+            "cannot listen on 127.0.0.1:1: connection refused"
+        );
     }
 
     #[test]

@@ -196,6 +196,30 @@ fn a_delivery_let_in_by_its_legacy_copy_refuses_its_later_dated_copy() {
 }
 
 #[test]
+fn a_stale_legacy_copy_is_refused_as_stale_whatever_its_secret() {
+    // Its date is checked before its tag, so the answer does not tell
+    // whether the receiver still has the secret it was signed with.
+    let receiver = Receiver::new(Verifier::new(SECRET).unwrap());
+    let old = body(now() - 3600);
+    for secret in [SECRET, "whsec-rotated-away"] {
+        let head = Head {
+            signature: Some(
+                Signer::new(secret)
+                    .unwrap()
+                    .sign(Scheme::Hex, 0, &old)
+                    .to_string(),
+            ),
+            length: Some(old.len().to_string()),
+        };
+        let refused = deliver(&receiver, &head, &mut Chunks::new(&old, 64), true).unwrap_err();
+        assert!(
+            matches!(refused.error(), Some(Error::TimestampTooOld { .. })),
+            "{secret}: {refused:?}"
+        );
+    }
+}
+
+#[test]
 fn a_refused_body_is_drained_but_not_kept() {
     let receiver = Receiver::builder(Verifier::new(SECRET).unwrap())
         .body_limit(10)

@@ -180,6 +180,25 @@ impl Window {
 
     /// The body's `timestamp` (RFC 3339), for the schemes whose header has
     /// none. Returns the date in whole seconds.
+    /// For a scheme without a timestamp, the body's date checked before any
+    /// tag is compared, as the timestamped scheme's `t` is: a stale or
+    /// undated delivery is then refused for that whatever its tag, so the
+    /// answer to an old captured delivery says nothing of whether its
+    /// secret is still in use. The date is not authenticated yet, so it can
+    /// only refuse; it is checked again once a tag has matched.
+    pub(crate) fn check_date_first<'b>(
+        &self,
+        header: &SignatureHeader,
+        body_timestamp: impl FnOnce() -> Option<std::borrow::Cow<'b, str>>,
+        now: SystemTime,
+    ) -> Result<(), Error> {
+        if header.timestamp().is_some() {
+            return Ok(());
+        }
+        self.check_body_date(body_timestamp().as_deref(), now)
+            .map(drop)
+    }
+
     pub(crate) fn check_body_date(
         &self,
         timestamp: Option<&str>,
@@ -381,6 +400,8 @@ impl Verifier {
         // stack and the keyring is borrowed.
         let header = SignatureHeader::parse(header)?;
         self.admit(&header, now)?;
+        self.window
+            .check_date_first(&header, || body_date(body), now)?;
         let keys = self.keys.load();
         let (scheme, t) = (header.scheme(), header.timestamp());
         let tags = keys

@@ -241,12 +241,45 @@ fn an_undated_body_is_refused_under_an_untimestamped_scheme() {
             String::from_utf8_lossy(body)
         );
     }
-    // The tag is checked first: a wrong one is a mismatch, whatever the body.
+    // The date is checked first, as `t` is: an undated body is refused for
+    // that whatever its tag; a dated, fresh one with a wrong tag is a
+    // mismatch.
     let wrong = untimed("other", Scheme::Sha256, b"not json");
     assert_eq!(
         v.verify_at(&wrong, b"not json", at(T, 0)).unwrap_err(),
+        Error::MissingTimestamp
+    );
+    let forged = untimed("other", Scheme::Hex, BODY);
+    assert_eq!(
+        v.verify_at(&forged, BODY, at(T, 0)).unwrap_err(),
         Error::SignatureMismatch
     );
+}
+
+#[test]
+fn a_stale_capture_says_nothing_of_whether_its_secret_is_still_in_use() {
+    // An old delivery, replayed under its bare hex to a receiver that still
+    // has its secret and to one that rotated it: the same answer, as for
+    // an old `t=` (refused before any tag is compared), in one call and in
+    // the incremental form.
+    let old = at(T + 3600, 0);
+    for scheme in [Scheme::Hex, Scheme::Sha256] {
+        let captured = untimed("k", scheme, BODY);
+        for receiver in [verifier("k"), verifier("rotated")] {
+            let one_call = receiver.verify_at(&captured, BODY, old).unwrap_err();
+            let mut incremental = receiver.begin_at(&captured, old).unwrap();
+            incremental.update(BODY);
+            let chunked = incremental.finish(BODY).unwrap_err();
+            for err in [one_call, chunked] {
+                assert!(matches!(err, Error::TimestampTooOld { .. }), "{err:?}");
+            }
+        }
+        let timestamped = header("k", T);
+        for receiver in [verifier("k"), verifier("rotated")] {
+            let err = receiver.verify_at(&timestamped, BODY, old).unwrap_err();
+            assert!(matches!(err, Error::TimestampTooOld { .. }), "{err:?}");
+        }
+    }
 }
 
 #[test]

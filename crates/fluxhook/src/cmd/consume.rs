@@ -198,7 +198,10 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let Err(e) = consumer.close().await {
-        errln!("warning: {:#}", anyhow::Error::from(e));
+        errln!(
+            "warning: {}",
+            crate::output::causes(&anyhow::Error::from(e))
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

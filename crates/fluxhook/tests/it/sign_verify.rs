@@ -276,12 +276,19 @@ fn verify_json_output_shapes() {
 fn verify_reports_each_code_on_stderr() {
     let file = TempFile::new("body.json", BODY);
     let hex = "0defc2da2b7c744284a38aec7fa2a03bd1de708c643e9e5a89b494e7b37fd57c";
-    let cases: [(&[&str], &str); 5] = [
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let forged = format!("t={now},v1={}", "0".repeat(64));
+    let cases: [(&[&str], &str); 6] = [
         (&["--signature", "t=abc,v1=00"], "malformed_signature"),
         // The right tag, but a body without a date.
         (&["--signature", hex], "missing_timestamp"),
+        // A wrong tag over that body: its date is checked first.
+        (&["--signature", &"0".repeat(64)], "missing_timestamp"),
         (&["--signature", "   "], "missing_signature"),
-        (&["--signature", &"0".repeat(64)], "signature_mismatch"),
+        (&["--signature", &forged], "signature_mismatch"),
         (
             &["--signature", hex, "--scheme", "timestamped"],
             "malformed_signature",

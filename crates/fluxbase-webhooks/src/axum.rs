@@ -19,7 +19,10 @@
 //! A route with none of these answers 500 and logs at ERROR: that is a
 //! server bug, not the sender's. An application state of your own keeps
 //! its fields; add the receiver with `VerifyLayer` on the webhook route (or
-//! an `Extension` layer), as below.
+//! an `Extension` layer), as below, or keep it in the state and take the
+//! extractor as [`FromState<T>`], which finds it through
+//! [`FromRef`](axum_core::extract::FromRef) (checked when the handler is
+//! compiled, not at the first delivery).
 //!
 //! | extractor | refuses a body that is not a Fluxbase payload |
 //! | --- | --- |
@@ -67,12 +70,43 @@
 //! # Ok(app) }
 //! ```
 //!
+//! Or with the receiver in an application state of your own
+//! (`#[derive(FromRef)]` from axum's `macros` feature writes the `impl`):
+//!
+//! ```no_run
+//! use axum::{Router, extract::{FromRef, State}, routing::post};
+//! use fluxbase_webhooks::{Receiver, Verifier, axum::{FluxbaseEvent, FromState}};
+//!
+//! #[derive(Clone)]
+//! struct AppState { shop: &'static str, receiver: Receiver }
+//!
+//! impl FromRef<AppState> for Receiver {
+//!     fn from_ref(state: &AppState) -> Self {
+//!         state.receiver.clone()
+//!     }
+//! }
+//!
+//! async fn webhook(
+//!     State(state): State<AppState>,
+//!     FromState(FluxbaseEvent(event)): FromState<FluxbaseEvent>,
+//! ) -> String {
+//!     format!("{} got {}", state.shop, event.name())
+//! }
+//!
+//! # fn app() -> Result<Router, Box<dyn std::error::Error>> {
+//! let receiver = Receiver::new(Verifier::new(std::env::var("FLUXBASE_WEBHOOK_SECRET")?)?);
+//! let app = Router::new()
+//!     .route("/webhooks", post(webhook))
+//!     .with_state(AppState { shop: "demo", receiver });
+//! # Ok(app) }
+//! ```
+//!
 //! [`VerifyLayer`]: crate::tower::VerifyLayer
 
 use std::any::Any;
 
 use axum_core::body::Body;
-use axum_core::extract::{FromRequest, Request};
+use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -109,6 +143,63 @@ from_request! {
     VerifiedBody;
 }
 
+/// [`FluxbaseEvent`], [`FluxbaseJson<T>`] or [`VerifiedBody`] with the
+/// [`Receiver`] taken from the router's state through [`FromRef`], for an
+/// application state of your own that holds one (`impl FromRef<AppState>
+/// for Receiver`, or axum's `#[derive(FromRef)]`).
+///
+/// Behind [`VerifyLayer`](crate::tower::VerifyLayer) it takes what the
+/// layer received, as the bare extractor does: nothing is verified twice.
+/// A state with no receiver in it does not compile.
+///
+/// ```
+/// use axum::{extract::FromRef, routing::post, Router};
+/// use fluxbase_webhooks::{Receiver, Verifier, axum::{FluxbaseJson, FromState}};
+///
+/// #[derive(Clone)]
+/// struct AppState { receiver: Receiver }
+///
+/// impl FromRef<AppState> for Receiver {
+///     fn from_ref(state: &AppState) -> Self {
+///         state.receiver.clone()
+///     }
+/// }
+///
+/// async fn webhook(FromState(FluxbaseJson(row)): FromState<FluxbaseJson<serde_json::Value>>) {
+///     println!("{row}");
+/// }
+///
+/// let receiver = Receiver::new(Verifier::new("whsec-example").unwrap());
+/// let app: Router = Router::new()
+///     .route("/webhooks", post(webhook))
+///     .with_state(AppState { receiver });
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct FromState<T>(pub T);
+
+macro_rules! from_state {
+    ($($ty:ty $(, $t:ident : $bound:path)?);* $(;)?) => {$(
+        impl<S $(, $t: $bound + Send)?> FromRequest<S> for FromState<$ty>
+        where
+            S: Send + Sync + 'static,
+            Receiver: FromRef<S>,
+        {
+            type Rejection = Rejection;
+
+            async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+                receive(req, |_| Some(Receiver::from_ref(state))).await.map(FromState)
+            }
+        }
+    )*};
+}
+
+from_state! {
+    FluxbaseEvent;
+    FluxbaseJson<T>, T: serde::de::DeserializeOwned;
+    VerifiedBody;
+}
+
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         self.into_http::<Body>()
@@ -120,6 +211,21 @@ where
     T: FromDelivered,
     S: Send + Sync + 'static,
 {
+    receive(req, |extensions| {
+        extensions
+            .get::<Receiver>()
+            .or_else(|| (state as &dyn Any).downcast_ref::<Receiver>())
+            .cloned()
+    })
+    .await
+}
+
+/// Runs the extractor: on what a layer received, or through the flow of the
+/// receiver `find` finds.
+async fn receive<T: FromDelivered>(
+    req: Request,
+    find: impl FnOnce(&http::Extensions) -> Option<Receiver>,
+) -> Result<T, Rejection> {
     let (mut parts, body) = req.into_parts();
 
     // Behind VerifyLayer: the body is the received bytes; take what the
@@ -134,16 +240,11 @@ where
         return behind_layer(delivered, parts.extensions.get::<Receiver>());
     }
 
-    let receiver = match parts.extensions.get::<Receiver>() {
-        Some(receiver) => receiver.clone(),
-        None => match (state as &dyn Any).downcast_ref::<Receiver>() {
-            Some(receiver) => receiver.clone(),
-            None => {
-                return Err(Rejection::not_configured(
-                    "wrap the route in VerifyLayer, add Extension(receiver), or make the Receiver the router state",
-                ));
-            }
-        },
+    let Some(receiver) = find(&parts.extensions) else {
+        return Err(Rejection::not_configured(
+            "wrap the route in VerifyLayer, add Extension(receiver), make the Receiver the router state, \
+             or take the extractor as FromState<_> from a state that holds one",
+        ));
     };
     let prepared = receiver.prepare(
         &HttpHead(&parts.headers),

@@ -53,7 +53,7 @@ async fn stalled_bodies_hold_no_more_than_the_budget() {
             .read_timeout(Duration::from_secs(2))
             .build()
     };
-    let receivers: Vec<Receiver> = (0..7).map(|_| make()).collect();
+    let receivers: Vec<Receiver> = (0..8).map(|_| make()).collect();
     let mut next = receivers.iter().cloned();
     let servers = servers::all_with(|| next.next().unwrap()).await;
     for (server, receiver) in servers.iter().zip(&receivers) {
@@ -127,7 +127,7 @@ async fn bodies_declared_but_not_sent_hold_none_of_the_budget() {
             .read_timeout(Duration::from_secs(2))
             .build()
     };
-    let receivers: Vec<Receiver> = (0..7).map(|_| make()).collect();
+    let receivers: Vec<Receiver> = (0..8).map(|_| make()).collect();
     let mut next = receivers.iter().cloned();
     let servers = servers::all_with(|| next.next().unwrap()).await;
     for (server, receiver) in servers.iter().zip(&receivers) {

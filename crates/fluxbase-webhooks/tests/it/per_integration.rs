@@ -14,7 +14,7 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use bytes::Bytes;
 #[cfg(feature = "axum")]
-use fluxbase_webhooks::axum::{FluxbaseEvent, FluxbaseJson, VerifiedBody};
+use fluxbase_webhooks::axum::{FluxbaseEvent, FluxbaseJson, FromState, VerifiedBody};
 // The same type behind both frameworks' paths.
 #[cfg(all(feature = "actix", not(feature = "axum")))]
 use fluxbase_webhooks::actix::VerifiedBody;
@@ -131,11 +131,16 @@ async fn axum_route_behind_the_layer_does_not_verify_twice() {
     async fn raw(raw: VerifiedBody) -> String {
         format!("{} {:?}", raw.body().len(), raw.verified().key_id())
     }
+    // Through `FromRef` (the state is a `Receiver`, its own `FromRef`).
+    async fn from_state(FromState(FluxbaseEvent(event)): FromState<FluxbaseEvent>) -> String {
+        event.name().to_owned()
+    }
     let routes = || {
         Router::new()
             .route("/typed", post(typed))
             .route("/own", post(own))
             .route("/raw", post(raw))
+            .route("/state", post(from_state))
     };
     let layered = serve_axum(
         routes()
@@ -146,7 +151,7 @@ async fn axum_route_behind_the_layer_does_not_verify_twice() {
     .await;
     let unlayered = serve_axum(routes().with_state(other_receiver()), "state only").await;
 
-    for path in ["/typed", "/own", "/raw"] {
+    for path in ["/typed", "/own", "/raw", "/state"] {
         let body = insert_body();
         let answer = match path {
             "/raw" => format!("{} Some(\"previous\")", body.len()),

@@ -388,6 +388,7 @@ pub(crate) mod servers {
             axum_extractor(make()).await,
             axum_layered(make()).await,
             axum_json(make()).await,
+            axum_from_state(make()).await,
         ]);
         #[cfg(feature = "actix")]
         servers.extend([
@@ -483,6 +484,46 @@ pub(crate) mod servers {
     #[derive(Clone)]
     pub(crate) struct AppState {
         pub(crate) shop: &'static str,
+    }
+
+    /// An application state of its own that holds the receiver, found
+    /// through `FromRef`.
+    #[derive(Clone)]
+    pub(crate) struct ShopState {
+        shop: &'static str,
+        receiver: Receiver,
+    }
+
+    #[cfg(feature = "axum")]
+    impl axum::extract::FromRef<ShopState> for Receiver {
+        fn from_ref(state: &ShopState) -> Self {
+            state.receiver.clone()
+        }
+    }
+
+    #[cfg(feature = "axum")]
+    async fn webhook_from_state(
+        State(state): State<ShopState>,
+        fluxbase_webhooks::axum::FromState(fluxbase_webhooks::axum::FluxbaseEvent(event)): fluxbase_webhooks::axum::FromState<fluxbase_webhooks::axum::FluxbaseEvent>,
+    ) -> impl axum::response::IntoResponse {
+        assert_eq!(state.shop, "demo");
+        (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            accepted_body(&event),
+        )
+    }
+
+    #[cfg(feature = "axum")]
+    /// The axum extractor as `FromState`, the receiver inside an
+    /// application state of its own.
+    pub(crate) async fn axum_from_state(receiver: Receiver) -> Server {
+        let app = Router::new()
+            .route(PATH, post(webhook_from_state))
+            .with_state(ShopState {
+                shop: "demo",
+                receiver,
+            });
+        serve_axum(app, "axum from state").await
     }
 
     #[cfg(feature = "axum")]

@@ -10,7 +10,23 @@
 //!
 //! The verifier's default clock works there: `fluxbase-webhooks` reads the
 //! time from JavaScript's `Date.now()` on that target.
+//!
+//! Replays are refused with the library's in-memory store, one per isolate
+//! (a Worker's isolate serves many requests in turn): a captured delivery
+//! sent again to the same isolate gets 409 `replayed`, under any of its
+//! signatures. An isolate is not the whole Worker, so for a defence across
+//! every isolate keep [`replay_key`](fluxbase_webhooks::dedupe::replay_key)
+//! in a store the host shares (a Durable Object, say) for as long as
+//! [`Receiver::replay_ttl`] says.
 
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use fluxbase_webhooks::dedupe::{
+    DEFAULT_MEMORY_CAPACITY, DedupeStore, MemoryStore, StoreError, replay_key,
+};
 use fluxbase_webhooks::{Error, PROBLEM_JSON, Verifier, problem_json};
 
 /// The largest body accepted, as the library's `Receiver` does by default.
@@ -51,10 +67,17 @@ impl Reply {
     }
 }
 
-/// Verifies deliveries with the webhook's secret.
+/// Verifies deliveries with the webhook's secret and refuses replays.
 #[derive(Debug, Clone)]
 pub struct Receiver {
     verifier: Verifier,
+    replays: Arc<MemoryStore>,
+}
+
+/// The replay store every receiver of this isolate shares.
+fn isolate_store() -> Arc<MemoryStore> {
+    static STORE: OnceLock<Arc<MemoryStore>> = OnceLock::new();
+    Arc::clone(STORE.get_or_init(|| Arc::new(MemoryStore::new(DEFAULT_MEMORY_CAPACITY))))
 }
 
 impl Receiver {
@@ -66,6 +89,16 @@ impl Receiver {
     /// A 500 [`Reply`] when the secret is missing or empty: the Worker is
     /// misconfigured, and Fluxbase should retry once it is fixed.
     pub fn from_secret(secret: Option<String>) -> Result<Self, Reply> {
+        Self::with_store(secret, isolate_store())
+    }
+
+    /// [`Receiver::from_secret`] with a replay store of its own (the tests
+    /// give each receiver one).
+    ///
+    /// # Errors
+    ///
+    /// As [`Receiver::from_secret`].
+    pub fn with_store(secret: Option<String>, replays: Arc<MemoryStore>) -> Result<Self, Reply> {
         let not_configured = || {
             Reply::text(
                 500,
@@ -74,7 +107,13 @@ impl Receiver {
         };
         let verifier =
             Verifier::new(secret.ok_or_else(not_configured)?).map_err(|_| not_configured())?;
-        Ok(Self { verifier })
+        Ok(Self { verifier, replays })
+    }
+
+    /// How long a delivery's replay key is kept: as long as any delivery
+    /// can verify (the verifier's window both ways, and a second).
+    pub fn replay_ttl(&self) -> Duration {
+        self.verifier.tolerance() + self.verifier.future_skew() + Duration::from_secs(1)
     }
 
     /// Checks the declared `Content-Length` before the body is read, so an
@@ -91,23 +130,46 @@ impl Receiver {
         }
     }
 
-    /// Verifies the delivery at the current time and answers it: 200 with
-    /// the event's name, or the problem document of the refusal (413 for a
-    /// body over [`BODY_LIMIT`]).
+    /// Verifies the delivery at the current time, refuses it if this
+    /// isolate has let it in before, and answers it: 200 with the event's
+    /// name, or the problem document of the refusal (413 for a body over
+    /// [`BODY_LIMIT`], 409 for a replay, 503 when the store is full of
+    /// deliveries that can still verify).
     pub fn handle(&self, signature: Option<&str>, body: &[u8]) -> Reply {
         if body.len() as u64 > BODY_LIMIT {
             return too_large();
         }
-        match self.verifier.verify_event(signature.unwrap_or(""), body) {
-            Ok(event) => Reply {
+        let event = match self.verifier.verify_event(signature.unwrap_or(""), body) {
+            Ok(event) => event,
+            Err(err) => return Reply::refused(&err),
+        };
+        // Guarded: kept until it expires, never dropped for room.
+        let key = replay_key(body);
+        let recorded = self.replays.insert_guarded(&key, self.replay_ttl());
+        match ready(recorded) {
+            Ok(true) => Reply {
                 status: 200,
                 content_type: "application/json",
                 body: serde_json::json!({ "received": event.name() })
                     .to_string()
                     .into_bytes(),
             },
-            Err(err) => Reply::refused(&err),
+            Ok(false) => Reply::refused(&Error::Replayed),
+            Err(err) => Reply::refused(&Error::StoreUnavailable(err)),
         }
+    }
+}
+
+/// The answer of a [`MemoryStore`] call: its futures are ready when they
+/// are returned, so no executor is needed.
+fn ready<T>(future: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(answer) => answer,
+        Poll::Pending => Err(StoreError::msg("the replay store did not answer at once")),
     }
 }
 

@@ -3,14 +3,19 @@
 #![cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
+
 use edge_worker::Receiver;
-use fluxbase_webhooks::{Scheme, Signer};
+use fluxbase_webhooks::dedupe::MemoryStore;
+use fluxbase_webhooks::{Scheme, Signer, Timestamp};
 
 const SECRET: &str = "whsec-edge-test";
 const BODY: &[u8] = br#"{"event":"INSERT","table":"orders","schema":"public","record":{"id":1},"timestamp":"2026-01-02T03:04:05Z"}"#;
 
+/// A receiver with a replay store of its own, so that tests delivering
+/// the same body do not see each other's deliveries as replays.
 fn receiver() -> Receiver {
-    Receiver::from_secret(Some(SECRET.to_owned())).unwrap()
+    Receiver::with_store(Some(SECRET.to_owned()), Arc::new(MemoryStore::new(100))).unwrap()
 }
 
 fn problem_code(body: &[u8]) -> String {
@@ -89,4 +94,40 @@ fn no_secret_no_receiver() {
                 .contains("FLUXBASE_WEBHOOK_SECRET")
         );
     }
+}
+
+#[test]
+fn a_replay_is_refused_under_any_of_its_signatures() {
+    let receiver = receiver();
+    let body = format!(
+        r#"{{"event":"DELETE","table":"orders","schema":"public","record":{{"id":7}},"timestamp":"{}"}}"#,
+        Timestamp::now()
+    );
+    let body = body.as_bytes();
+    let signer = Signer::new(SECRET).unwrap();
+    let timestamped = signer.sign_now(body).to_string();
+    let hex = signer.sign(Scheme::Hex, 0, body).to_string();
+    assert_eq!(receiver.handle(Some(&timestamped), body).status, 200);
+    for header in [&timestamped, &hex] {
+        let reply = receiver.handle(Some(header), body);
+        assert_eq!(reply.status, 409, "{header}: {reply:?}");
+        assert_eq!(problem_code(&reply.body), "replayed");
+    }
+    assert!(receiver.replay_ttl() > std::time::Duration::from_secs(300));
+}
+
+#[test]
+fn receivers_of_one_isolate_share_its_replay_store() {
+    // `fetch` builds a receiver per request: the store is the isolate's.
+    let body = format!(
+        r#"{{"event":"INSERT","table":"isolate","schema":"public","record":{{"id":1}},"timestamp":"{}"}}"#,
+        Timestamp::now()
+    );
+    let header = Signer::new(SECRET)
+        .unwrap()
+        .sign_now(body.as_bytes())
+        .to_string();
+    let fresh = || Receiver::from_secret(Some(SECRET.to_owned())).unwrap();
+    assert_eq!(fresh().handle(Some(&header), body.as_bytes()).status, 200);
+    assert_eq!(fresh().handle(Some(&header), body.as_bytes()).status, 409);
 }

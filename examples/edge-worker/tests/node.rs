@@ -46,6 +46,23 @@ async fn a_fresh_delivery_verifies_with_the_hosts_clock() {
 }
 
 #[wasm_bindgen_test]
+async fn a_replayed_request_is_refused() {
+    let body = format!(
+        r#"{{"event":"INSERT","table":"replayed","schema":"public","record":{{"id":2}},"timestamp":"{}"}}"#,
+        fluxbase_webhooks::Timestamp::now()
+    );
+    let header = Signer::new(SECRET)
+        .unwrap()
+        .sign_now(body.as_bytes())
+        .to_string();
+    let (status, text) = answer(request(Some(&header), body.as_bytes()), Some(SECRET)).await;
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = answer(request(Some(&header), body.as_bytes()), Some(SECRET)).await;
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains(r#""code":"replayed""#), "{text}");
+}
+
+#[wasm_bindgen_test]
 async fn a_delivery_signed_an_hour_ago_is_too_old() {
     // The clock is the real time, not the epoch: an hour-old timestamp is
     // refused, and a current one (above) is not.

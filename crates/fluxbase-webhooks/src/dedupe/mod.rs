@@ -366,6 +366,33 @@ pub fn event_key(body: &[u8]) -> Option<String> {
     Fingerprint::of_payload(&payload).event_key()
 }
 
+/// The key a delivery is known by, whichever of its signatures it came
+/// under: `replay:` and 64 hex digits of SHA-256 over the payload's fields
+/// and its `timestamp` (over the raw bytes for a body that is not a
+/// Fluxbase payload). Receivers refuse a second delivery with a key they
+/// hold; this is for hosts that keep their own store (an edge worker, a
+/// key-value store of the platform's). Remember it at least as long as a
+/// delivery can verify: the verifier's
+/// [`tolerance`](crate::Verifier::tolerance) and
+/// [`future_skew`](crate::Verifier::future_skew), and a second.
+///
+/// ```
+/// use fluxbase_webhooks::dedupe::replay_key;
+///
+/// let first = br#"{"event":"INSERT","table":"users","record":{"id":"u1"},"timestamp":"2026-01-02T03:04:05Z"}"#;
+/// let spaced = br#"{"event": "INSERT", "table": "users", "record": {"id":"u1"}, "timestamp": "2026-01-02T03:04:05Z"}"#;
+/// let retry = br#"{"event":"INSERT","table":"users","record":{"id":"u1"},"timestamp":"2026-01-02T03:04:10.5Z"}"#;
+/// assert_eq!(replay_key(first), replay_key(spaced));
+/// assert_ne!(replay_key(first), replay_key(retry));
+/// ```
+pub fn replay_key(body: &[u8]) -> String {
+    match WebhookPayload::from_slice(body) {
+        Ok(payload) => Fingerprint::of_payload(&payload),
+        Err(_) => Fingerprint::of_bytes(body),
+    }
+    .replay_key()
+}
+
 /// What to do with a re-delivery of an event already received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -742,6 +769,11 @@ mod tests {
         assert_ne!(a.replay_key(), retry.replay_key());
         assert_eq!(a.event_key(), retry.event_key());
         assert_eq!(a.event_key(), event_key(BODY));
+        assert_eq!(a.replay_key(), replay_key(BODY));
+        assert_eq!(
+            Fingerprint::of_bytes(b"plain bytes").replay_key(),
+            replay_key(b"plain bytes")
+        );
         assert!(a.replay_key().starts_with("replay:"));
         assert_eq!(a.replay_key().len(), "replay:".len() + 64);
         // Not a payload: the bytes are the delivery, and there is no event.

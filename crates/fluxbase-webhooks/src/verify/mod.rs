@@ -35,7 +35,6 @@ mod verified;
 
 use self::incremental::Matched;
 pub use self::incremental::Verification;
-#[cfg(feature = "receive")]
 pub(crate) use self::incremental::body_date;
 pub use self::verified::Verified;
 

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::{post, post_service};
 use axum::{Extension, Router};
-use fluxbase_webhooks::dedupe::{Dedupe, MemoryStore, RedisStore};
+use fluxbase_webhooks::dedupe::{Dedupe, DedupeStatus, MemoryStore, RedisStore};
 use fluxbase_webhooks::queue::{DEFAULT_MAX_LEN, EntryId, Handoff, QueuedDelivery, StreamWriter};
 use fluxbase_webhooks::server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 use fluxbase_webhooks::tower::VerifyLayer;
@@ -58,6 +58,8 @@ pub(crate) struct Received {
     pub(crate) event: Event,
     pub(crate) verified: Verified,
     pub(crate) received_at: Timestamp,
+    /// A re-delivery of an event already received (a retry, re-dated).
+    pub(crate) duplicate: bool,
 }
 
 /// A refused request: its stable code and the message it was answered with.
@@ -243,12 +245,14 @@ async fn receive(
     State(tx): State<mpsc::Sender<Delivery>>,
     Extension(event): Extension<Event>,
     Extension(verified): Extension<Verified>,
+    dedupe: Option<Extension<DedupeStatus>>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     let answer = serde_json::json!({ "received": event.name() }).to_string();
     let received = Received {
         event,
         verified,
         received_at: Timestamp::now(),
+        duplicate: dedupe.is_some_and(|Extension(status)| status.is_duplicate()),
     };
     // A receiver that is gone is shutting down; the sender still gets 200.
     let _ = tx.send(Delivery::Verified(received)).await;
@@ -354,6 +358,7 @@ struct EventLine<'a> {
     key: usize,
     key_id: Option<&'a str>,
     body_len: u64,
+    duplicate: bool,
     event: &'a Event,
 }
 
@@ -362,6 +367,7 @@ fn print_event(received: &Received, json: bool) -> anyhow::Result<()> {
         event,
         verified,
         received_at,
+        duplicate,
     } = received;
     if json {
         let line = EventLine {
@@ -371,6 +377,7 @@ fn print_event(received: &Received, json: bool) -> anyhow::Result<()> {
             key: verified.key_index(),
             key_id: verified.key_id(),
             body_len: verified.body_len(),
+            duplicate: *duplicate,
             event,
         };
         outln!("{}", serde_json::to_string(&line)?)?;
@@ -451,11 +458,13 @@ fn describe(received: &Received) -> String {
         event,
         verified,
         received_at,
+        duplicate,
     } = received;
     let what = match event.row() {
         Some(row) => format!("{} {}", event.name(), row.qualified_table()),
         None => event.name().to_owned(),
     };
+    let duplicate = if *duplicate { " (duplicate)" } else { "" };
     let key = match verified.key_id() {
         Some(id) => format!("key {id}"),
         None => format!("key {}", verified.key_index()),
@@ -464,7 +473,7 @@ fn describe(received: &Received) -> String {
         .timestamp()
         .map_or_else(String::new, |t| format!(", t={t}"));
     format!(
-        "=== {what} at {received_at}: {} signature, {key}, {} bytes{t}",
+        "=== {what}{duplicate} at {received_at}: {} signature, {key}, {} bytes{t}",
         verified.scheme(),
         verified.body_len()
     )
@@ -505,6 +514,7 @@ mod tests {
                 assert_eq!(r.event, event);
                 assert_eq!(r.verified.scheme(), Scheme::Timestamped);
                 assert_eq!(r.verified.body_len(), body.len() as u64);
+                assert!(!r.duplicate);
                 assert!(describe(&r).starts_with("=== UPDATE auth.users at "));
             }
             other => panic!("{other:?}"),
@@ -514,6 +524,23 @@ mod tests {
         assert_eq!(status, 409, "{text}");
         match listener.next().await.unwrap() {
             Delivery::Refused(r) => assert_eq!(r.code, Code::Replayed),
+            other => panic!("{other:?}"),
+        }
+        // A retry of the event, re-dated: accepted, and marked.
+        let retry = Event::sample(
+            "UPDATE",
+            Timestamp::from(std::time::SystemTime::now() - std::time::Duration::from_secs(5)),
+        )
+        .unwrap();
+        let retry_body = serde_json::to_vec(&retry).unwrap();
+        let header = Signer::new("s").unwrap().sign_now(&retry_body).to_string();
+        let (status, _) = post(&listener.url(), &retry_body, &header).await;
+        assert_eq!(status, 200);
+        match listener.next().await.unwrap() {
+            Delivery::Verified(r) => {
+                assert!(r.duplicate);
+                assert!(describe(&r).starts_with("=== UPDATE auth.users (duplicate) at "));
+            }
             other => panic!("{other:?}"),
         }
         let wrong = Signer::new("other").unwrap().sign_now(&body).to_string();

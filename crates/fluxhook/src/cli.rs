@@ -88,7 +88,7 @@ pub(crate) enum SchemePolicyArg {
 pub(crate) struct SignArgs {
     /// The webhook secret (its UTF-8 bytes are the HMAC key).
     #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
-    pub(crate) secret: String,
+    pub(crate) secret: Option<String>,
     /// The signature scheme.
     #[arg(long, value_enum, default_value_t = SchemeArg::Timestamped)]
     pub(crate) scheme: SchemeArg,
@@ -106,8 +106,7 @@ pub(crate) struct VerifyArgs {
     #[arg(
         long = "secret",
         env = "FLUXBASE_WEBHOOK_SECRET",
-        hide_env_values = true,
-        required = true
+        hide_env_values = true
     )]
     pub(crate) secrets: Vec<String>,
     /// The `X-Fluxbase-Signature` header value.
@@ -136,7 +135,7 @@ pub(crate) struct SendArgs {
     pub(crate) url: String,
     /// The webhook secret (its UTF-8 bytes are the HMAC key).
     #[arg(long, env = "FLUXBASE_WEBHOOK_SECRET", hide_env_values = true)]
-    pub(crate) secret: String,
+    pub(crate) secret: Option<String>,
     /// The signature scheme; `timestamped` also sends the legacy
     /// `X-Webhook-Signature`, as the Fluxbase server does.
     #[arg(long, value_enum, default_value_t = SchemeArg::Timestamped)]
@@ -165,8 +164,7 @@ pub(crate) struct ListenArgs {
     #[arg(
         long = "secret",
         env = "FLUXBASE_WEBHOOK_SECRET",
-        hide_env_values = true,
-        required = true
+        hide_env_values = true
     )]
     pub(crate) secrets: Vec<String>,
     /// Also read the legacy `X-Webhook-Signature` header (servers before

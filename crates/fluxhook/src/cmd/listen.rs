@@ -125,9 +125,10 @@ impl LocalListener {
     ) -> std::io::Result<Self> {
         let (tx, deliveries) = mpsc::channel(QUEUE);
         let receiver = notify_refusals(receiver, &tx).build();
+        // The layer on the POST route alone: another method gets 405, not
+        // a refusal for its missing signature.
         let app = Router::new()
-            .route(path, post(receive))
-            .route_layer(VerifyLayer::new(receiver))
+            .route(path, post(receive).route_layer(VerifyLayer::new(receiver)))
             .with_state(tx);
         Self::serve(addr, path, app, deliveries, limits).await
     }
@@ -543,6 +544,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let get = reqwest::get(listener.url()).await.unwrap();
+        assert_eq!(get.status().as_u16(), 405, "a GET is no delivery");
         let wrong = Signer::new("other").unwrap().sign_now(&body).to_string();
         let (status, text) = post(&listener.url(), &body, &wrong).await;
         assert_eq!(status, 401);

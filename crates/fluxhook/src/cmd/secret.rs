@@ -19,6 +19,15 @@ pub(crate) fn refused(err: ConfigError) -> anyhow::Error {
     }
 }
 
+/// The secret `--secret` or `FLUXBASE_WEBHOOK_SECRET` gave.
+///
+/// # Errors
+///
+/// A usage error that says where a secret comes from, when neither did.
+pub(crate) fn given(secret: Option<&str>) -> anyhow::Result<&str> {
+    secret.ok_or_else(|| refused(ConfigError::NoSecret))
+}
+
 /// A signer for `secret`.
 ///
 /// # Errors

@@ -22,7 +22,7 @@ const EXIT_REFUSED: u8 = 1;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
-    let signer = secret::signer(&args.secret)?;
+    let signer = secret::signer(secret::given(args.secret.as_deref())?)?;
     let body = match &args.file {
         Some(path) => read_body(Some(path))?,
         None => sample_body(&args.event, args.data.as_deref(), Timestamp::now())?,

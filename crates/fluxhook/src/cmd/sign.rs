@@ -10,7 +10,8 @@ use crate::input::read_body;
 use crate::output::{errln, outln};
 
 pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
-    let signer = secret::signer(&args.secret)?;
+    let secret = secret::given(args.secret.as_deref())?;
+    let signer = secret::signer(secret)?;
     let body = read_body(args.file.as_deref())?;
     let timestamp = match args.timestamp {
         Some(0) => {
@@ -22,17 +23,15 @@ pub(crate) fn run(args: SignArgs) -> anyhow::Result<ExitCode> {
     let scheme = scheme(args.scheme);
     let header = signer.sign(scheme, timestamp, &body);
     outln!("{header}")?;
-    if scheme != Scheme::Timestamped
-        && let Some(why) = undated(&args.secret, &header.to_string(), &body)
-    {
+    if let Some(why) = not_fresh(secret, &header.to_string(), &body) {
         errln!("note: a receiver with the default window refuses this delivery now: {why}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Why a signature without a timestamp would not be fresh now, as the
-/// library judges it: its date is the body's `timestamp` field.
-fn undated(secret: &str, header: &str, body: &[u8]) -> Option<String> {
+/// Why a signature would not be fresh now, as the library judges it: its
+/// `t=`, or without one the body's `timestamp` field.
+fn not_fresh(secret: &str, header: &str, body: &[u8]) -> Option<String> {
     let verifier = Verifier::new(secret).ok()?;
     match verifier.verify(header, body) {
         Err(err)

@@ -386,6 +386,52 @@ fn an_empty_secret_exits_2_for_every_command() {
     }
 }
 
+#[test]
+fn no_secret_at_all_says_where_one_comes_from() {
+    let file = TempFile::new("body.json", &dated_body());
+    let body = file.path.to_str().unwrap();
+    let commands: [&[&str]; 4] = [
+        &["sign", body],
+        &["verify", "--signature", "0", body],
+        &["send", "http://127.0.0.1:9/webhooks", body],
+        &["listen", "--addr", "127.0.0.1:0"],
+    ];
+    for args in commands {
+        let mut cmd = fluxhook();
+        cmd.args(args);
+        let out = exits_within(cmd, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            "error: no webhook secret: pass --secret SECRET or set FLUXBASE_WEBHOOK_SECRET\n",
+            "{args:?}"
+        );
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn sign_notes_a_timestamp_no_receiver_would_take() {
+    let file = TempFile::new("body.json", &dated_body());
+    for t in ["1234567890", "-5"] {
+        let out = fluxhook()
+            .args(["sign", "--secret", "k", "--timestamp", t])
+            .arg(&file.path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{t}");
+        assert!(stdout(&out).starts_with(&format!("t={t},v1=")), "{t}");
+        assert!(
+            stderr(&out).starts_with("note: a receiver with the default window refuses this delivery now: timestamp_too_old: "),
+            "{t}: {}",
+            stderr(&out)
+        );
+    }
+    // Now, or just now: nothing to note.
+    let out = sign_output("k", "timestamped", &file);
+    assert_eq!(stderr(&out), "");
+}
+
 /// A closed stdout (`fluxhook sign … | head -0`) ends `sign` and `verify`
 /// quietly with 141: no panic, no error, and never the status of a valid
 /// (0) or invalid (1) signature, since the answer was not delivered.

@@ -28,7 +28,7 @@
 //! | --- | --- |
 //! | [`FluxbaseEvent`] | yes, 400 `invalid_payload` |
 //! | [`FluxbaseJson<T>`] | yes; and 422 `payload_mismatch` when it does not fit `T` |
-//! | [`VerifiedBody`] | no: any verified bytes |
+//! | [`VerifiedBody`] | no: any verified bytes (behind [`VerifyLayer`], what the layer let through: payloads only) |
 //!
 //! ```no_run
 //! use axum::{Router, extract::State, routing::post};

@@ -9,7 +9,7 @@ use tracing::Span;
 use crate::dedupe::DedupeStatus;
 use crate::error::{Error, PayloadError};
 use crate::event::Event;
-use crate::receive::{Accepted, Receiver, Rejection, Want};
+use crate::receive::{Accepted, Receiver, Rejection, Reservation, Want};
 use crate::verify::Verified;
 
 /// Extracts the typed [`Event`] of a delivery that passed the receiver.
@@ -39,6 +39,11 @@ pub struct FluxbaseJson<T>(pub T);
 ///
 /// Any verified bytes are accepted, Fluxbase payload or not (a delivery
 /// signed without a timestamp must still carry a fresh body date).
+///
+/// The body keeps its share of the receiver's budget of bytes buffered at
+/// once for as long as it (or a clone of it) is held: bodies queued in
+/// memory to be processed later count, and once they fill the budget new
+/// deliveries are answered 503 until some are dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedBody {
     verified: Verified,
@@ -154,17 +159,37 @@ impl FromDelivered for VerifiedBody {
     }
 }
 
-/// What an extractor's own flow hands over; the budget held by the body is
-/// given back once the value is built.
+/// What an extractor's own flow hands over. The body carries its share of
+/// the budget: given back once the value is built from it, or, when the
+/// value keeps the body ([`VerifiedBody`]), once the last of it is dropped.
 pub(crate) async fn accepted<T: FromDelivered>(accepted: Accepted) -> Result<(T, bool), Error> {
+    let Accepted {
+        verified,
+        body,
+        event,
+        dedupe,
+        held,
+    } = accepted;
+    let body = Bytes::from_owner(Held { body, _held: held });
     let value = T::from_delivered(Delivered {
-        verified: accepted.verified,
-        body: accepted.body,
-        event: accepted.event,
-        dedupe: accepted.dedupe,
+        verified,
+        body,
+        event,
+        dedupe,
     });
-    drop(accepted.held);
     value.map(|value| (value, true))
+}
+
+/// A body and the budget it holds, as the owner of the bytes handed on.
+struct Held {
+    body: Bytes,
+    _held: Reservation,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.body
+    }
 }
 
 /// An extractor behind the layer or middleware: the delivery was received

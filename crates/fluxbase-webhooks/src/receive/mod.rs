@@ -56,7 +56,7 @@ pub mod metrics;
 mod reject;
 mod span;
 
-pub(crate) use self::body::{BodyError, BodySource, Chunks};
+pub(crate) use self::body::{BodyError, BodySource, Chunks, Reservation};
 pub(crate) use self::flow::{Accepted, Extensions, Want};
 pub(crate) use self::head::RequestHead;
 pub use self::reject::Rejection;

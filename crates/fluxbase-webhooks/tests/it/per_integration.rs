@@ -558,3 +558,33 @@ async fn tracing_records_each_delivery_without_secrets_or_content() {
         assert!(!log.contains(tag), "signature logged:\n{log}");
     }
 }
+
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn a_verified_body_kept_by_the_handler_keeps_its_share_of_the_budget() {
+    // "Queue now, parse later" in memory: the kept bodies count against the
+    // receiver's budget until they are dropped.
+    type Kept = std::sync::Arc<std::sync::Mutex<Vec<Bytes>>>;
+    async fn keep(Extension(kept): Extension<Kept>, raw: VerifiedBody) -> &'static str {
+        kept.lock().unwrap().push(raw.into_body());
+        "kept"
+    }
+    let receiver = receiver();
+    let kept = Kept::default();
+    let app = Router::new()
+        .route("/keep", post(keep))
+        .layer(Extension(kept.clone()))
+        .with_state(receiver.clone());
+    let server = serve_axum(app, "keeps bodies").await;
+    let body = insert_body();
+    let len = body.len() as u64;
+    let reply = send(server.addr, &signed(CURRENT, body).path("/keep")).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(receiver.body_bytes_in_flight() >= len, "held while kept");
+    kept.lock().unwrap().clear();
+    assert_eq!(
+        receiver.body_bytes_in_flight(),
+        0,
+        "given back once dropped"
+    );
+}

@@ -21,7 +21,7 @@
 //! its fields; add the receiver with `VerifyLayer` on the webhook route (or
 //! an `Extension` layer), as below, or keep it in the state and take the
 //! extractor as [`FromState<T>`], which finds it through
-//! [`FromRef`](axum_core::extract::FromRef) (checked when the handler is
+//! [`FromRef`] (checked when the handler is
 //! compiled, not at the first delivery).
 //!
 //! | extractor | refuses a body that is not a Fluxbase payload |

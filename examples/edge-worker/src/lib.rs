@@ -15,7 +15,7 @@
 //! (a Worker's isolate serves many requests in turn): a captured delivery
 //! sent again to the same isolate gets 409 `replayed`, under any of its
 //! signatures. An isolate is not the whole Worker, so for a defence across
-//! every isolate keep [`replay_key`](fluxbase_webhooks::dedupe::replay_key)
+//! every isolate keep [`replay_key`]
 //! in a store the host shares (a Durable Object, say) for as long as
 //! [`Receiver::replay_ttl`] says.
 

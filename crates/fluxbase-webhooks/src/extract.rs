@@ -40,10 +40,16 @@ pub struct FluxbaseJson<T>(pub T);
 /// Any verified bytes are accepted, Fluxbase payload or not (a delivery
 /// signed without a timestamp must still carry a fresh body date).
 ///
-/// The body keeps its share of the receiver's budget of bytes buffered at
-/// once for as long as it (or a clone of it) is held: bodies queued in
-/// memory to be processed later count, and once they fill the budget new
-/// deliveries are answered 503 until some are dropped.
+/// Taken by the extractor's own flow (no layer in front), the body keeps
+/// its share of the receiver's budget of bytes buffered at once for as long
+/// as it (or a clone of it) is held: bodies queued in memory to be
+/// processed later count, and once they fill the budget new deliveries are
+/// answered 503 until some are dropped. The share is the body's length; a
+/// body that arrived in one piece may be a slice of the connection's read
+/// buffer (up to 64 KiB under the library's server) and keep all of it, so
+/// copy it (`Bytes::copy_from_slice`) before keeping many small ones.
+/// Behind `VerifyLayer` or the actix-web `Verify` middleware, the budget is
+/// held until the inner service answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedBody {
     verified: Verified,

@@ -178,8 +178,10 @@ pub(crate) struct ListenArgs {
     pub(crate) dedupe: DedupeArg,
     /// With `--dedupe memory`: the most keys the store holds (about 130
     /// bytes each). A replay key is kept while its delivery can verify
-    /// (about 5 minutes for one sent now, 6 at most) and never dropped
-    /// sooner, so the store takes about KEYS / 300 deliveries per second;
+    /// (about 5 minutes for one sent now and signed with `t=`, 6 at most,
+    /// and 6 for one signed without) and never dropped sooner, so the store
+    /// takes about KEYS / 300 deliveries per second (KEYS / 361 for
+    /// `--legacy-header` senders);
     /// past that, deliveries get 503 with Retry-After until keys expire.
     #[arg(
         long,

@@ -92,7 +92,7 @@ macro_rules! errln {
 pub(crate) use errln;
 
 /// An error and its causes, `: `-separated, each said once: a cause whose
-/// words the message already holds is left out (many errors repeat their
+/// text the message already holds (anywhere in it) is left out (many errors repeat their
 /// source in their own message, and `{:#}` would then say it twice).
 pub(crate) fn causes(err: &anyhow::Error) -> String {
     let mut text = String::new();

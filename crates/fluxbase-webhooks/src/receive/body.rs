@@ -201,6 +201,19 @@ impl Chunks {
     }
 
     pub(crate) fn push(&mut self, chunk: Bytes) {
+        let planned = self.planned(chunk.len());
+        self.push_sized(chunk, planned);
+    }
+
+    /// Bytes held now: the buffer's size, or the first chunk's.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.len().max(self.rest.capacity())
+    }
+
+    /// [`Chunks::push`], growing the buffer, when it must grow, to
+    /// `planned` bytes (at least what it then holds).
+    fn push_sized(&mut self, chunk: Bytes, planned: usize) {
         if chunk.is_empty() {
             return;
         }
@@ -208,7 +221,7 @@ impl Chunks {
             self.first = Some(chunk);
             return;
         }
-        let planned = self.planned(chunk.len());
+        let planned = planned.max(self.len() + chunk.len());
         if planned > self.rest.capacity() {
             self.rest.reserve_exact(planned - self.rest.len());
         }
@@ -262,10 +275,19 @@ impl BodyReader {
         if len > self.limit {
             return Err(Error::PayloadTooLarge { limit: self.limit });
         }
-        let held = self.chunks.planned(chunk.len()) as u64;
-        self.reservation.cover(held.max(len))?;
+        // Room to grow the buffer ahead, or else just enough for this
+        // chunk: a budget with room for the bytes never refuses them for
+        // the spare.
+        let planned = self.chunks.planned(chunk.len());
+        let planned = match self.reservation.cover((planned as u64).max(len)) {
+            Ok(()) => planned,
+            Err(_) => {
+                self.reservation.cover(len)?;
+                usize::try_from(len).unwrap_or(usize::MAX)
+            }
+        };
         self.verification.update(&chunk);
-        self.chunks.push(chunk);
+        self.chunks.push_sized(chunk, planned);
         Ok(())
     }
 
@@ -452,7 +474,8 @@ mod tests {
             r.push(Bytes::copy_from_slice(&body[sent..end])).unwrap();
             sent = end;
             // Never more than twice what arrived, nor past the declared
-            // length.
+            // length, and never less than the buffer holds.
+            assert!(budget.used() >= r.chunks.held() as u64);
             assert!(budget.used() >= sent as u64);
             assert!(
                 budget.used() <= (2 * sent).min(LEN) as u64,
@@ -467,6 +490,24 @@ mod tests {
         let (verification, kept, _held) = r.finish();
         assert_eq!(kept.as_ref(), body.as_slice());
         assert!(verification.finish_tags().is_ok());
+    }
+
+    #[test]
+    fn a_budget_with_room_for_the_bytes_takes_them_without_the_spare() {
+        // Room for 300 bytes: the buffer would double to 400 after the
+        // third chunk; it grows to just what arrived instead of refusing.
+        let budget = Budget::new(300);
+        let mut r = reader(1000, &budget, b"");
+        for _ in 0..3 {
+            r.push(Bytes::from(vec![0; 100])).unwrap();
+        }
+        assert_eq!(r.body_len(), 300);
+        assert_eq!(budget.used(), 300);
+        assert!(r.chunks.held() <= 300);
+        assert_eq!(
+            r.push(Bytes::from(vec![0; 1])).unwrap_err(),
+            Error::OverCapacity
+        );
     }
 
     #[test]

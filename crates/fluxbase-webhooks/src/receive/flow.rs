@@ -262,7 +262,7 @@ impl Receiver {
         let body_len = reader.body_len();
         let (verification, bytes, held) = reader.finish();
         verification
-            .check_date_first(|| body_date(&bytes), crate::clock::now())
+            .check_date_first(&bytes, crate::clock::now())
             .map_err(|err| refuse(err, body_len, true))?;
         let matched = verification
             .finish_tags()

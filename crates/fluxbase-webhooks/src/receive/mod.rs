@@ -15,8 +15,9 @@
 //! 3. **Body.** Each chunk is hashed as it arrives; reading stops at the
 //!    body limit (413), at the read timeout (408), or when the sender goes
 //!    away (400 `body_incomplete`).
-//! 4. **Verify.** An untimestamped signature's body date is checked against
-//!    the window, then the tags are compared, the body is parsed once: the event,
+//! 4. **Verify.** An untimestamped signature's date at the end of the body
+//!    is checked against the window (read, not parsed), then the tags are
+//!    compared, the body is parsed once: the event,
 //!    the dedupe keys and, for a scheme without a timestamp, its date come
 //!    from that one parse.
 //! 5. **Dedupe.** A replay is refused (409), a re-delivery marked or

@@ -180,12 +180,12 @@ fn a_delivery_let_in_by_its_legacy_copy_refuses_its_later_dated_copy() {
         length: Some(delivery.len().to_string()),
     };
     let legacy = head(Scheme::Hex, 0);
-    let later = head(Scheme::Timestamped, stamped + 4);
+    let later = head(Scheme::Timestamped, stamped + 8);
     assert!(deliver(&receiver, &legacy, &mut Chunks::new(&delivery, 64), true).is_ok());
     // Past the body's window and the key it alone would give (its whole
-    // second, 2 s, a second to spare: `stamped + 4` at the latest), inside
-    // the `t=` copy's (until `stamped + 6`).
-    std::thread::sleep(Duration::from_millis(4_500));
+    // second, 2 s, a second to spare: `stamped + 4` at the latest), well
+    // inside the `t=` copy's (until `stamped + 10`).
+    std::thread::sleep(Duration::from_millis(5_000));
     let stale = deliver(&receiver, &legacy, &mut Chunks::new(&delivery, 64), true).unwrap_err();
     assert!(
         matches!(stale.error(), Some(Error::TimestampTooOld { .. })),

@@ -91,15 +91,15 @@ impl Verification {
         &self.header
     }
 
-    /// For a scheme without a timestamp, checks the date in `body`'s
-    /// `timestamp` field, then compares every key's tag with every
-    /// signature in the header, in constant time.
+    /// Compares every key's tag with every signature in the header, in
+    /// constant time, then, for a scheme without a timestamp, checks the
+    /// date in `body`'s `timestamp` field.
     ///
-    /// `body` is the body that was fed. It is read only for that date, which
-    /// can only refuse before the tag matched (so that a stale delivery is
-    /// refused as stale whatever its tag, as under the timestamped scheme)
-    /// and is checked again once it is authenticated; for the timestamped
-    /// scheme it is not read at all.
+    /// `body` is the body that was fed. It is read only for that date: a
+    /// date at its end (where the server writes it) is checked before the
+    /// tags too, so that a stale delivery is refused as stale whatever its
+    /// tag, as under the timestamped scheme; it is parsed only once the tag
+    /// matched. For the timestamped scheme it is not read at all.
     ///
     /// # Errors
     ///
@@ -107,18 +107,13 @@ impl Verification {
     /// without a timestamp, [`Error::MissingTimestamp`] or a date outside the
     /// window.
     pub fn finish(self, body: &[u8]) -> Result<Verified, Error> {
-        self.check_date_first(|| body_date(body), self.now)?;
+        self.check_date_first(body, self.now)?;
         self.finish_tags()?.fresh_by(body)
     }
 
     /// [`Window::check_date_first`] for this verification's header.
-    pub(crate) fn check_date_first<'b>(
-        &self,
-        body_timestamp: impl FnOnce() -> Option<std::borrow::Cow<'b, str>>,
-        now: SystemTime,
-    ) -> Result<(), Error> {
-        self.window
-            .check_date_first(&self.header, body_timestamp, now)
+    pub(crate) fn check_date_first(&self, body: &[u8], now: SystemTime) -> Result<(), Error> {
+        self.window.check_date_first(&self.header, body, now)
     }
 
     /// The tag comparison alone; the caller checks freshness with

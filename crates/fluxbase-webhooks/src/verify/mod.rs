@@ -8,9 +8,11 @@
 //!   the body is read;
 //! - the schemes without a timestamp (bare hex, `sha256=`, the legacy
 //!   header) are dated by the signed body's own `timestamp` field, which the
-//!   Fluxbase server sets to the time of each attempt, checked once the tag
-//!   has matched. A body without a usable `timestamp` is refused
-//!   ([`Error::MissingTimestamp`]).
+//!   Fluxbase server sets to the time of each attempt. A date at the end of
+//!   the body, where the server writes it, is checked before the tag (a
+//!   stale capture is refused as stale whatever its tag); any date is
+//!   checked once the tag has matched. A body without a usable `timestamp`
+//!   is refused ([`Error::MissingTimestamp`]).
 //!
 //! Both dates are held to the same window: at most
 //! [`tolerance`](VerifierBuilder::tolerance) old and at most
@@ -35,6 +37,7 @@ mod verified;
 
 use self::incremental::Matched;
 pub use self::incremental::Verification;
+#[cfg(feature = "receive")]
 pub(crate) use self::incremental::body_date;
 pub use self::verified::Verified;
 
@@ -177,27 +180,32 @@ impl Window {
         }
     }
 
-    /// The body's `timestamp` (RFC 3339), for the schemes whose header has
-    /// none. Returns the date in whole seconds.
-    /// For a scheme without a timestamp, the body's date checked before any
-    /// tag is compared, as the timestamped scheme's `t` is: a stale or
-    /// undated delivery is then refused for that whatever its tag, so the
-    /// answer to an old captured delivery says nothing of whether its
-    /// secret is still in use. The date is not authenticated yet, so it can
-    /// only refuse; it is checked again once a tag has matched.
-    pub(crate) fn check_date_first<'b>(
+    /// For a scheme without a timestamp, the date at the end of the body
+    /// (where the Fluxbase server writes it) checked before any tag is
+    /// compared, as the timestamped scheme's `t` is: a stale capture of a
+    /// real delivery is refused as stale whatever its tag, so the answer
+    /// says nothing of whether its secret is still in use. Only that read
+    /// from the end, no parse: a body laid out otherwise is dated once its
+    /// tag matched, and nothing unauthenticated is parsed. The date is not
+    /// authenticated yet, so it can only refuse; it is checked again once
+    /// a tag has matched.
+    pub(crate) fn check_date_first(
         &self,
         header: &SignatureHeader,
-        body_timestamp: impl FnOnce() -> Option<std::borrow::Cow<'b, str>>,
+        body: &[u8],
         now: SystemTime,
     ) -> Result<(), Error> {
         if header.timestamp().is_some() {
             return Ok(());
         }
-        self.check_body_date(body_timestamp().as_deref(), now)
-            .map(drop)
+        match incremental::trailing_date(body) {
+            Some(date) => self.check_body_date(Some(date), now).map(drop),
+            None => Ok(()),
+        }
     }
 
+    /// The body's `timestamp` (RFC 3339), for the schemes whose header has
+    /// none. Returns the date in whole seconds.
     pub(crate) fn check_body_date(
         &self,
         timestamp: Option<&str>,
@@ -399,8 +407,7 @@ impl Verifier {
         // stack and the keyring is borrowed.
         let header = SignatureHeader::parse(header)?;
         self.admit(&header, now)?;
-        self.window
-            .check_date_first(&header, || body_date(body), now)?;
+        self.window.check_date_first(&header, body, now)?;
         let keys = self.keys.load();
         let (scheme, t) = (header.scheme(), header.timestamp());
         let tags = keys

@@ -241,13 +241,13 @@ fn an_undated_body_is_refused_under_an_untimestamped_scheme() {
             String::from_utf8_lossy(body)
         );
     }
-    // The date is checked first, as `t` is: an undated body is refused for
-    // that whatever its tag; a dated, fresh one with a wrong tag is a
-    // mismatch.
+    // Nothing unauthenticated is parsed: a body with no date at its end has
+    // its tag checked first, and a wrong one is a mismatch; a dated, fresh
+    // one with a wrong tag too.
     let wrong = untimed("other", Scheme::Sha256, b"not json");
     assert_eq!(
         v.verify_at(&wrong, b"not json", at(T, 0)).unwrap_err(),
-        Error::MissingTimestamp
+        Error::SignatureMismatch
     );
     let forged = untimed("other", Scheme::Hex, BODY);
     assert_eq!(

@@ -329,9 +329,9 @@ case("hex_body_date_unreadable", "a timestamp that is not RFC 3339 is no date",
 NUMBER_DATE = '{"event":"INSERT","timestamp":1234567890}'
 case("hex_body_date_number", "a numeric timestamp is no date either",
      bad("missing_timestamp"), body=NUMBER_DATE, header=plain(SECRET, NUMBER_DATE))
-case("hex_wrong_tag_undated", "the date is checked before the tag, as t is: an undated body is refused for that whatever its tag",
-     bad("missing_timestamp"), body=BODY, header="0" * 64)
-case("hex_wrong_tag_stale", "a stale body is refused as stale whatever its tag (a rotated secret is not revealed)",
+case("hex_wrong_tag_undated", "no date at the end of the body: the tag is checked first (nothing unauthenticated is parsed), a wrong tag is a mismatch",
+     bad("signature_mismatch"), body=BODY, header="0" * 64)
+case("hex_wrong_tag_stale", "a stale date at the end of the body is refused before the tag (a rotated secret is not revealed)",
      bad("timestamp_too_old"), body=DATED, header="0" * 64, now=[T + 3600, 0])
 case("hex_wrong_tag_fresh", "a fresh body with a wrong tag is a mismatch",
      bad("signature_mismatch"), body=DATED, header="0" * 64)

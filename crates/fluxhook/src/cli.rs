@@ -205,6 +205,11 @@ pub(crate) struct ListenArgs {
     /// connection may stay idle, before the connection is closed.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
     pub(crate) header_timeout: Duration,
+    /// Seconds an answer may wait for the peer to read any of it before
+    /// the connection is closed (a peer that sends requests and never
+    /// reads the answers would otherwise keep its connection).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
+    pub(crate) write_timeout: Duration,
     /// The most connections open at once; more wait to be accepted.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), default_value_t = DEFAULT_MAX_CONNECTIONS as u64)]
     pub(crate) max_connections: u64,
@@ -291,7 +296,7 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
     use fluxbase_webhooks::DEFAULT_READ_TIMEOUT;
-    use fluxbase_webhooks::server::DEFAULT_HEADER_READ_TIMEOUT;
+    use fluxbase_webhooks::server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_WRITE_TIMEOUT};
 
     #[test]
     fn definition_is_consistent() {
@@ -309,6 +314,7 @@ mod tests {
         assert_eq!(args.body_budget, DEFAULT_BODY_BUDGET);
         assert_eq!(args.read_timeout, DEFAULT_READ_TIMEOUT);
         assert_eq!(args.header_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+        assert_eq!(args.write_timeout, DEFAULT_WRITE_TIMEOUT);
         assert_eq!(args.max_connections, DEFAULT_MAX_CONNECTIONS as u64);
     }
 

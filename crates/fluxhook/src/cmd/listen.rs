@@ -13,7 +13,9 @@ use axum::routing::{post, post_service};
 use axum::{Extension, Router};
 use fluxbase_webhooks::dedupe::{Dedupe, DedupeStatus, MemoryStore, RedisStore};
 use fluxbase_webhooks::queue::{DEFAULT_MAX_LEN, EntryId, Handoff, QueuedDelivery, StreamWriter};
-use fluxbase_webhooks::server::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+use fluxbase_webhooks::server::{
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_TIMEOUT,
+};
 use fluxbase_webhooks::tower::VerifyLayer;
 use fluxbase_webhooks::{Code, Event, ReceiverBuilder, Rejection, Timestamp, Verified};
 use serde::Serialize;
@@ -75,6 +77,8 @@ pub(crate) struct ConnectionLimits {
     /// How long a request head may take, and a kept-alive connection may
     /// stay idle, before the connection is closed.
     pub(crate) header_timeout: Duration,
+    /// How long an answer may wait for the peer to read any of it.
+    pub(crate) write_timeout: Duration,
     /// The most connections open at once.
     pub(crate) max_connections: usize,
 }
@@ -83,6 +87,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             header_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
@@ -174,6 +179,7 @@ impl LocalListener {
         let (stop, stopped) = oneshot::channel::<()>();
         let server = fluxbase_webhooks::axum::serve(listener, app)
             .header_read_timeout(limits.header_timeout)
+            .write_timeout(limits.write_timeout)
             .max_connections(limits.max_connections)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
@@ -290,6 +296,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<ExitCode> {
     };
     let limits = ConnectionLimits {
         header_timeout: args.header_timeout,
+        write_timeout: args.write_timeout,
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
     let started = match &args.forward {

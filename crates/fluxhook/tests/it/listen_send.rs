@@ -474,6 +474,43 @@ fn idle_connections_are_closed_by_the_header_timeout() {
 }
 
 #[test]
+fn a_peer_that_never_reads_is_closed_by_the_write_timeout() {
+    let listen = Listen::start(&["--json", "--write-timeout", "1", "--max-connections", "1"]);
+    let (addr, path) = split_url(&listen.url);
+    // The one connection slot: requests (405s, pipelined) whose answers
+    // are never read, written until the sockets' buffers are full.
+    let deaf = std::net::TcpStream::connect(addr).unwrap();
+    deaf.set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let writer = {
+        let mut deaf = deaf.try_clone().unwrap();
+        let ask = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").repeat(1000);
+        std::thread::spawn(move || {
+            for _ in 0..400 {
+                if std::io::Write::write_all(&mut deaf, ask.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // An honest delivery behind it is served once the flag's 1 s has
+    // closed the deaf one: well before the default 10 s would.
+    let started = std::time::Instant::now();
+    let body = dated_body(9, Timestamp::now());
+    let header = signed(Scheme::Timestamped, &body);
+    let answer = post(&listen.url, &[("x-fluxbase-signature", &header)], &body);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(deaf);
+    let _ = writer.join();
+}
+
+#[test]
 fn replays_are_refused_across_listeners_sharing_redis() {
     let redis = fluxhook_testkit::RedisServer::start();
     let url = format!("{}0", redis.url());

@@ -122,6 +122,8 @@ pub use crate::extract::{FluxbaseEvent, FluxbaseJson, VerifiedBody};
 pub use crate::receive::Rejection;
 pub use crate::server::{Serve, serve};
 
+/// Each extractor, bare (any state) and as [`FromState`] (a state the
+/// receiver comes from through `FromRef`).
 macro_rules! from_request {
     ($($ty:ty $(, $t:ident : $bound:path)?);* $(;)?) => {$(
         impl<S $(, $t: $bound + Send)?> FromRequest<S> for $ty
@@ -132,6 +134,18 @@ macro_rules! from_request {
 
             async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
                 extract(req, state).await
+            }
+        }
+
+        impl<S $(, $t: $bound + Send)?> FromRequest<S> for FromState<$ty>
+        where
+            S: Send + Sync + 'static,
+            Receiver: FromRef<S>,
+        {
+            type Rejection = Rejection;
+
+            async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+                receive(req, |_| Some(Receiver::from_ref(state))).await.map(FromState)
             }
         }
     )*};
@@ -177,28 +191,6 @@ from_request! {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct FromState<T>(pub T);
-
-macro_rules! from_state {
-    ($($ty:ty $(, $t:ident : $bound:path)?);* $(;)?) => {$(
-        impl<S $(, $t: $bound + Send)?> FromRequest<S> for FromState<$ty>
-        where
-            S: Send + Sync + 'static,
-            Receiver: FromRef<S>,
-        {
-            type Rejection = Rejection;
-
-            async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-                receive(req, |_| Some(Receiver::from_ref(state))).await.map(FromState)
-            }
-        }
-    )*};
-}
-
-from_state! {
-    FluxbaseEvent;
-    FluxbaseJson<T>, T: serde::de::DeserializeOwned;
-    VerifiedBody;
-}
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {

@@ -180,15 +180,20 @@ impl Chunks {
         self.first.as_ref().map_or(0, Bytes::len) + self.rest.len()
     }
 
+    /// Bytes held now: the buffer's size, or the first chunk's.
+    fn held(&self) -> usize {
+        self.len().max(self.rest.capacity())
+    }
+
     /// The bytes held once `more` bytes are pushed: the buffer's size, or
-    /// the first chunk's.
+    /// the first chunk's (the buffer is allocated only with a second one).
     pub(crate) fn planned(&self, more: usize) -> usize {
         let needed = self.len().saturating_add(more);
         if more == 0 {
-            return self.len().max(self.rest.capacity());
+            return self.held();
         }
         if self.first.is_none() && self.rest.is_empty() {
-            return needed.max(self.rest.capacity());
+            return needed;
         }
         if needed <= self.rest.capacity() {
             return self.rest.capacity();
@@ -203,12 +208,6 @@ impl Chunks {
     pub(crate) fn push(&mut self, chunk: Bytes) {
         let planned = self.planned(chunk.len());
         self.push_sized(chunk, planned);
-    }
-
-    /// Bytes held now: the buffer's size, or the first chunk's.
-    #[cfg(test)]
-    fn held(&self) -> usize {
-        self.len().max(self.rest.capacity())
     }
 
     /// [`Chunks::push`], growing the buffer, when it must grow, to

@@ -72,10 +72,38 @@ impl BodySource for Chunks {
 }
 
 fn signed(body: &[u8]) -> Head {
+    signed_as(SECRET, Scheme::Timestamped, now(), body)
+}
+
+/// A head signed with `secret` in `scheme` (at `t`, for the timestamped one).
+fn signed_as(secret: &str, scheme: Scheme, t: i64, body: &[u8]) -> Head {
     Head {
-        signature: Some(Signer::new(SECRET).unwrap().sign_now(body).to_string()),
+        signature: Some(
+            Signer::new(secret)
+                .unwrap()
+                .sign(scheme, t, body)
+                .to_string(),
+        ),
         length: Some(body.len().to_string()),
     }
+}
+
+/// A receiver whose window is 2 s into the past, for tests on the real
+/// clock.
+fn two_second_window() -> Receiver {
+    let verifier = Verifier::builder()
+        .secret(SECRET)
+        .tolerance(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    Receiver::new(verifier)
+}
+
+fn assert_too_old(refused: &Rejection) {
+    assert!(
+        matches!(refused.error(), Some(Error::TimestampTooOld { .. })),
+        "{refused:?}"
+    );
 }
 
 /// Runs one delivery; the handler answers `succeeded`.
@@ -137,12 +165,7 @@ fn a_delivery_whose_window_closes_while_its_body_arrives_is_refused() {
     // Accepted then, a copy of a delivery started at the end of its window
     // and held for the read timeout would outlive the original's replay
     // key and be accepted again.
-    let verifier = Verifier::builder()
-        .secret(SECRET)
-        .tolerance(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    let receiver = Receiver::new(verifier);
+    let receiver = two_second_window();
     let late = body(now());
     let head = signed(&late);
     let prepared = receiver.prepare(&head, None);
@@ -154,11 +177,7 @@ fn a_delivery_whose_window_closes_while_its_body_arrives_is_refused() {
         true,
         |accepted| async move { Ok((accepted.verified.body_len(), true)) },
     ));
-    let refused = answer.unwrap_err();
-    assert!(
-        matches!(refused.error(), Some(Error::TimestampTooOld { .. })),
-        "{refused:?}"
-    );
+    assert_too_old(&answer.unwrap_err());
 }
 
 #[test]
@@ -166,30 +185,18 @@ fn a_delivery_let_in_by_its_legacy_copy_refuses_its_later_dated_copy() {
     // The server dates the body, then signs `t=` a little later. A copy let
     // in under the bare hex (dated by the body) must keep its replay key
     // for as long as the `t=` copy verifies, not only for the body's window.
-    let verifier = Verifier::builder()
-        .secret(SECRET)
-        .tolerance(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    let receiver = Receiver::new(verifier);
+    let receiver = two_second_window();
     let stamped = now();
     let delivery = body(stamped);
-    let signer = Signer::new(SECRET).unwrap();
-    let head = |scheme, t| Head {
-        signature: Some(signer.sign(scheme, t, &delivery).to_string()),
-        length: Some(delivery.len().to_string()),
-    };
-    let legacy = head(Scheme::Hex, 0);
-    let later = head(Scheme::Timestamped, stamped + 8);
+    let legacy = signed_as(SECRET, Scheme::Hex, 0, &delivery);
+    let later = signed_as(SECRET, Scheme::Timestamped, stamped + 8, &delivery);
     assert!(deliver(&receiver, &legacy, &mut Chunks::new(&delivery, 64), true).is_ok());
     // Past the body's window and the key it alone would give (its whole
     // second, 2 s, a second to spare: `stamped + 4` at the latest), well
     // inside the `t=` copy's (until `stamped + 10`).
     std::thread::sleep(Duration::from_millis(5_000));
-    let stale = deliver(&receiver, &legacy, &mut Chunks::new(&delivery, 64), true).unwrap_err();
-    assert!(
-        matches!(stale.error(), Some(Error::TimestampTooOld { .. })),
-        "{stale:?}"
+    assert_too_old(
+        &deliver(&receiver, &legacy, &mut Chunks::new(&delivery, 64), true).unwrap_err(),
     );
     let replay = deliver(&receiver, &later, &mut Chunks::new(&delivery, 64), true).unwrap_err();
     assert_eq!(replay.error(), Some(&Error::Replayed), "{replay:?}");
@@ -202,20 +209,8 @@ fn a_stale_legacy_copy_is_refused_as_stale_whatever_its_secret() {
     let receiver = Receiver::new(Verifier::new(SECRET).unwrap());
     let old = body(now() - 3600);
     for secret in [SECRET, "whsec-rotated-away"] {
-        let head = Head {
-            signature: Some(
-                Signer::new(secret)
-                    .unwrap()
-                    .sign(Scheme::Hex, 0, &old)
-                    .to_string(),
-            ),
-            length: Some(old.len().to_string()),
-        };
-        let refused = deliver(&receiver, &head, &mut Chunks::new(&old, 64), true).unwrap_err();
-        assert!(
-            matches!(refused.error(), Some(Error::TimestampTooOld { .. })),
-            "{secret}: {refused:?}"
-        );
+        let head = signed_as(secret, Scheme::Hex, 0, &old);
+        assert_too_old(&deliver(&receiver, &head, &mut Chunks::new(&old, 64), true).unwrap_err());
     }
 }
 

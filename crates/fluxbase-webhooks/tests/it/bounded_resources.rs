@@ -40,23 +40,33 @@ async fn stall(addr: std::net::SocketAddr, len: usize, sent: usize) -> TcpStream
     stream
 }
 
+/// Every integration, each with its own receiver of `budget` bytes and a
+/// 2 s read timeout, paired with its server.
+async fn budgeted(budget: u64) -> Vec<(Server, Receiver)> {
+    let make = || {
+        Receiver::builder(verifier())
+            .body_limit(LIMIT)
+            .body_budget(budget)
+            .read_timeout(Duration::from_secs(2))
+            .build()
+    };
+    let mut made = Vec::new();
+    let servers = servers::all_with(|| {
+        let receiver = make();
+        made.push(receiver.clone());
+        receiver
+    })
+    .await;
+    servers.into_iter().zip(made).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_bodies_hold_no_more_than_the_budget() {
     const LEN: usize = 15 * 1024;
     const BUDGET: u64 = 4 * LEN as u64;
     // Room for four stalled bodies and nothing more: the fifth and later
     // are refused 503 before any of their body is buffered.
-    let make = || {
-        Receiver::builder(verifier())
-            .body_limit(LIMIT)
-            .body_budget(BUDGET)
-            .read_timeout(Duration::from_secs(2))
-            .build()
-    };
-    let receivers: Vec<Receiver> = (0..8).map(|_| make()).collect();
-    let mut next = receivers.iter().cloned();
-    let servers = servers::all_with(|| next.next().unwrap()).await;
-    for (server, receiver) in servers.iter().zip(&receivers) {
+    for (server, receiver) in &budgeted(BUDGET).await {
         let mut held = Vec::new();
         for _ in 0..4 {
             held.push(stall(server.addr, LEN, LEN - 1).await);
@@ -120,17 +130,7 @@ async fn bodies_declared_but_not_sent_hold_none_of_the_budget() {
     // Room for four bodies: eight forged heads each declaring one and
     // sending nothing of it take none of that room, so an honest delivery
     // still gets in while they wait for their read timeout.
-    let make = || {
-        Receiver::builder(verifier())
-            .body_limit(LIMIT)
-            .body_budget(4 * LEN as u64)
-            .read_timeout(Duration::from_secs(2))
-            .build()
-    };
-    let receivers: Vec<Receiver> = (0..8).map(|_| make()).collect();
-    let mut next = receivers.iter().cloned();
-    let servers = servers::all_with(|| next.next().unwrap()).await;
-    for (server, receiver) in servers.iter().zip(&receivers) {
+    for (server, receiver) in &budgeted(4 * LEN as u64).await {
         let mut promised = Vec::new();
         for _ in 0..8 {
             promised.push(stall(server.addr, LEN, 0).await);
